@@ -1,0 +1,21 @@
+package transfer
+
+import "sync"
+
+// Buffers for the read/write paths, pooled per size so the steady state
+// does not allocate. Sizes come from Config and rarely vary.
+var buffers sync.Map // int -> *sync.Pool of *[]byte
+
+func getBuffer(size int) *[]byte {
+	p, _ := buffers.LoadOrStore(size, &sync.Pool{New: func() any {
+		b := make([]byte, size)
+		return &b
+	}})
+	return p.(*sync.Pool).Get().(*[]byte)
+}
+
+func putBuffer(b *[]byte) {
+	if p, ok := buffers.Load(len(*b)); ok {
+		p.(*sync.Pool).Put(b)
+	}
+}

@@ -1,0 +1,20 @@
+// Package transfer is Ferry's data plane: the TCP data channel, its
+// one-time tickets, the four copy strategies that move a file to a socket,
+// the receiver that lands the bytes in a file, and the statistics of both.
+//
+// A Server owns a data listener. The control plane asks it for an Offer on
+// an open file; the Offer carries a ticket that a client presents on the
+// data channel (see preamble.go for the wire format), after which the
+// Server sends exactly the offered bytes with the offered Strategy and
+// closes the connection. Every strategy has the same contract:
+// (written int64, handled bool, err error), driven through syscall.RawConn
+// so that EAGAIN parks the goroutine in the netpoller.
+//
+// The package also opens files beneath a served root (Root), because that
+// is a kernel matter (openat2 with RESOLVE_BENEATH), not a gRPC one.
+//
+// What it does not do: it knows nothing of gRPC, protobuf or the api
+// package (a test keeps it so), it never parses paths on the data channel,
+// and it does not decide policy such as which client may read which file.
+// It is Linux-only: the strategies are Linux system calls.
+package transfer

@@ -1,0 +1,39 @@
+package transfer
+
+import "errors"
+
+// Sentinel errors. Functions in this package wrap them with %w; callers
+// test them with errors.Is.
+var (
+	// ErrInvalidPath: a path that is empty, absolute, contains NUL, or
+	// climbs out of the root with "..".
+	ErrInvalidPath = errors.New("invalid path")
+	// ErrEscapes: a path that resolves outside the root (through a
+	// symlink or a magic link).
+	ErrEscapes = errors.New("path escapes the served root")
+	// ErrNotFound: no such file beneath the root.
+	ErrNotFound = errors.New("no such file")
+	// ErrPermission: the server may not open the file.
+	ErrPermission = errors.New("permission denied")
+	// ErrIsDir: a directory where a file is needed.
+	ErrIsDir = errors.New("is a directory")
+	// ErrNotRegular: a device, socket or FIFO where a file is needed.
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrOutOfRange: an offset past the end of the file.
+	ErrOutOfRange = errors.New("offset past the end of the file")
+	// ErrUnsupported: a strategy this host does not support.
+	ErrUnsupported = errors.New("strategy not supported on this host")
+	// ErrTicketExpired: nobody presented the ticket in time.
+	ErrTicketExpired = errors.New("ticket expired before the data connection was made")
+	// ErrRefused: the data channel refused the ticket (wrong, used or
+	// expired) or the preamble.
+	ErrRefused = errors.New("data channel refused the ticket")
+	// ErrSourceChanged: the file shrank or was truncated while it was
+	// being sent.
+	ErrSourceChanged = errors.New("source file changed during the transfer")
+	// ErrShortTransfer: the data channel closed before all offered bytes
+	// arrived, or carried more than offered.
+	ErrShortTransfer = errors.New("data channel did not carry exactly the offered bytes")
+	// ErrClosed: the data-plane server is shut down.
+	ErrClosed = errors.New("data-plane server closed")
+)

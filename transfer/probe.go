@@ -1,0 +1,71 @@
+package transfer
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Probe reports the strategies this kernel accepts, by making each
+// strategy's system calls once on a small memory file: a strategy whose
+// call is missing (ENOSYS) or refused (by seccomp, say) is left out.
+// READ_WRITE is always there.
+func Probe() []Strategy {
+	f, err := probeFile()
+	if err != nil {
+		return []Strategy{ReadWrite}
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	sock, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return []Strategy{ReadWrite}
+	}
+	defer unix.Close(sock[0])
+	defer unix.Close(sock[1])
+
+	got := []Strategy{ReadWrite}
+	if m, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE); err == nil {
+		if _, err := unix.Write(sock[0], m[:1]); err == nil {
+			got = append(got, Mmap)
+		}
+		unix.Munmap(m)
+	}
+	var off int64
+	if n, err := unix.Sendfile(sock[0], fd, &off, 1); err == nil && n == 1 {
+		got = append(got, Sendfile)
+	}
+	var p [2]int
+	if unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK) == nil {
+		off = 0
+		if n, err := unix.Splice(fd, &off, p[1], nil, 1, unix.SPLICE_F_NONBLOCK); err == nil && n == 1 {
+			if n, err := unix.Splice(p[0], nil, sock[0], nil, 1, unix.SPLICE_F_NONBLOCK); err == nil && n == 1 {
+				got = append(got, Splice)
+			}
+		}
+		unix.Close(p[0])
+		unix.Close(p[1])
+	}
+	return got
+}
+
+// probeFile returns a one-page file: a memfd, or a removed temporary file
+// where memfd_create is refused.
+func probeFile() (*os.File, error) {
+	var f *os.File
+	if fd, err := unix.MemfdCreate("ferry-probe", unix.MFD_CLOEXEC); err == nil {
+		f = os.NewFile(uintptr(fd), "ferry-probe")
+	} else {
+		tf, err := os.CreateTemp("", "ferry-probe-*")
+		if err != nil {
+			return nil, err
+		}
+		os.Remove(tf.Name())
+		f = tf
+	}
+	if _, err := f.Write(make([]byte, 4096)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}

@@ -1,0 +1,243 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Destination is where received bytes land. A file destination is written
+// as "<path>.partial" and renamed over path only after every byte arrived
+// and was fsynced (Commit); Abort removes the partial file. "-" is
+// standard output and "/dev/null" discards, both for measuring.
+type Destination struct {
+	Path    string
+	f       *os.File // nil when discarding
+	partial string   // "" for standard output and discard
+}
+
+// CreateDestination prepares path to receive a file.
+func CreateDestination(path string) (*Destination, error) {
+	switch path {
+	case "-":
+		return &Destination{Path: path, f: os.Stdout}, nil
+	case os.DevNull:
+		return &Destination{Path: path}, nil
+	}
+	partial := path + ".partial"
+	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &Destination{Path: path, f: f, partial: partial}, nil
+}
+
+// Discards reports whether bytes are thrown away.
+func (d *Destination) Discards() bool { return d.f == nil }
+
+// Commit makes a received file durable and visible: fsync, rename over
+// the final path, fsync the directory.
+func (d *Destination) Commit() error {
+	if d.partial == "" {
+		return nil
+	}
+	if err := d.f.Sync(); err != nil {
+		d.Abort()
+		return fmt.Errorf("fsync: %w", err)
+	}
+	if err := d.f.Close(); err != nil {
+		os.Remove(d.partial)
+		return err
+	}
+	if err := os.Rename(d.partial, d.Path); err != nil {
+		os.Remove(d.partial)
+		return err
+	}
+	if dir, err := os.Open(filepath.Dir(d.Path)); err == nil {
+		dir.Sync()
+		dir.Close()
+	}
+	return nil
+}
+
+// Abort discards a partial file. It is safe after Commit (it does nothing).
+func (d *Destination) Abort() {
+	if d.partial == "" {
+		return
+	}
+	d.f.Close()
+	os.Remove(d.partial)
+	d.partial = ""
+}
+
+// ReceiveConfig tunes Receive. The zero value is ready to use.
+type ReceiveConfig struct {
+	// BufferSize is the read buffer, in bytes. 0 means 1 MiB.
+	BufferSize int
+	// ThreadMeasureMin: as Config.ThreadMeasureMin. 0 means always.
+	ThreadMeasureMin int64
+	// HandshakeTimeout bounds connecting and the verdict. 0 means 10 s.
+	HandshakeTimeout time.Duration
+}
+
+// Ticket is what a receiver needs from an offer.
+type Ticket struct {
+	Address  string // data-channel host:port
+	Ticket   []byte
+	Length   int64    // exact bytes to expect
+	Strategy Strategy // the sender's, for the report
+}
+
+// Receive connects to the data channel, presents the ticket and writes
+// exactly tk.Length bytes to dst. It does not Commit or Abort dst: the
+// caller does, once the control plane confirms the transfer. Cancelling
+// ctx aborts the read.
+func Receive(ctx context.Context, tk Ticket, dst *Destination, cfg ReceiveConfig) (Stats, error) {
+	st := Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards())}
+	if len(tk.Ticket) != TicketSize {
+		return st, fmt.Errorf("%w: ticket is %d bytes, want %d", ErrRefused, len(tk.Ticket), TicketSize)
+	}
+	hs := orDefault(cfg.HandshakeTimeout, 10*time.Second)
+	d := net.Dialer{Timeout: hs}
+	c, err := d.DialContext(ctx, "tcp", tk.Address)
+	if err != nil {
+		return st, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	if err := handshake(c, tk.Ticket, hs); err != nil {
+		return st, ctxErr(ctx, err)
+	}
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return st, err
+	}
+	bp := getBuffer(orDefault(cfg.BufferSize, mib))
+	defer putBuffer(bp)
+	r := recvJob{rc: rc, dst: dst, buf: *bp}
+	m := startMeter(tk.Length >= cfg.ThreadMeasureMin)
+	err = r.run(tk.Length)
+	st.Bytes, st.Rounds = r.got, r.round
+	m.stop(&st, &r.n)
+	return st, ctxErr(ctx, err)
+}
+
+// handshake sends the preamble and reads the verdict.
+func handshake(c net.Conn, ticket []byte, timeout time.Duration) error {
+	c.SetDeadline(time.Now().Add(timeout))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write(appendPreamble(make([]byte, 0, preambleSize), ticket)); err != nil {
+		return err
+	}
+	var v [1]byte
+	if _, err := io.ReadFull(c, v[:]); err != nil {
+		return fmt.Errorf("%w: no verdict: %w", ErrRefused, err)
+	}
+	if Verdict(v[0]) != VerdictOK {
+		return fmt.Errorf("%w: %v", ErrRefused, Verdict(v[0]))
+	}
+	return nil
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// recvJob is the receiving copy loop: read from the socket into a buffer,
+// write the buffer to the destination.
+type recvJob struct {
+	rc    syscall.RawConn
+	dst   *Destination
+	buf   []byte
+	got   int64
+	round int64
+	n     counts
+}
+
+func (r *recvJob) run(length int64) error {
+	for r.got < length {
+		n, err := r.read(r.buf[:min(int64(len(r.buf)), length-r.got)])
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: got %d of %d bytes", ErrShortTransfer, r.got, length)
+		}
+		if err := r.write(r.buf[:n]); err != nil {
+			return err
+		}
+		r.got += int64(n)
+		r.round++
+	}
+	// The sender closes right after the last byte: anything more is wrong.
+	n, err := r.read(r.buf[:1])
+	if err != nil {
+		return err
+	}
+	if n != 0 {
+		return fmt.Errorf("%w: more than the %d bytes offered", ErrShortTransfer, length)
+	}
+	return nil
+}
+
+// read makes one successful read(2) from the socket, parking on EAGAIN.
+func (r *recvJob) read(p []byte) (int, error) {
+	var n int
+	var err error
+	rerr := r.rc.Read(func(fd uintptr) bool {
+		for {
+			n, err = unix.Read(int(fd), p)
+			r.n[sysRead]++
+			switch err {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			return true
+		}
+	})
+	if err == nil && rerr != nil {
+		err = rerr
+	}
+	if err == unix.ECONNRESET {
+		err = fmt.Errorf("%w: connection reset after %d bytes", ErrShortTransfer, r.got)
+	}
+	return max(n, 0), err
+}
+
+// write lands p in the destination, counting each write(2).
+func (r *recvJob) write(p []byte) error {
+	if r.dst.f == nil {
+		return nil
+	}
+	if r.dst.partial == "" { // standard output: let the os package handle a pipe
+		r.n[sysWrite]++
+		_, err := r.dst.f.Write(p)
+		return err
+	}
+	fd := int(r.dst.f.Fd())
+	for len(p) > 0 {
+		n, err := unix.Write(fd, p)
+		r.n[sysWrite]++
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write destination: %w", err)
+		}
+		p = p[n:]
+	}
+	return nil
+}

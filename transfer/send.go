@@ -1,0 +1,164 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// sendJob is one copy loop: a file range to a socket. A strategy advances
+// off and left as the kernel accepts bytes; sent is read concurrently for
+// progress.
+type sendJob struct {
+	rc    syscall.RawConn // the data socket
+	file  *os.File
+	fd    int   // file's descriptor, valid while file is open
+	off   int64 // next file offset to send
+	left  int64 // bytes still to send
+	sent  *atomic.Int64
+	n     counts
+	round int64
+	cfg   *Config
+	pipes *pipePool
+	pipe  int // SPLICE: pipe capacity in effect
+}
+
+func (j *sendJob) advance(n int64) {
+	j.off += n
+	j.left -= n
+	j.sent.Add(n)
+}
+
+// sendFunc is the contract every strategy honours: written is what reached
+// the socket; handled == false means nothing was touched and the caller
+// may fall back to another strategy.
+type sendFunc func(j *sendJob) (written int64, handled bool, err error)
+
+var senders = map[Strategy]sendFunc{
+	ReadWrite: sendReadWrite,
+	Mmap:      sendMmap,
+	Sendfile:  sendSendfile,
+	Splice:    sendSplice,
+}
+
+// writeSocket writes all of p to the socket, parking on EAGAIN. Every
+// write(2) is counted, EAGAIN returns included.
+func (j *sendJob) writeSocket(p []byte) (int64, error) {
+	var done int64
+	var err error
+	werr := j.rc.Write(func(fd uintptr) bool {
+		for int(done) < len(p) {
+			n, e := unix.Write(int(fd), p[done:])
+			j.n[sysWrite]++
+			switch {
+			case e == unix.EAGAIN:
+				return false
+			case e == unix.EINTR:
+				continue
+			case e != nil:
+				err = sockErr(e)
+				return true
+			}
+			done += int64(n)
+			j.advance(int64(n))
+		}
+		return true
+	})
+	if err == nil && werr != nil {
+		err = werr
+	}
+	return done, err
+}
+
+// sendReadWrite is the baseline: pread into a pooled buffer, write it out.
+// It talks to the file and socket descriptors directly, so nothing (such
+// as io.Copy's ReaderFrom) can quietly turn it into sendfile.
+func sendReadWrite(j *sendJob) (int64, bool, error) {
+	bp := getBuffer(j.cfg.bufferSize())
+	defer putBuffer(bp)
+	buf := *bp
+	var written int64
+	for j.left > 0 {
+		chunk := buf[:min(int64(len(buf)), j.left)]
+		n, err := unix.Pread(j.fd, chunk, j.off)
+		j.n[sysPread]++
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return written, true, fmt.Errorf("pread: %w", err)
+		}
+		if n == 0 {
+			return written, true, ErrSourceChanged
+		}
+		w, err := j.writeSocket(chunk[:n])
+		written += w
+		j.round++
+		if err != nil {
+			return written, true, err
+		}
+	}
+	return written, true, nil
+}
+
+// sendSendfile moves the range with sendfile(2) in bounded chunks, with an
+// explicit offset so the file position is never shared.
+func sendSendfile(j *sendJob) (int64, bool, error) {
+	var written int64
+	var err error
+	werr := j.rc.Write(func(fd uintptr) bool {
+		for j.left > 0 {
+			off := j.off
+			n, e := unix.Sendfile(int(fd), j.fd, &off, int(min(j.left, int64(j.cfg.sendfileChunk()))))
+			j.n[sysSendfile]++
+			if n > 0 {
+				written += int64(n)
+				j.advance(int64(n))
+				j.round++
+			}
+			switch {
+			case e == unix.EAGAIN:
+				return false
+			case e == unix.EINTR:
+				continue
+			case e != nil:
+				err = sockErr(e)
+				return true
+			case n == 0:
+				err = ErrSourceChanged
+				return true
+			}
+		}
+		return true
+	})
+	if err == nil && werr != nil {
+		err = werr
+	}
+	if written == 0 && isUnsupported(err) {
+		return 0, false, err
+	}
+	return written, true, err
+}
+
+// isUnsupported reports errors that mean "this call is not available for
+// these descriptors", after which a fallback is safe if nothing was sent.
+func isUnsupported(err error) bool {
+	return errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)
+}
+
+// sockErr wraps a socket-side errno; a peer that went away is the common
+// case and reads better as such.
+func sockErr(e error) error {
+	if e == unix.EPIPE || e == unix.ECONNRESET {
+		return fmt.Errorf("receiver closed the data connection: %w", e)
+	}
+	if e == unix.EFAULT {
+		// write(2) from a mapping whose pages vanished under it.
+		return fmt.Errorf("%w: %w", ErrSourceChanged, e)
+	}
+	return e
+}

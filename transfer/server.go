@@ -1,0 +1,218 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Server is the data plane: it hands out offers (Offer) and serves their
+// bytes to whoever presents the ticket on a listener passed to Serve.
+type Server struct {
+	cfg       Config
+	supported []Strategy
+	tickets   *tickets
+	pipes     *pipePool
+	gather    gatherCache
+	ids       atomic.Uint64
+
+	ctx    context.Context // cancelled by Close: aborts every transfer
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	closing   bool
+	conns     sync.WaitGroup // one per accepted connection
+}
+
+// NewServer probes which strategies this kernel accepts and returns a
+// Server ready to Serve.
+func NewServer(cfg Config) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:       cfg,
+		tickets:   newTickets(),
+		pipes:     newPipePool(cfg.pipeSize(), cfg.idlePipes()),
+		ctx:       ctx,
+		cancel:    cancel,
+		listeners: make(map[net.Listener]struct{}),
+	}
+	for _, st := range Probe() {
+		if !slices.Contains(cfg.Disable, st) {
+			s.supported = append(s.supported, st)
+		}
+	}
+	return s
+}
+
+// Supported lists the strategies this server offers.
+func (s *Server) Supported() []Strategy { return slices.Clone(s.supported) }
+
+// Choose resolves a requested strategy: Auto becomes the first supported
+// strategy in the preference order; an unsupported one is ErrUnsupported.
+func (s *Server) Choose(want Strategy) (Strategy, error) {
+	if want == Auto {
+		pref := s.cfg.Preference
+		if pref == nil {
+			pref = DefaultPreference
+		}
+		for _, st := range pref {
+			if slices.Contains(s.supported, st) {
+				return st, nil
+			}
+		}
+	} else if slices.Contains(s.supported, want) {
+		return want, nil
+	}
+	return 0, fmt.Errorf("%w: %v (supported: %v)", ErrUnsupported, want, s.supported)
+}
+
+// Source is what an offer sends: a byte range of an open file.
+type Source struct {
+	File     *os.File
+	Path     string // for logs only
+	Offset   int64
+	Length   int64 // 0 means to the end of the file
+	Strategy Strategy
+}
+
+// Offer registers a transfer of src and mints its ticket. On success the
+// Transfer owns src.File and closes it when it finishes; on error the
+// caller still owns it. A range that runs past the end of the file is cut
+// at the end; an offset past the end is ErrOutOfRange.
+func (s *Server) Offer(src Source) (*Transfer, error) {
+	strategy, err := s.Choose(src.Strategy)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := src.File.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, ErrNotRegular
+	}
+	size := fi.Size()
+	if src.Offset < 0 || src.Length < 0 || src.Offset > size {
+		return nil, fmt.Errorf("%w: offset %d, size %d", ErrOutOfRange, src.Offset, size)
+	}
+	length := size - src.Offset
+	if src.Length > 0 && src.Length < length {
+		length = src.Length
+	}
+	t := &Transfer{
+		ID:       strconv.FormatUint(s.ids.Add(1), 10),
+		Strategy: strategy,
+		Path:     src.Path,
+		Offset:   src.Offset,
+		Length:   length,
+		FileSize: size,
+		file:     src.File,
+		srv:      s,
+		done:     make(chan struct{}),
+	}
+	t.ctx, t.cancel = context.WithCancelCause(s.ctx)
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		t.cancel(ErrClosed)
+		return nil, ErrClosed
+	}
+	s.tickets.issue(t)
+	t.expiry = time.AfterFunc(s.cfg.ticketTTL(), func() {
+		if s.tickets.revoke(t) {
+			t.finish(Stats{Strategy: t.Strategy}, ErrTicketExpired)
+		}
+	})
+	return t, nil
+}
+
+// Serve accepts data connections on ln until Close or Shutdown. It always
+// returns a non-nil error; after Close or Shutdown it is ErrClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.cfg.logger().Warn("data listener: accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.conns.Add(1)
+		go func() {
+			defer s.conns.Done()
+			s.serveConn(c)
+		}()
+	}
+}
+
+// Shutdown stops accepting data connections and revokes pending tickets,
+// then waits for running transfers to finish until ctx is done, when it
+// aborts them. It returns ctx's error if it had to abort any.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	for _, t := range s.tickets.revokeAll() {
+		t.finish(Stats{Strategy: t.Strategy}, ErrClosed)
+	}
+	idle := make(chan struct{})
+	go func() {
+		s.conns.Wait()
+		close(idle)
+	}()
+	var err error
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.cancel()
+		<-idle
+	}
+	s.cancel()
+	s.pipes.close()
+	return err
+}
+
+// Close aborts everything at once: Shutdown with no grace.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Shutdown(ctx)
+	return nil
+}
+
+// Pending reports how many offers still wait for their data connection.
+func (s *Server) Pending() int { return s.tickets.len() }

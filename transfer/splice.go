@@ -1,0 +1,151 @@
+package transfer
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// pipe is one kernel pipe used as the splice buffer.
+type pipe struct {
+	r, w int
+	size int // capacity in effect (F_GETPIPE_SZ)
+}
+
+func (p *pipe) close() {
+	unix.Close(p.r)
+	unix.Close(p.w)
+}
+
+// pipePool keeps idle pipes for reuse: creating and sizing a pipe costs
+// three system calls and a 1 MiB allocation in the kernel. A pipe goes
+// back only when it is empty; one an error left data in is closed.
+type pipePool struct {
+	size int
+	idle chan *pipe
+}
+
+func newPipePool(size, keep int) *pipePool {
+	return &pipePool{size: size, idle: make(chan *pipe, keep)}
+}
+
+// get returns an idle pipe or makes one, counting the calls it makes in c.
+// When F_SETPIPE_SZ is refused (the per-user pipe page limit), the pipe
+// keeps its default size, which the statistics report.
+func (pp *pipePool) get(c *counts) (*pipe, error) {
+	select {
+	case p := <-pp.idle:
+		return p, nil
+	default:
+	}
+	var fds [2]int
+	c[sysPipe2]++
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("pipe2: %w", err)
+	}
+	p := &pipe{r: fds[0], w: fds[1]}
+	c[sysFcntl]++
+	if _, err := unix.FcntlInt(uintptr(p.w), unix.F_SETPIPE_SZ, pp.size); err != nil {
+		// Refused: keep the default size.
+	}
+	c[sysFcntl]++
+	size, err := unix.FcntlInt(uintptr(p.w), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("fcntl F_GETPIPE_SZ: %w", err)
+	}
+	p.size = size
+	return p, nil
+}
+
+func (pp *pipePool) put(p *pipe) {
+	select {
+	case pp.idle <- p:
+	default:
+		p.close()
+	}
+}
+
+// close closes every idle pipe.
+func (pp *pipePool) close() {
+	for {
+		select {
+		case p := <-pp.idle:
+			p.close()
+		default:
+			return
+		}
+	}
+}
+
+// sendSplice moves the range file -> pipe -> socket. Each round splices up
+// to the pipe's capacity in from the file, then drains the pipe into the
+// socket; the payload never enters user space.
+func sendSplice(j *sendJob) (int64, bool, error) {
+	p, err := j.pipes.get(&j.n)
+	if err != nil {
+		return 0, false, err
+	}
+	j.pipe = p.size
+	var written, inPipe int64
+	defer func() {
+		if inPipe == 0 {
+			j.pipes.put(p)
+		} else {
+			p.close() // holds bytes that will never be sent
+		}
+	}()
+	for j.left > 0 {
+		off := j.off
+		n, e := unix.Splice(j.fd, &off, p.w, nil, int(min(j.left, int64(p.size))), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		j.n[sysSplice]++
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e != nil:
+			if written == 0 && isUnsupported(e) {
+				return 0, false, e
+			}
+			return written, true, fmt.Errorf("splice from file: %w", e)
+		case n == 0:
+			return written, true, ErrSourceChanged
+		}
+		inPipe = n
+		w, err := j.drainPipe(p, &inPipe)
+		written += w
+		j.round++
+		if err != nil {
+			return written, true, err
+		}
+	}
+	return written, true, nil
+}
+
+// drainPipe splices *inPipe bytes from the pipe into the socket.
+func (j *sendJob) drainPipe(p *pipe, inPipe *int64) (int64, error) {
+	var written int64
+	var err error
+	werr := j.rc.Write(func(fd uintptr) bool {
+		for *inPipe > 0 {
+			n, e := unix.Splice(p.r, nil, int(fd), nil, int(*inPipe), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			j.n[sysSplice]++
+			switch {
+			case e == unix.EAGAIN:
+				return false
+			case e == unix.EINTR:
+				continue
+			case e != nil:
+				err = sockErr(e)
+				return true
+			}
+			*inPipe -= n
+			written += n
+			j.advance(n)
+		}
+		return true
+	})
+	if err == nil && werr != nil {
+		err = werr
+	}
+	return written, err
+}

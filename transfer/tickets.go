@@ -1,0 +1,83 @@
+package transfer
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"sync"
+)
+
+// tickets holds the tickets of offers whose data connection has not come
+// yet. A ticket is 32 random bytes. Its first 8 bytes index the map (a
+// map lookup is not constant-time, so they are treated as public); the
+// whole ticket is then compared with subtle.ConstantTimeCompare, so the
+// other 24 bytes stay secret to timing. A ticket is removed when it is
+// claimed, expires or is revoked: single use by construction.
+type tickets struct {
+	mu      sync.Mutex
+	pending map[uint64]*Transfer
+}
+
+func newTickets() *tickets {
+	return &tickets{pending: make(map[uint64]*Transfer)}
+}
+
+// issue mints a ticket for t and registers it.
+func (ts *tickets) issue(t *Transfer) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for {
+		rand.Read(t.Ticket[:]) // never fails (crypto/rand panics instead)
+		k := binary.LittleEndian.Uint64(t.Ticket[:8])
+		if _, taken := ts.pending[k]; !taken {
+			ts.pending[k] = t
+			return
+		}
+	}
+}
+
+// claim removes and returns the transfer a presented ticket belongs to,
+// or nil for a wrong, used, expired or revoked ticket.
+func (ts *tickets) claim(ticket [TicketSize]byte) *Transfer {
+	k := binary.LittleEndian.Uint64(ticket[:8])
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t := ts.pending[k]
+	if t == nil || subtle.ConstantTimeCompare(t.Ticket[:], ticket[:]) != 1 {
+		return nil
+	}
+	delete(ts.pending, k)
+	return t
+}
+
+// revoke removes t's ticket; it reports whether the ticket was still
+// pending (nobody claimed it).
+func (ts *tickets) revoke(t *Transfer) bool {
+	k := binary.LittleEndian.Uint64(t.Ticket[:8])
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.pending[k] != t {
+		return false
+	}
+	delete(ts.pending, k)
+	return true
+}
+
+// revokeAll removes every pending ticket and returns their transfers.
+func (ts *tickets) revokeAll() []*Transfer {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	all := make([]*Transfer, 0, len(ts.pending))
+	for k, t := range ts.pending {
+		all = append(all, t)
+		delete(ts.pending, k)
+	}
+	return all
+}
+
+// len reports how many tickets are pending.
+func (ts *tickets) len() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return len(ts.pending)
+}

@@ -1,0 +1,146 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Transfer is one offered range of one file, from its offer to its end.
+type Transfer struct {
+	ID       string
+	Ticket   [TicketSize]byte
+	Strategy Strategy
+	Path     string
+	Offset   int64
+	Length   int64 // exact bytes the data channel carries
+	FileSize int64
+
+	file   *os.File
+	srv    *Server
+	sent   atomic.Int64
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	expiry *time.Timer
+
+	once  sync.Once
+	done  chan struct{}
+	stats Stats
+	err   error
+}
+
+// Done is closed when the transfer has finished, well or badly.
+func (t *Transfer) Done() <-chan struct{} { return t.done }
+
+// Sent reports the bytes handed to the kernel so far.
+func (t *Transfer) Sent() int64 { return t.sent.Load() }
+
+// Result returns the statistics and error of a finished transfer. Call it
+// after Done is closed.
+func (t *Transfer) Result() (Stats, error) {
+	<-t.done
+	return t.stats, t.err
+}
+
+// Cancel revokes the ticket if it is still unused, or aborts the copy if
+// it is running, and waits until the file, mapping and pipe are released.
+// It is safe to call at any time, more than once.
+func (t *Transfer) Cancel() {
+	t.cancel(context.Canceled)
+	if t.srv.tickets.revoke(t) {
+		t.finish(Stats{Strategy: t.Strategy}, context.Canceled)
+	}
+	<-t.done
+}
+
+// finish records the outcome once, releases the file and wakes waiters.
+func (t *Transfer) finish(st Stats, err error) {
+	t.once.Do(func() {
+		if t.expiry != nil {
+			t.expiry.Stop()
+		}
+		t.file.Close()
+		t.cancel(nil)
+		t.stats, t.err = st, err
+		log := t.srv.cfg.logger()
+		log.Info("transfer finished", "id", t.ID, "path", t.Path, "strategy", st.Strategy.String(),
+			"bytes", st.Bytes, "took", st.Duration, "err", err)
+		close(t.done)
+	})
+}
+
+// aLongTimeAgo is a deadline in the past: setting it wakes any goroutine
+// parked on the connection with os.ErrDeadlineExceeded.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// serveConn runs one data connection: preamble, verdict, bytes.
+func (s *Server) serveConn(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout()))
+	ticket, ok, err := readPreamble(c)
+	if err != nil {
+		return // silent or slow client: dropped
+	}
+	if !ok {
+		c.Write([]byte{byte(VerdictBadPreamble)})
+		return
+	}
+	t := s.tickets.claim(ticket)
+	if t == nil {
+		c.Write([]byte{byte(VerdictRefused)})
+		return
+	}
+	c.SetDeadline(time.Time{})
+	stop := context.AfterFunc(t.ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	st, err := s.send(t, c)
+	if t.ctx.Err() != nil {
+		err = context.Cause(t.ctx)
+	}
+	if err == nil {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+	}
+	t.finish(st, err)
+}
+
+// send writes the verdict and runs the strategy's copy loop, falling back
+// to READ_WRITE if the strategy turns out unsupported for this file and
+// socket before it has sent anything.
+func (s *Server) send(t *Transfer, c net.Conn) (Stats, error) {
+	st := Stats{Strategy: t.Strategy}
+	if _, err := c.Write([]byte{byte(VerdictOK)}); err != nil {
+		return st, err
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return st, errors.New("data connection has no file descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return st, err
+	}
+	j := &sendJob{rc: rc, file: t.file, fd: int(t.file.Fd()), off: t.Offset, left: t.Length,
+		sent: &t.sent, cfg: &s.cfg, pipes: s.pipes}
+	gather := t.Strategy == Sendfile && s.gather.gathers(c.LocalAddr())
+	m := startMeter(t.Length >= s.cfg.ThreadMeasureMin)
+	_, handled, err := senders[t.Strategy](j)
+	if !handled {
+		s.cfg.logger().Warn("strategy refused for this transfer; falling back to READ_WRITE",
+			"id", t.ID, "strategy", t.Strategy.String(), "err", err)
+		st.Strategy = ReadWrite
+		_, _, err = sendReadWrite(j)
+	}
+	st.Bytes = t.sent.Load()
+	st.Rounds = j.round
+	st.PipeSize = j.pipe
+	st.Model = SenderModel(st.Strategy, gather && st.Strategy == Sendfile)
+	m.stop(&st, &j.n)
+	return st, err
+}
