@@ -1,0 +1,63 @@
+// Command ferry pulls files from a ferryd and reports what each transfer
+// cost.
+//
+//	ferry pull [flags] REMOTE_PATH [DEST]   fetch a file (DEST: - or /dev/null too)
+//	ferry stat [flags] REMOTE_PATH          describe a remote path
+//	ferry caps [flags]                      what the server supports
+//
+// Flags fall back to FERRY_* environment variables (--server is
+// FERRY_SERVER). --json prints the API's messages as protojson, every
+// field included.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"google.golang.org/grpc/status"
+)
+
+const usage = `usage:
+  ferry pull [flags] REMOTE_PATH [DEST]
+  ferry stat [flags] REMOTE_PATH
+  ferry caps [flags]
+Run "ferry COMMAND -h" for a command's flags.`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		if st, ok := status.FromError(err); ok {
+			fmt.Fprintf(os.Stderr, "ferry: %s (%s)\n", st.Message(), st.Code())
+		} else {
+			fmt.Fprintln(os.Stderr, "ferry:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("no command\n%s", usage)
+	}
+	cmds := map[string]func(context.Context, []string, io.Writer) error{
+		"pull": pull,
+		"stat": stat,
+		"caps": caps,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+	return cmd(ctx, args[1:], out)
+}

@@ -1,0 +1,82 @@
+// Package apiconv converts between the data plane's Go types (package
+// transfer) and the ferry.v1 API messages. It exists so that the server
+// and the client report statistics through one code path and label them
+// identically; it holds no logic beyond the mapping.
+package apiconv
+
+import (
+	"fmt"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+var toProto = map[transfer.Strategy]ferryv1.Strategy{
+	transfer.Auto:      ferryv1.Strategy_STRATEGY_UNSPECIFIED,
+	transfer.ReadWrite: ferryv1.Strategy_STRATEGY_READ_WRITE,
+	transfer.Mmap:      ferryv1.Strategy_STRATEGY_MMAP,
+	transfer.Sendfile:  ferryv1.Strategy_STRATEGY_SENDFILE,
+	transfer.Splice:    ferryv1.Strategy_STRATEGY_SPLICE,
+}
+
+// Strategy maps a data-plane strategy to the API enum.
+func Strategy(s transfer.Strategy) ferryv1.Strategy { return toProto[s] }
+
+// Strategies maps a list of strategies.
+func Strategies(ss []transfer.Strategy) []ferryv1.Strategy {
+	out := make([]ferryv1.Strategy, len(ss))
+	for i, s := range ss {
+		out[i] = Strategy(s)
+	}
+	return out
+}
+
+// FromStrategy maps the API enum to a data-plane strategy; a number the
+// enum does not define is an error.
+func FromStrategy(s ferryv1.Strategy) (transfer.Strategy, error) {
+	for k, v := range toProto {
+		if v == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown strategy %d", int32(s))
+}
+
+// Stats maps one side's statistics.
+func Stats(st transfer.Stats) *ferryv1.TransferStats {
+	sys := make(map[string]uint64, len(st.Syscalls))
+	for k, v := range st.Syscalls {
+		sys[k] = uint64(v)
+	}
+	return &ferryv1.TransferStats{
+		Strategy:                   Strategy(st.Strategy),
+		Bytes:                      uint64(st.Bytes),
+		Duration:                   durationpb.New(st.Duration),
+		ThroughputBytesPerSecond:   st.Throughput(),
+		Model:                      Model(st.Model),
+		Rounds:                     uint64(st.Rounds),
+		Syscalls:                   sys,
+		ModeSwitches:               uint64(st.ModeSwitches()),
+		CpuCopiedBytes:             uint64(st.CPUCopiedBytes()),
+		DmaCopiedBytes:             uint64(st.DMACopiedBytes()),
+		VoluntaryContextSwitches:   uint64(st.VoluntaryCtxSwitches),
+		InvoluntaryContextSwitches: uint64(st.InvoluntaryCtxSwitches),
+		UserCpu:                    durationpb.New(st.UserCPU),
+		SystemCpu:                  durationpb.New(st.SystemCPU),
+		ThreadMeasured:             st.ThreadMeasured,
+		ThreadId:                   int64(st.ThreadID),
+		PipeSize:                   uint64(st.PipeSize),
+	}
+}
+
+// Model maps a copy model.
+func Model(m transfer.Model) *ferryv1.CopyModel {
+	return &ferryv1.CopyModel{
+		CpuCopies:    uint32(m.CPUCopies),
+		DmaCopies:    uint32(m.DMACopies),
+		ModeSwitches: uint32(m.ModeSwitches),
+		Gather:       m.Gather,
+		Description:  m.Description,
+	}
+}

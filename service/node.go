@@ -1,0 +1,183 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// Config is a node's configuration. The zero value serves the current
+// directory on loopback.
+type Config struct {
+	// Root is the directory served. "" means ".".
+	Root string
+	// Listen is the gRPC address. "" means 127.0.0.1:7070.
+	Listen string
+	// DataListen is the data channel's address. "" means 127.0.0.1:7071.
+	DataListen string
+	// AdvertiseData is the data address put in offers, as host:port or a
+	// bare host (the data listener's port is added). "" means the data
+	// listener's own address.
+	AdvertiseData string
+	// Version is reported by GetCapabilities. "" means "dev".
+	Version string
+	// ShutdownGrace is how long running transfers may take to finish
+	// after Run's context ends. 0 means 20 s.
+	ShutdownGrace time.Duration
+	// ProgressInterval spaces a Download's progress messages. 0 means
+	// 250 ms.
+	ProgressInterval time.Duration
+	// Data tunes the data plane (ticket lifetime, chunk sizes...).
+	Data transfer.Config
+	// Logger receives the node's logs. nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Node is one ferryd: the gRPC control plane and the data plane, bound to
+// their listeners.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	root   *transfer.Root
+	data   *transfer.Server
+	health *health.Server
+	grpc   *grpc.Server
+	ctl    net.Listener
+	dl     net.Listener
+}
+
+// NewNode opens the root and both listeners. Call Run to serve.
+func NewNode(cfg Config) (*Node, error) {
+	n := &Node{cfg: cfg, log: cfg.Logger}
+	if n.log == nil {
+		n.log = slog.Default()
+	}
+	cfg.Data.Logger = orDefault(cfg.Data.Logger, n.log)
+	root, err := transfer.OpenRoot(orDefault(cfg.Root, "."))
+	if err != nil {
+		return nil, err
+	}
+	n.root = root
+	if n.ctl, err = net.Listen("tcp", orDefault(cfg.Listen, "127.0.0.1:7070")); err != nil {
+		root.Close()
+		return nil, err
+	}
+	if n.dl, err = net.Listen("tcp", orDefault(cfg.DataListen, "127.0.0.1:7071")); err != nil {
+		root.Close()
+		n.ctl.Close()
+		return nil, err
+	}
+	advertise, err := advertiseAddr(cfg.AdvertiseData, n.dl.Addr())
+	if err != nil {
+		n.closeAll()
+		return nil, err
+	}
+	n.data = transfer.NewServer(cfg.Data)
+	n.health = health.NewServer()
+	n.health.SetServingStatus(ferryv1.TransferService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	svc := &transferService{
+		root: root, data: n.data, address: advertise, log: n.log,
+		version:  orDefault(cfg.Version, "dev"),
+		progress: orDefault(cfg.ProgressInterval, 250*time.Millisecond),
+	}
+	n.grpc = newGRPCServer(svc, n.health, n.log)
+	return n, nil
+}
+
+func (n *Node) closeAll() {
+	n.root.Close()
+	n.ctl.Close()
+	n.dl.Close()
+}
+
+// Addr is the gRPC listener's address.
+func (n *Node) Addr() net.Addr { return n.ctl.Addr() }
+
+// DataAddr is the data listener's address.
+func (n *Node) DataAddr() net.Addr { return n.dl.Addr() }
+
+// Run serves until ctx ends, then shuts down gracefully: health turns
+// NOT_SERVING, new transfers are refused, running ones get ShutdownGrace
+// to finish, then the rest is stopped. It returns nil after a shutdown
+// asked for through ctx.
+func (n *Node) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- n.grpc.Serve(n.ctl) }()
+	go func() { errc <- n.data.Serve(n.dl) }()
+	n.log.Info("ferryd serving", "grpc", n.ctl.Addr().String(), "data", n.dl.Addr().String())
+	running := 2
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		running--
+		err = fmt.Errorf("listener failed: %w", err)
+	}
+	n.shutdown()
+	for ; running > 0; running-- {
+		<-errc
+	}
+	n.root.Close()
+	return err
+}
+
+func (n *Node) shutdown() {
+	grace := orDefault(n.cfg.ShutdownGrace, 20*time.Second)
+	n.log.Info("shutting down", "grace", grace)
+	n.health.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := n.data.Shutdown(ctx); err != nil {
+		n.log.Warn("grace period over; aborted running transfers", "err", err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		n.grpc.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		n.grpc.Stop()
+		<-stopped
+	}
+}
+
+// advertiseAddr resolves the data address put in offers.
+func advertiseAddr(advertise string, data net.Addr) (string, error) {
+	if advertise == "" {
+		return data.String(), nil
+	}
+	_, port, err := net.SplitHostPort(data.String())
+	if err != nil {
+		return "", err
+	}
+	if h, p, err := net.SplitHostPort(advertise); err == nil {
+		if h == "" || p == "" {
+			return "", errors.New("advertise address needs a host")
+		}
+		return advertise, nil
+	}
+	host := advertise
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

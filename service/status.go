@@ -1,0 +1,64 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// caller errors: their messages are built by package transfer from the
+// request alone (relative path, offset, strategy names), so they are safe
+// to show the client as they are.
+var callerErrors = []struct {
+	err  error
+	code codes.Code
+}{
+	{transfer.ErrInvalidPath, codes.InvalidArgument},
+	{transfer.ErrEscapes, codes.PermissionDenied},
+	{transfer.ErrPermission, codes.PermissionDenied},
+	{transfer.ErrNotFound, codes.NotFound},
+	{transfer.ErrIsDir, codes.FailedPrecondition},
+	{transfer.ErrNotRegular, codes.FailedPrecondition},
+	{transfer.ErrOutOfRange, codes.OutOfRange},
+	{transfer.ErrUnsupported, codes.FailedPrecondition},
+}
+
+// runtime errors: what went wrong while moving bytes. Their wrapped text
+// may hold errno strings, so the client gets the sentinel's words only.
+var runtimeErrors = []struct {
+	err  error
+	code codes.Code
+}{
+	{transfer.ErrTicketExpired, codes.DeadlineExceeded},
+	{transfer.ErrSourceChanged, codes.Aborted},
+	{transfer.ErrClosed, codes.Unavailable},
+	{context.Canceled, codes.Canceled},
+	{context.DeadlineExceeded, codes.DeadlineExceeded},
+}
+
+// toStatus maps a data-plane error to a gRPC status. Unknown errors become
+// Internal with no host paths or system-call text; ref (a transfer id or
+// path) lets an operator find the full error in the server's log.
+func toStatus(err error, ref string) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	for _, e := range callerErrors {
+		if errors.Is(err, e.err) {
+			return status.Error(e.code, err.Error())
+		}
+	}
+	for _, e := range runtimeErrors {
+		if errors.Is(err, e.err) {
+			return status.Error(e.code, fmt.Sprintf("%s (%s)", e.err, ref))
+		}
+	}
+	return status.Error(codes.Internal, fmt.Sprintf("internal error (%s); see the server log", ref))
+}

@@ -1,0 +1,153 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/internal/apiconv"
+	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// transferService implements ferry.v1.TransferService over a served root
+// and a data-plane server.
+type transferService struct {
+	ferryv1.UnimplementedTransferServiceServer
+	root     *transfer.Root
+	data     *transfer.Server
+	address  string // data address put in offers
+	version  string
+	progress time.Duration
+	log      *slog.Logger
+}
+
+func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilitiesRequest) (*ferryv1.GetCapabilitiesResponse, error) {
+	def, err := s.data.Choose(transfer.Auto)
+	if err != nil {
+		return nil, toStatus(err, "capabilities")
+	}
+	return &ferryv1.GetCapabilitiesResponse{
+		Strategies:      apiconv.Strategies(s.data.Supported()),
+		DefaultStrategy: apiconv.Strategy(def),
+		DataAddress:     s.address,
+		ServerVersion:   s.version,
+	}, nil
+}
+
+func (s *transferService) StatFile(_ context.Context, req *ferryv1.StatFileRequest) (*ferryv1.StatFileResponse, error) {
+	clean, err := transfer.CleanPath(req.GetPath())
+	if err != nil {
+		return nil, toStatus(err, req.GetPath())
+	}
+	fi, err := s.root.Stat(clean)
+	if err != nil {
+		return nil, toStatus(err, clean)
+	}
+	resp := &ferryv1.StatFileResponse{
+		Path:       clean,
+		Mode:       uint32(fi.Mode()),
+		ModifyTime: timestamppb.New(fi.ModTime()),
+		IsDir:      fi.IsDir(),
+	}
+	if fi.Mode().IsRegular() {
+		resp.Size = uint64(fi.Size())
+	}
+	return resp, nil
+}
+
+func (s *transferService) Download(req *ferryv1.DownloadRequest, stream grpc.ServerStreamingServer[ferryv1.DownloadResponse]) error {
+	t, err := s.offer(req)
+	if err != nil {
+		return err
+	}
+	defer t.Cancel() // revokes an unused ticket, aborts a running copy
+	if err := stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Offer{Offer: &ferryv1.Offer{
+		TransferId:  t.ID,
+		DataAddress: s.address,
+		Ticket:      t.Ticket[:],
+		Offset:      uint64(t.Offset),
+		Length:      uint64(t.Length),
+		Strategy:    apiconv.Strategy(t.Strategy),
+		FileSize:    uint64(t.FileSize),
+	}}}); err != nil {
+		return err
+	}
+	return s.follow(stream, t)
+}
+
+// offer checks the request and registers the transfer with the data plane.
+func (s *transferService) offer(req *ferryv1.DownloadRequest) (*transfer.Transfer, error) {
+	strategy, err := apiconv.FromStrategy(req.GetStrategy())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if req.GetOffset() > math.MaxInt64 || req.GetLength() > math.MaxInt64 {
+		return nil, status.Error(codes.OutOfRange, "offset and length must fit in 63 bits")
+	}
+	if _, err := s.data.Choose(strategy); err != nil {
+		return nil, toStatus(err, req.GetPath())
+	}
+	f, err := s.root.Open(req.GetPath())
+	if err != nil {
+		return nil, toStatus(err, req.GetPath())
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.IsDir() {
+		err = fmt.Errorf("%w: %q", transfer.ErrIsDir, f.Name())
+	}
+	if err != nil {
+		f.Close()
+		return nil, toStatus(err, req.GetPath())
+	}
+	t, err := s.data.Offer(transfer.Source{
+		File: f, Path: f.Name(), Offset: int64(req.GetOffset()), Length: int64(req.GetLength()), Strategy: strategy,
+	})
+	if err != nil {
+		f.Close()
+		return nil, toStatus(err, req.GetPath())
+	}
+	return t, nil
+}
+
+// follow streams progress until the transfer ends, then the report.
+func (s *transferService) follow(stream grpc.ServerStreamingServer[ferryv1.DownloadResponse], t *transfer.Transfer) error {
+	tick := time.NewTicker(s.progress)
+	defer tick.Stop()
+	var last int64 = -1
+	for {
+		select {
+		case <-stream.Context().Done():
+			t.Cancel()
+			return status.FromContextError(stream.Context().Err()).Err()
+		case <-tick.C:
+			if sent := t.Sent(); sent != last {
+				last = sent
+				if err := stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Progress{
+					Progress: &ferryv1.Progress{BytesSent: uint64(sent), BytesTotal: uint64(t.Length)},
+				}}); err != nil {
+					return err
+				}
+			}
+		case <-t.Done():
+			st, err := t.Result()
+			if err != nil {
+				s.log.Warn("transfer failed", "id", t.ID, "path", t.Path, "err", err)
+				return toStatus(err, "transfer "+t.ID)
+			}
+			return stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Report{Report: &ferryv1.Report{
+				TransferId: t.ID,
+				Path:       t.Path,
+				Offset:     uint64(t.Offset),
+				Length:     uint64(t.Length),
+				Sender:     apiconv.Stats(st),
+			}}})
+		}
+	}
+}
