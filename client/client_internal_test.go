@@ -1,0 +1,66 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestDataAddress(t *testing.T) {
+	tests := []struct {
+		offered, target, want string
+	}{
+		{"0.0.0.0:7071", "files.example:7070", "files.example:7071"},
+		{"0.0.0.0:7071", "10.0.0.5:7070", "10.0.0.5:7071"},
+		{"[::]:7071", "10.0.0.5:7070", "10.0.0.5:7071"},
+		{":7071", "files.example:7070", "files.example:7071"},
+		{"0.0.0.0:7071", "[2001:db8::1]:7070", "[2001:db8::1]:7071"},
+		{"127.0.0.1:7071", "files.example:7070", "127.0.0.1:7071"},
+		{"192.168.1.2:9000", "10.0.0.5:7070", "192.168.1.2:9000"},
+		{"data.example:7071", "files.example:7070", "data.example:7071"},
+		{"[2001:db8::2]:7071", "10.0.0.5:7070", "[2001:db8::2]:7071"},
+		// Nothing to substitute with, or nothing to substitute in.
+		{"0.0.0.0:7071", "files.example", "0.0.0.0:7071"},
+		{"not-an-address", "files.example:7070", "not-an-address"},
+	}
+	for _, tt := range tests {
+		if got := dataAddress(tt.offered, tt.target); got != tt.want {
+			t.Errorf("dataAddress(%q, %q) = %q, want %q", tt.offered, tt.target, got, tt.want)
+		}
+	}
+}
+
+func TestPick(t *testing.T) {
+	var (
+		diskFull  = errors.New("write destination: no space left on device")
+		short     = fmt.Errorf("%w: got 10 of 20 bytes", transfer.ErrShortTransfer)
+		cancelled = fmt.Errorf("read: %w", context.Canceled)
+		aborted   = status.Error(codes.Aborted, "source file changed during the transfer")
+		canceled  = status.Error(codes.Canceled, "context canceled")
+		notFound  = status.Error(codes.NotFound, "no such file")
+	)
+	tests := []struct {
+		name         string
+		recv, stream error
+		want         error
+	}{
+		{"both fine", nil, nil, nil},
+		{"only the stream failed", nil, notFound, notFound},
+		{"only the receiver failed", diskFull, nil, diskFull},
+		{"receiver cancelled because the call failed", cancelled, aborted, aborted},
+		{"short transfer explained by the server", short, aborted, aborted},
+		{"short transfer, call cancelled", short, canceled, short},
+		{"local failure explains the server's view", diskFull, canceled, diskFull},
+		{"local failure wins over a server error", diskFull, aborted, diskFull},
+	}
+	for _, tt := range tests {
+		if got := pick(tt.recv, tt.stream); got != tt.want {
+			t.Errorf("%s: pick(%v, %v) = %v, want %v", tt.name, tt.recv, tt.stream, got, tt.want)
+		}
+	}
+}

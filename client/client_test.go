@@ -1,0 +1,176 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/service"
+	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// startNode runs a real Node on loopback serving a new directory, with
+// src written to <root>/src, and returns a client dialled to it. Cleanup
+// closes the client, stops the node and checks Run returned nil.
+func startNode(t *testing.T, cfg service.Config, src []byte) *client.Client {
+	t.Helper()
+	cfg.Root = t.TempDir()
+	cfg.Listen, cfg.DataListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	if err := os.WriteFile(filepath.Join(cfg.Root, "src"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := service.NewNode(cfg)
+	if err != nil {
+		t.Fatalf("NewNode() = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- n.Run(ctx) }()
+	c, err := client.Dial(n.Addr().String())
+	t.Cleanup(func() {
+		if c != nil {
+			c.Close()
+		}
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run() = %v after its context was cancelled, want nil", err)
+		}
+	})
+	if err != nil {
+		t.Fatalf("Dial(%s) = %v", n.Addr(), err)
+	}
+	return c
+}
+
+var seed = rand.NewChaCha8([32]byte{'f', 'e', 'r', 'r', 'y', 'c', 'l', 'i'})
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	seed.Read(b)
+	return b
+}
+
+// checkDir fails unless dir holds exactly the named files.
+func checkDir(t *testing.T, dir string, want ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s holds %q, want %q", dir, got, want)
+	}
+}
+
+func TestDownloadReplacesDestination(t *testing.T) {
+	src := randomBytes(1<<20 + 3)
+	c := startNode(t, service.Config{}, src)
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "dest")
+	if err := os.WriteFile(dest, []byte("old content, longer than nothing"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := client.DownloadOptions{Offset: 100, Length: 5000, Strategy: ferryv1.Strategy_STRATEGY_READ_WRITE}
+	report, err := c.Download(testCtx(t), "src", dest, opts)
+	if err != nil {
+		t.Fatalf("Download(%+v) = %v", opts, err)
+	}
+	if got, _ := os.ReadFile(dest); !bytes.Equal(got, src[100:5100]) {
+		t.Errorf("Download(%+v) landed %d bytes, want the %d bytes of the range", opts, len(got), 5000)
+	}
+	checkDir(t, dir, "dest")
+	if report.GetSender().GetBytes() != 5000 || report.GetReceiver().GetBytes() != 5000 {
+		t.Errorf("report bytes (sender, receiver) = (%d, %d), want (5000, 5000)",
+			report.GetSender().GetBytes(), report.GetReceiver().GetBytes())
+	}
+}
+
+func TestDownloadMissingDestinationDir(t *testing.T) {
+	c := startNode(t, service.Config{}, []byte("payload"))
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "no-such-dir", "dest")
+	if _, err := c.Download(testCtx(t), "src", dest, client.DownloadOptions{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Download(to %s) = %v, want an error that is %v", dest, err, os.ErrNotExist)
+	}
+	checkDir(t, dir)
+}
+
+// A failed Download leaves neither the destination nor a partial file,
+// and an existing destination untouched.
+func TestDownloadFailureLeavesNoFile(t *testing.T) {
+	// A data address that accepts and hangs up at once: the offer is
+	// made, the destination created, then the data channel fails.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { ln.Close() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	})
+	c := startNode(t, service.Config{AdvertiseData: ln.Addr().String()}, []byte("payload"))
+	tests := []struct {
+		name, path string
+		check      func(error) bool
+		want       string
+	}{
+		{"missing file", "missing", func(err error) bool { return status.Code(err) == codes.NotFound }, "NotFound"},
+		{"data channel hangs up", "src", func(err error) bool { return errors.Is(err, transfer.ErrRefused) }, "ErrRefused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := c.Download(testCtx(t), tt.path, filepath.Join(dir, "dest"), client.DownloadOptions{}); !tt.check(err) {
+				t.Errorf("Download(%q) = %v, want %s", tt.path, err, tt.want)
+			}
+			checkDir(t, dir)
+
+			old := []byte("old content")
+			dest := filepath.Join(dir, "existing")
+			if err := os.WriteFile(dest, old, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Download(testCtx(t), tt.path, dest, client.DownloadOptions{}); !tt.check(err) {
+				t.Errorf("Download(%q) = %v, want %s", tt.path, err, tt.want)
+			}
+			if got, _ := os.ReadFile(dest); !bytes.Equal(got, old) {
+				t.Errorf("after a failed Download the destination holds %q, want %q", got, old)
+			}
+			checkDir(t, dir, "existing")
+		})
+	}
+}
+
+// testCtx is the test's context with a deadline, so that an RPC the
+// server never answers fails the test rather than hanging it.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
