@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/internal/apiconv"
@@ -186,6 +187,9 @@ func dataAddress(offered, target string) string {
 	}
 	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
 		return offered
+	}
+	if i := strings.LastIndex(target, "/"); strings.Contains(target, "://") && i >= 0 {
+		target = target[i+1:] // dns:///host:port, passthrough:///host:port
 	}
 	th, _, err := net.SplitHostPort(target)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
@@ -26,7 +25,7 @@ const maxRequestSize = 64 << 10
 // (logging outermost, recovery last so a panic is logged as an Internal
 // error), limits, keepalive policy, health and reflection. ferryd and the
 // tests both get their server from here.
-func newGRPCServer(svc ferryv1.TransferServiceServer, hs *health.Server, log *slog.Logger) *grpc.Server {
+func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, log *slog.Logger) *grpc.Server {
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
@@ -45,6 +44,8 @@ func newGRPCServer(svc ferryv1.TransferServiceServer, hs *health.Server, log *sl
 			recovery.StreamServerInterceptor(recoverOpts...),
 		),
 		grpc.MaxRecvMsgSize(maxRequestSize),
+		// Stop waits for handlers too, so the root is never closed under one.
+		grpc.WaitForHandlers(true),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 	)

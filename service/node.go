@@ -51,8 +51,12 @@ type Node struct {
 	data   *transfer.Server
 	health *health.Server
 	grpc   *grpc.Server
-	ctl    net.Listener
-	dl     net.Listener
+	// stopping is cancelled when shutdown starts; it ends health Watch
+	// streams.
+	stopping     context.Context
+	stopStopping context.CancelFunc
+	ctl          net.Listener
+	dl           net.Listener
 }
 
 // NewNode opens the root and both listeners. Call Run to serve.
@@ -85,11 +89,12 @@ func NewNode(cfg Config) (*Node, error) {
 	n.health = health.NewServer()
 	n.health.SetServingStatus(ferryv1.TransferService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	svc := &transferService{
-		root: root, data: n.data, address: advertise, log: n.log,
+		root: root, data: n.data, address: advertise,
 		version:  orDefault(cfg.Version, "dev"),
 		progress: orDefault(cfg.ProgressInterval, 250*time.Millisecond),
 	}
-	n.grpc = newGRPCServer(svc, n.health, n.log)
+	n.stopping, n.stopStopping = context.WithCancel(context.Background())
+	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log)
 	return n, nil
 }
 
@@ -97,6 +102,13 @@ func (n *Node) closeAll() {
 	n.root.Close()
 	n.ctl.Close()
 	n.dl.Close()
+}
+
+// Close releases a node that will not Run: its root and listeners.
+func (n *Node) Close() error {
+	n.stopStopping()
+	n.closeAll()
+	return nil
 }
 
 // Addr is the gRPC listener's address.
@@ -134,6 +146,7 @@ func (n *Node) shutdown() {
 	grace := orDefault(n.cfg.ShutdownGrace, 20*time.Second)
 	n.log.Info("shutting down", "grace", grace)
 	n.health.Shutdown()
+	n.stopStopping()
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := n.data.Shutdown(ctx); err != nil {

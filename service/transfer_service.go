@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"time"
 
@@ -25,7 +24,6 @@ type transferService struct {
 	address  string // data address put in offers
 	version  string
 	progress time.Duration
-	log      *slog.Logger
 }
 
 func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilitiesRequest) (*ferryv1.GetCapabilitiesResponse, error) {
@@ -137,8 +135,7 @@ func (s *transferService) follow(stream grpc.ServerStreamingServer[ferryv1.Downl
 			}
 		case <-t.Done():
 			st, err := t.Result()
-			if err != nil {
-				s.log.Warn("transfer failed", "id", t.ID, "path", t.Path, "err", err)
+			if err != nil { // the data plane has logged the details
 				return toStatus(err, "transfer "+t.ID)
 			}
 			return stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Report{Report: &ferryv1.Report{
