@@ -2,10 +2,11 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
@@ -57,6 +58,7 @@ type Node struct {
 	stopStopping context.CancelFunc
 	ctl          net.Listener
 	dl           net.Listener
+	advertise    string // the data address put in offers
 }
 
 // NewNode opens the root and both listeners. Call Run to serve.
@@ -81,6 +83,7 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	advertise, err := advertiseAddr(cfg.AdvertiseData, n.dl.Addr())
+	n.advertise = advertise
 	if err != nil {
 		n.closeAll()
 		return nil, err
@@ -125,7 +128,13 @@ func (n *Node) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- n.grpc.Serve(n.ctl) }()
 	go func() { errc <- n.data.Serve(n.dl) }()
-	n.log.Info("ferryd serving", "grpc", n.ctl.Addr().String(), "data", n.dl.Addr().String())
+	n.log.Info("ferryd serving", "grpc", n.ctl.Addr().String(), "data", n.dl.Addr().String(),
+		"advertise", n.advertise, "strategies", fmt.Sprint(n.data.Supported()))
+	if ip := n.dl.Addr().(*net.TCPAddr).IP; n.cfg.AdvertiseData == "" && ip.IsUnspecified() {
+		n.log.Warn("the data listener is on a wildcard address and --advertise-data is unset: " +
+			"offers name the wildcard, and clients use the host they dialled for the control plane; " +
+			"set --advertise-data behind a load balancer")
+	}
 	running := 2
 	var err error
 	select {
@@ -165,7 +174,10 @@ func (n *Node) shutdown() {
 	}
 }
 
-// advertiseAddr resolves the data address put in offers.
+// advertiseAddr resolves the data address put in offers: the data
+// listener's own address, or the advertised host (with the listener's port
+// when it names none). The host must be an IP a client can dial or a DNS
+// name: "$(POD_IP)", say, is a manifest mistake and fails start-up.
 func advertiseAddr(advertise string, data net.Addr) (string, error) {
 	if advertise == "" {
 		return data.String(), nil
@@ -174,17 +186,41 @@ func advertiseAddr(advertise string, data net.Addr) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if h, p, err := net.SplitHostPort(advertise); err == nil {
-		if h == "" || p == "" {
-			return "", errors.New("advertise address needs a host")
-		}
-		return advertise, nil
-	}
 	host := advertise
-	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+	if h, p, err := net.SplitHostPort(advertise); err == nil {
+		host, port = h, p
+	} else if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
 		host = host[1 : len(host)-1]
 	}
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() {
+			return "", fmt.Errorf("--advertise-data %q: a wildcard address cannot be dialled", advertise)
+		}
+	} else if !isDNSName(host) {
+		return "", fmt.Errorf("--advertise-data %q: want an IP address or a DNS name, with an optional port", advertise)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("--advertise-data %q: bad port", advertise)
+	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// isDNSName reports whether s is a syntactically valid DNS host name.
+func isDNSName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func orDefault[T comparable](v, def T) T {

@@ -70,6 +70,12 @@ func TestAdvertiseAddr(t *testing.T) {
 		{"[2001:db8::1]:9000", "[2001:db8::1]:9000", false},
 		{":9000", "", true},
 		{"host:", "", true},
+		{"$(POD_IP)", "", true},
+		{"0.0.0.0", "", true},
+		{"[::]:9000", "", true},
+		{"data.example:99999", "", true},
+		{"bad_name.example", "", true},
+		{"ferry-0.ferry-headless.ns.svc.cluster.local", "ferry-0.ferry-headless.ns.svc.cluster.local:7071", false},
 	}
 	for _, tt := range tests {
 		got, err := advertiseAddr(tt.advertise, data)

@@ -57,7 +57,7 @@ func parse(args []string) (service.Config, error) {
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
-	if err := cli.ApplyEnv(fs); err != nil {
+	if err := cli.ApplyEnv(fs, "version"); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {

@@ -16,9 +16,14 @@ func EnvName(flagName string) string {
 }
 
 // ApplyEnv sets every flag of fs that was not given on the command line
-// from its environment variable, when that is set. Call it after Parse.
-func ApplyEnv(fs *flag.FlagSet) error {
+// from its environment variable, when that is set. Flags named in skip
+// (such as --version, which must never come from a pod's environment)
+// are left alone. Call it after Parse.
+func ApplyEnv(fs *flag.FlagSet, skip ...string) error {
 	given := map[string]bool{}
+	for _, name := range skip {
+		given[name] = true
+	}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
