@@ -1,0 +1,93 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/google/go-cmp/cmp"
+)
+
+// tracedCalls are the system calls whose counts in ferryd's reports are
+// checked against strace's.
+var tracedCalls = []string{"sendfile", "splice"}
+
+// TestStraceAgreesWithReports attaches strace to a running ferryd (after
+// its start-up probe, which makes one sendfile and two splice calls of its
+// own), pulls files with SENDFILE and SPLICE, and requires the senders'
+// reported call counts to add up to exactly what strace counted. Each
+// strategy also moves one file to a reader that holds still until the
+// sender has stalled, so EAGAIN returns are certainly among the calls.
+func TestStraceAgreesWithReports(t *testing.T) {
+	straceBin, err := exec.LookPath("strace")
+	if err != nil {
+		t.Fatalf("strace is required (CI installs it): %v", err)
+	}
+	root, out := t.TempDir(), t.TempDir()
+	sizes := []int{5<<20 + 1, 9<<20 + 4095, 3 << 20}
+	for i, n := range sizes {
+		writeRandom(t, root, fmt.Sprint("f", i), n)
+	}
+	big := writeRandom(t, root, "big", 32<<20)
+	d := startFerryd(t, root)
+	tr := attachStrace(t, straceBin, d.cmd.Process.Pid)
+	reported := map[string]uint64{}
+	count := func(what string, rep *ferryv1.Report) {
+		for _, c := range tracedCalls {
+			reported[c] += rep.GetSender().GetSyscalls()[c]
+		}
+		t.Logf("%s: %d bytes, %d rounds, calls %v", what, rep.GetSender().GetBytes(), rep.GetSender().GetRounds(), rep.GetSender().GetSyscalls())
+	}
+	for _, s := range []string{"sendfile", "splice"} {
+		for i, n := range sizes {
+			name := fmt.Sprint("f", i)
+			res := ferryOK(t, "pull", "--json", "--server", d.Addr, "--strategy", s, name, filepath.Join(out, s+name))
+			count(s+" "+name, checkJSONReport(t, res.stdout, name, 0, n, senderStrategy(s)))
+		}
+		count(s+" stalled", stalledPull(t, d, "big", big, senderStrategy(s)))
+	}
+	traced := tr.stop(t)
+	calls, errs := map[string]uint64{}, map[string]uint64{}
+	for name, row := range traced {
+		calls[name], errs[name] = row.calls, row.errors
+	}
+	if diff := cmp.Diff(reported, calls); diff != "" {
+		t.Errorf("system calls: ferryd's reports and strace -c disagree (-reports +strace):\n%s", diff)
+	}
+	for _, c := range tracedCalls {
+		if reported[c] == 0 || errs[c] == 0 {
+			t.Errorf("%s: %d calls reported, %d failed (EAGAIN) per strace; want both > 0", c, reported[c], errs[c])
+		}
+	}
+	d.Stop(t)
+}
+
+// stalledPull moves path to a reader that reads nothing until the sender
+// has stalled, then checks the bytes and returns the report.
+func stalledPull(t *testing.T, d *ferryd, path string, want []byte, s ferryv1.Strategy) *ferryv1.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := startRawPull(ctx, t, d, &ferryv1.DownloadRequest{Path: path, Strategy: s})
+	p.awaitStalled(t)
+	got, rep := p.finish(t)
+	sameBytes(t, "stalled pull", got, want)
+	if rep.GetSender().GetStrategy() != s {
+		t.Errorf("stalled pull: sender strategy %v, want %v", rep.GetSender().GetStrategy(), s)
+	}
+	return rep
+}
+
+// senderStrategy is the API strategy of a --strategy value.
+func senderStrategy(flag string) ferryv1.Strategy {
+	for _, x := range strategies {
+		if x.flag == flag {
+			return x.api
+		}
+	}
+	panic("unknown strategy " + flag)
+}
