@@ -3,8 +3,10 @@ package service
 import (
 	"context"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 )
 
 // healthServer is grpc-go's health server with one change: Watch streams
@@ -21,7 +23,14 @@ func (h *healthServer) Watch(req *healthpb.HealthCheckRequest, stream healthpb.H
 	defer cancel()
 	stop := context.AfterFunc(h.stopping, cancel)
 	defer stop()
-	return h.Server.Watch(req, watchStream{stream, ctx})
+	err := h.Server.Watch(req, watchStream{stream, ctx})
+	if h.stopping.Err() != nil && stream.Context().Err() == nil {
+		// Our cancel may have beaten the queued NOT_SERVING update: say it
+		// ourselves, then end the stream as a server going away does.
+		stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING})
+		return status.Error(codes.Unavailable, "server shutting down")
+	}
+	return err
 }
 
 // watchStream is a Watch stream whose context also ends at shutdown.

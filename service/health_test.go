@@ -30,9 +30,15 @@ func TestShutdownEndsHealthWatch(t *testing.T) {
 	case <-time.After(20 * time.Second): // a bound, far below the grace
 		t.Fatal("Run did not return while a health Watch stream was open")
 	}
+	sawNotServing := false
 	for {
-		if _, err := w.Recv(); err != nil {
-			return // the stream ended
+		r, err := w.Recv()
+		if err != nil {
+			break // the stream ended
 		}
+		sawNotServing = sawNotServing || r.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	if !sawNotServing {
+		t.Error("the Watch stream ended without NOT_SERVING")
 	}
 }

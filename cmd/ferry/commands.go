@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
@@ -71,11 +72,15 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if dest == "-" { // the bytes went to standard output: the report goes to stderr
+		if c.json {
+			return printJSON(os.Stderr, report)
+		}
+		printReport(os.Stderr, src, dest, report)
+		return nil
+	}
 	if c.json {
 		return printJSON(out, report)
-	}
-	if dest == "-" {
-		return nil // the bytes went to standard output; say nothing more there
 	}
 	printReport(out, src, dest, report)
 	return nil

@@ -55,6 +55,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		"stat": stat,
 		"caps": caps,
 	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(out, usage)
+		return nil
+	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
 		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
