@@ -7,10 +7,13 @@ import "sync"
 var buffers sync.Map // int -> *sync.Pool of *[]byte
 
 func getBuffer(size int) *[]byte {
-	p, _ := buffers.LoadOrStore(size, &sync.Pool{New: func() any {
-		b := make([]byte, size)
-		return &b
-	}})
+	p, ok := buffers.Load(size)
+	if !ok { // only then build a pool: LoadOrStore's argument allocates
+		p, _ = buffers.LoadOrStore(size, &sync.Pool{New: func() any {
+			b := make([]byte, size)
+			return &b
+		}})
+	}
 	return p.(*sync.Pool).Get().(*[]byte)
 }
 

@@ -13,8 +13,10 @@ import (
 //	ticket  [32]byte from the offer
 //
 // The server answers with one verdict byte. After VerdictOK come exactly
-// the offered bytes, then the server closes the connection. After any
-// other verdict the server closes at once and sends nothing more.
+// the offered bytes, then the server closes the connection; if it cannot
+// send them all, it resets the connection instead, so that a receiver
+// never takes a failed transfer for a complete one. After any other
+// verdict the server closes at once and sends nothing more.
 const (
 	preambleMagic   = "FERY"
 	ProtocolVersion = 1

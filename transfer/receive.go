@@ -52,12 +52,14 @@ func (d *Destination) Commit() error {
 		d.Abort()
 		return fmt.Errorf("fsync: %w", err)
 	}
+	partial := d.partial
+	d.partial = "" // done with it either way: a later Abort does nothing
 	if err := d.f.Close(); err != nil {
-		os.Remove(d.partial)
+		os.Remove(partial)
 		return err
 	}
-	if err := os.Rename(d.partial, d.Path); err != nil {
-		os.Remove(d.partial)
+	if err := os.Rename(partial, d.Path); err != nil {
+		os.Remove(partial)
 		return err
 	}
 	if dir, err := os.Open(filepath.Dir(d.Path)); err == nil {
@@ -108,13 +110,18 @@ func Receive(ctx context.Context, tk Ticket, dst *Destination, cfg ReceiveConfig
 	d := net.Dialer{Timeout: hs}
 	c, err := d.DialContext(ctx, "tcp", tk.Address)
 	if err != nil {
-		return st, err
+		return st, ctxErr(ctx, err)
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	if err := handshake(c, tk.Ticket, hs); err != nil {
 		return st, ctxErr(ctx, err)
+	}
+	// handshake clears the deadline, which may undo a cancellation that
+	// came while it ran; one that comes later sets it again.
+	if ctx.Err() != nil {
+		return st, context.Cause(ctx)
 	}
 	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {

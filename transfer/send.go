@@ -146,8 +146,10 @@ func sendSendfile(j *sendJob) (int64, bool, error) {
 
 // isUnsupported reports errors that mean "this call is not available for
 // these descriptors", after which a fallback is safe if nothing was sent.
+// ENODEV is mmap's answer for a file system that cannot map files.
 func isUnsupported(err error) bool {
-	return errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)
+	return errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) ||
+		errors.Is(err, unix.ENODEV)
 }
 
 // sockErr wraps a socket-side errno; a peer that went away is the common

@@ -24,8 +24,8 @@ type Server struct {
 	gather    gatherCache
 	ids       atomic.Uint64
 
-	ctx    context.Context // cancelled by Close: aborts every transfer
-	cancel context.CancelFunc
+	ctx    context.Context // cancelled by Close with ErrClosed: aborts every transfer
+	cancel context.CancelCauseFunc
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -36,7 +36,7 @@ type Server struct {
 // NewServer probes which strategies this kernel accepts and returns a
 // Server ready to Serve.
 func NewServer(cfg Config) *Server {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	s := &Server{
 		cfg:       cfg,
 		tickets:   newTickets(),
@@ -120,15 +120,15 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 		done:     make(chan struct{}),
 	}
 	t.ctx, t.cancel = context.WithCancelCause(s.ctx)
+	// Issue under mu, so that Shutdown, which sets closing under mu and
+	// then revokes every ticket, either sees this one or refuses it here.
 	s.mu.Lock()
-	closing := s.closing
-	s.mu.Unlock()
-	if closing {
+	defer s.mu.Unlock()
+	if s.closing {
 		t.cancel(ErrClosed)
 		return nil, ErrClosed
 	}
-	s.tickets.issue(t)
-	t.expiry = time.AfterFunc(s.cfg.ticketTTL(), func() {
+	s.tickets.issue(t, s.cfg.ticketTTL(), func() {
 		if s.tickets.revoke(t) {
 			t.finish(Stats{Strategy: t.Strategy}, ErrTicketExpired)
 		}
@@ -167,7 +167,16 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		// Add under mu: once Shutdown has set closing it may be in
+		// conns.Wait, and an Add from zero must not race with that.
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			c.Close()
+			return ErrClosed
+		}
 		s.conns.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.conns.Done()
 			s.serveConn(c)
@@ -177,7 +186,8 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting data connections and revokes pending tickets,
 // then waits for running transfers to finish until ctx is done, when it
-// aborts them. It returns ctx's error if it had to abort any.
+// aborts them (their Result is ErrClosed), as it does connections still
+// sending their preamble. It returns ctx's error if it had to abort any.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -198,10 +208,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-idle:
 	case <-ctx.Done():
 		err = ctx.Err()
-		s.cancel()
+		s.cancel(ErrClosed)
 		<-idle
 	}
-	s.cancel()
+	s.cancel(ErrClosed)
 	s.pipes.close()
 	return err
 }

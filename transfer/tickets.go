@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"sync"
+	"time"
 )
 
 // tickets holds the tickets of offers whose data connection has not come
@@ -22,8 +23,10 @@ func newTickets() *tickets {
 	return &tickets{pending: make(map[uint64]*Transfer)}
 }
 
-// issue mints a ticket for t and registers it.
-func (ts *tickets) issue(t *Transfer) {
+// issue mints a ticket for t, registers it and arms t.expiry to call
+// expire after ttl. The timer is set under the lock, so whoever later
+// claims or revokes t (and then finishes it, stopping the timer) sees it.
+func (ts *tickets) issue(t *Transfer, ttl time.Duration, expire func()) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	for {
@@ -31,6 +34,7 @@ func (ts *tickets) issue(t *Transfer) {
 		k := binary.LittleEndian.Uint64(t.Ticket[:8])
 		if _, taken := ts.pending[k]; !taken {
 			ts.pending[k] = t
+			t.expiry = time.AfterFunc(ttl, expire)
 			return
 		}
 	}

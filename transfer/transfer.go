@@ -82,6 +82,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (s *Server) serveConn(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout()))
+	// Close drops a connection still in its handshake at once, rather
+	// than wait out HandshakeTimeout.
+	stopHandshake := context.AfterFunc(s.ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	defer stopHandshake()
 	ticket, ok, err := readPreamble(c)
 	if err != nil {
 		return // silent or slow client: dropped
@@ -97,14 +101,19 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	c.SetDeadline(time.Time{})
 	stop := context.AfterFunc(t.ctx, func() { c.SetDeadline(aLongTimeAgo) })
-	defer stop()
 	st, err := s.send(t, c)
+	stop()
 	if t.ctx.Err() != nil {
 		err = context.Cause(t.ctx)
 	}
-	if err == nil {
-		if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := c.(*net.TCPConn); ok {
+		if err == nil {
 			tc.CloseWrite()
+		} else {
+			// Reset rather than end the stream: a receiver must not take a
+			// failed send for a whole one even when the byte count came
+			// out right (an MMAP window reads a truncated tail as zeros).
+			tc.SetLinger(0)
 		}
 	}
 	t.finish(st, err)

@@ -1,0 +1,78 @@
+package transfer
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+func TestPreambleRoundTrip(t *testing.T) {
+	var ticket [TicketSize]byte
+	copy(ticket[:], randomBytes(TicketSize))
+	b := appendPreamble([]byte("prefix"), ticket[:])
+	if got, want := len(b), len("prefix")+37; got != want || preambleSize != 37 {
+		t.Fatalf("appendPreamble added %d bytes (preambleSize %d), want 37", got-len("prefix"), preambleSize)
+	}
+	if !bytes.Equal(b[:10], []byte("prefixFERY")) || b[10] != 1 {
+		t.Errorf("appendPreamble wrote %q, want magic FERY then version 1", b[:11])
+	}
+	got, ok, err := parsePreamble(b[len("prefix"):])
+	if got != ticket || !ok || err != nil {
+		t.Errorf("parsePreamble(appendPreamble(%x)) = %x, %v, %v; want the ticket, true, nil", ticket, got, ok, err)
+	}
+	got, ok, err = readPreamble(bytes.NewReader(b[len("prefix"):]))
+	if got != ticket || !ok || err != nil {
+		t.Errorf("readPreamble(appendPreamble(%x)) = %x, %v, %v; want the ticket, true, nil", ticket, got, ok, err)
+	}
+}
+
+func TestPreambleBad(t *testing.T) {
+	good := appendPreamble(nil, make([]byte, TicketSize))
+	with := func(i int, c byte) []byte {
+		b := bytes.Clone(good)
+		b[i] = c
+		return b
+	}
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"magic", with(0, 'f')},
+		{"magic end", with(3, 'Z')},
+		{"version 0", with(4, 0)},
+		{"version 2", with(4, 2)},
+		{"short", good[:preambleSize-1]},
+		{"long", append(bytes.Clone(good), 0)},
+		{"empty", nil},
+	}
+	for _, tt := range tests {
+		if got, ok, err := parsePreamble(tt.in); ok || err != nil || got != [TicketSize]byte{} {
+			t.Errorf("parsePreamble(%s) = %x, %v, %v; want zero, false, nil", tt.name, got, ok, err)
+		}
+	}
+	if _, ok, err := readPreamble(bytes.NewReader(good[:10])); ok || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("readPreamble(10 bytes) = %v, %v; want false, %v", ok, err, io.ErrUnexpectedEOF)
+	}
+	if _, ok, err := readPreamble(bytes.NewReader(with(4, 9))); ok || err != nil {
+		t.Errorf("readPreamble(version 9) = %v, %v; want false, nil", ok, err)
+	}
+}
+
+func TestVerdictString(t *testing.T) {
+	tests := []struct {
+		v    Verdict
+		want string
+	}{
+		{VerdictOK, "ok"},
+		{VerdictRefused, "ticket refused"},
+		{VerdictBadPreamble, "bad preamble"},
+		{VerdictUnavailable, "server unavailable"},
+		{Verdict(200), "unknown verdict"},
+	}
+	for _, tt := range tests {
+		if got := tt.v.String(); got != tt.want {
+			t.Errorf("Verdict(%d).String() = %q, want %q", byte(tt.v), got, tt.want)
+		}
+	}
+}

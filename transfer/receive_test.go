@@ -1,0 +1,160 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestDestination checks the .partial, Commit and Abort life cycle.
+func TestDestination(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "out")
+	partial := final + ".partial"
+	exists := func(p string) bool {
+		_, err := os.Lstat(p)
+		return err == nil
+	}
+
+	d, err := CreateDestination(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Discards() || !exists(partial) || exists(final) {
+		t.Fatalf("after CreateDestination(%q): Discards() = %v, partial exists %v, final exists %v; want false, true, false",
+			"out", d.Discards(), exists(partial), exists(final))
+	}
+	if err := d.Commit(); err != nil {
+		t.Fatalf("Commit() = %v", err)
+	}
+	if exists(partial) || !exists(final) {
+		t.Errorf("after Commit(): partial exists %v, final exists %v; want false, true", exists(partial), exists(final))
+	}
+	// A second receive into the same path has begun; the first
+	// destination's Abort, documented as a no-op after Commit, must not
+	// touch it.
+	d2, err := CreateDestination(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Abort()
+	if !exists(partial) || !exists(final) {
+		t.Errorf("Abort() after Commit() removed something: partial exists %v, final exists %v; want both", exists(partial), exists(final))
+	}
+	if err := d.Commit(); err != nil {
+		t.Errorf("second Commit() = %v, want nil", err)
+	}
+	d2.Abort()
+	d2.Abort()
+	if exists(partial) {
+		t.Errorf("after Abort(): partial still exists")
+	}
+	if !exists(final) {
+		t.Errorf("Abort() removed the committed file")
+	}
+
+	for _, p := range []string{"-", os.DevNull} {
+		d, err := CreateDestination(p)
+		if err != nil {
+			t.Fatalf("CreateDestination(%q) = %v", p, err)
+		}
+		if got, want := d.Discards(), p == os.DevNull; got != want {
+			t.Errorf("CreateDestination(%q).Discards() = %v, want %v", p, got, want)
+		}
+		if err := d.Commit(); err != nil {
+			t.Errorf("CreateDestination(%q).Commit() = %v, want nil", p, err)
+		}
+		d.Abort()
+	}
+	if _, err := os.Stat(os.DevNull); err != nil {
+		t.Errorf("/dev/null is gone: %v", err)
+	}
+	if _, err := CreateDestination(filepath.Join(dir, "missing", "x")); err == nil {
+		t.Errorf("CreateDestination in a missing directory = nil error, want one")
+	}
+}
+
+// TestReceiveErrors checks Receive's refusals and its cancellation.
+func TestReceiveErrors(t *testing.T) {
+	dir := t.TempDir()
+	path, _ := writeFile(t, dir, 4096)
+	ts := startServer(t, Config{})
+	null, _ := CreateDestination(os.DevNull)
+
+	tr := ts.offer(t, path, Source{})
+	defer tr.Cancel()
+	tk := ts.ticket(tr)
+	tk.Ticket = tk.Ticket[:TicketSize-1]
+	if _, err := Receive(t.Context(), tk, null, ReceiveConfig{}); !errors.Is(err, ErrRefused) {
+		t.Errorf("Receive(31-byte ticket) = %v, want %v", err, ErrRefused)
+	}
+	if got := ts.Pending(); got != 1 {
+		t.Errorf("Pending() = %d, want 1", got)
+	}
+
+	// The offer says more bytes than the server will send: the receiver
+	// reports a short transfer.
+	tr2 := ts.offer(t, path, Source{})
+	tk = ts.ticket(tr2)
+	tk.Length++
+	if st, err := Receive(t.Context(), tk, null, ReceiveConfig{}); !errors.Is(err, ErrShortTransfer) || st.Bytes != 4096 {
+		t.Errorf("Receive(Length+1) = %d bytes, %v; want 4096, %v", st.Bytes, err, ErrShortTransfer)
+	}
+	// And fewer: the receiver reports the extra bytes.
+	tr3 := ts.offer(t, path, Source{})
+	tk = ts.ticket(tr3)
+	tk.Length--
+	if st, err := Receive(t.Context(), tk, null, ReceiveConfig{}); !errors.Is(err, ErrShortTransfer) || st.Bytes != 4095 {
+		t.Errorf("Receive(Length-1) = %d bytes, %v; want 4095, %v", st.Bytes, err, ErrShortTransfer)
+	}
+}
+
+// TestReceiveCancel cancels a receive before it dials, and once its
+// sender has stalled after the verdict, as a server with a stuck disk
+// would: either way Receive returns the context's cause.
+func TestReceiveCancel(t *testing.T) {
+	for _, early := range []bool{true, false} {
+		ln := listenRaw(t)
+		stalled := make(chan struct{})
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			io.ReadFull(c, make([]byte, preambleSize))
+			c.Write([]byte{byte(VerdictOK), 'x'})
+			close(stalled)
+			io.Copy(io.Discard, c) // until the receiver goes
+		}()
+		ctx, cancel := context.WithCancelCause(t.Context())
+		defer cancel(nil)
+		cause := errors.New("operator cancelled")
+		if early {
+			cancel(cause)
+		}
+		null, _ := CreateDestination(os.DevNull)
+		done := make(chan error, 1)
+		go func() {
+			tk := Ticket{Address: ln.Addr().String(), Ticket: make([]byte, TicketSize), Length: 100}
+			_, err := Receive(ctx, tk, null, ReceiveConfig{})
+			done <- err
+		}()
+		if !early {
+			<-stalled
+			cancel(cause)
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, cause) {
+				t.Errorf("cancelled early %v: Receive() = %v, want %v", early, err, cause)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("cancelled early %v: Receive() still running 10 s after its context was cancelled", early)
+		}
+	}
+}

@@ -1,0 +1,232 @@
+package transfer
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestCleanPath(t *testing.T) {
+	long := strings.Repeat("a/", maxPathLen/2) + "a"
+	tests := []struct {
+		name string
+		want string
+		err  error
+	}{
+		{"a", "a", nil},
+		{"a/b", "a/b", nil},
+		{"./a", "a", nil},
+		{"a/", "a", nil},
+		{"a//b", "a/b", nil},
+		{"a/b/../c", "a/c", nil},
+		{"a/..", ".", nil},
+		{".", ".", nil},
+		{"..foo", "..foo", nil}, // a name, not a climb
+		{"a/..b", "a/..b", nil},
+		{"ünïcødé", "ünïcødé", nil},
+		{strings.Repeat("a", maxPathLen), strings.Repeat("a", maxPathLen), nil},
+		{"", "", ErrInvalidPath},
+		{"..", "", ErrInvalidPath},
+		{"../x", "", ErrInvalidPath},
+		{"a/../../x", "", ErrInvalidPath},
+		{"a/b/../../..", "", ErrInvalidPath},
+		{"/etc/passwd", "", ErrInvalidPath},
+		{"/", "", ErrInvalidPath},
+		{"/proc/self/root/etc/passwd", "", ErrInvalidPath},
+		{"a\x00b", "", ErrInvalidPath},
+		{"\x00", "", ErrInvalidPath},
+		{"a\xffb", "", ErrInvalidPath},
+		{"\xc3", "", ErrInvalidPath},
+		{long, "", ErrInvalidPath},
+	}
+	for _, tt := range tests {
+		got, err := CleanPath(tt.name)
+		if got != tt.want || !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+			t.Errorf("CleanPath(%.40q) = %q, %v; want %q, %v", tt.name, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// TestRootOpen opens names beneath a root laid out as:
+//
+//	secret                  (outside the root)
+//	root/file
+//	root/dir/nested
+//	root/fifo
+//	root/link-in         -> file
+//	root/dir/link-up     -> ../file
+//	root/dir/link-abs-in -> <root>/file      (absolute, so refused)
+//	root/link-abs-out    -> /etc/passwd
+//	root/link-rel-out    -> ../secret
+//	root/link-far-out    -> ../../../../../../../../etc/passwd
+//	root/link-proc       -> /proc/self/root/etc/passwd
+//	root/link-dir-out    -> ..
+//	root/loop            -> loop
+func TestRootOpen(t *testing.T) {
+	top := t.TempDir()
+	dir := filepath.Join(top, "root")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "dir"), 0o755))
+	must(os.WriteFile(filepath.Join(top, "secret"), []byte("secret"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "file"), []byte("file"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "dir", "nested"), []byte("nested"), 0o644))
+	must(syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644))
+	links := map[string]string{
+		"link-in":         "file",
+		"dir/link-up":     "../file",
+		"dir/link-abs-in": filepath.Join(dir, "file"),
+		"link-abs-out":    "/etc/passwd",
+		"link-rel-out":    "../secret",
+		"link-far-out":    "../../../../../../../../etc/passwd",
+		"link-proc":       "/proc/self/root/etc/passwd",
+		"link-dir-out":    "..",
+		"loop":            "loop",
+	}
+	for name, target := range links {
+		must(os.Symlink(target, filepath.Join(dir, name)))
+	}
+	root, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+
+	tests := []struct {
+		name string
+		want string // content; "<dir>" for a directory, "<fifo>" for a FIFO
+		err  error
+	}{
+		{"file", "file", nil},
+		{"./file", "file", nil},
+		{"dir/nested", "nested", nil},
+		{"dir/../file", "file", nil},
+		{"link-in", "file", nil},
+		{"dir/link-up", "file", nil},
+		{"dir", "<dir>", nil},
+		{".", "<dir>", nil},
+		{"fifo", "<fifo>", nil}, // opens without blocking; Offer refuses it
+		{"missing", "", ErrNotFound},
+		{"dir/missing", "", ErrNotFound},
+		{"file/x", "", ErrNotFound},
+		{"../secret", "", ErrInvalidPath},
+		{"a/../../secret", "", ErrInvalidPath},
+		{"/etc/passwd", "", ErrInvalidPath},
+		{"/proc/self/root/etc/passwd", "", ErrInvalidPath},
+		{"", "", ErrInvalidPath},
+		{"a\x00b", "", ErrInvalidPath},
+		{"\xff", "", ErrInvalidPath},
+		{strings.Repeat("n", 300), "", ErrInvalidPath},
+		{"dir/link-abs-in", "", ErrEscapes},
+		{"link-abs-out", "", ErrEscapes},
+		{"link-rel-out", "", ErrEscapes},
+		{"link-far-out", "", ErrEscapes},
+		{"link-proc", "", ErrEscapes},
+		{"link-dir-out/secret", "", ErrEscapes},
+		{"link-dir-out/root/file", "", ErrEscapes},
+		{"loop", "", ErrEscapes}, // ELOOP, which magic links give too
+	}
+	for _, tt := range tests {
+		f, err := root.Open(tt.name)
+		if tt.err != nil {
+			if !errors.Is(err, tt.err) {
+				t.Errorf("Open(%.40q) = %v, %v; want %v", tt.name, f, err, tt.err)
+			}
+			if err != nil && (strings.Contains(err.Error(), top) || strings.Contains(err.Error(), "/tmp")) {
+				t.Errorf("Open(%.40q) error %q names the host path %q", tt.name, err, top)
+			}
+			if f != nil {
+				f.Close()
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Open(%q) = %v, want %s", tt.name, err, tt.want)
+			continue
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := "<dir>"
+		switch {
+		case fi.Mode()&os.ModeNamedPipe != 0:
+			got = "<fifo>"
+		case !fi.IsDir():
+			buf := make([]byte, 64)
+			n, _ := f.Read(buf)
+			got = string(buf[:n])
+		}
+		if got != tt.want {
+			t.Errorf("Open(%q) opened %q, want %q", tt.name, got, tt.want)
+		}
+		if strings.Contains(f.Name(), top) {
+			t.Errorf("Open(%q).Name() = %q names the host path", tt.name, f.Name())
+		}
+		f.Close()
+	}
+
+	// Root.Stat follows the same rules.
+	if fi, err := root.Stat("link-in"); err != nil || fi.Size() != 4 {
+		t.Errorf("Stat(%q) = %v, %v; want a 4-byte file", "link-in", fi, err)
+	}
+	if _, err := root.Stat("link-abs-out"); !errors.Is(err, ErrEscapes) {
+		t.Errorf("Stat(%q) = %v, want %v", "link-abs-out", err, ErrEscapes)
+	}
+	// A FIFO opens but is no file to offer.
+	fifo, err := root.Open("fifo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(Config{Logger: quiet})
+	defer s.Close()
+	if _, err := s.Offer(Source{File: fifo}); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("Offer(fifo) = %v, want %v", err, ErrNotRegular)
+	}
+	fifo.Close()
+}
+
+// TestRootMagicLinks serves /proc/self, whose entries "root", "cwd" and
+// "fd/N" are magic links out of any root.
+func TestRootMagicLinks(t *testing.T) {
+	root, err := OpenRoot("/proc/self")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer root.Close()
+	for _, name := range []string{"root/etc/passwd", "cwd", "exe", "fd/0"} {
+		if f, err := root.Open(name); !errors.Is(err, ErrEscapes) {
+			t.Errorf("Open(%q) beneath /proc/self = %v, %v; want %v", name, f, err, ErrEscapes)
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	f, err := root.Open("status")
+	if err != nil {
+		t.Errorf("Open(%q) beneath /proc/self = %v, want a file", "status", err)
+	} else {
+		f.Close()
+	}
+}
+
+func TestOpenRootErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{filepath.Join(dir, "missing"), file} {
+		if r, err := OpenRoot(name); err == nil {
+			r.Close()
+			t.Errorf("OpenRoot(%q) = nil error, want one", name)
+		}
+	}
+}

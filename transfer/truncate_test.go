@@ -1,0 +1,162 @@
+package transfer
+
+import (
+	"errors"
+	"io"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestTruncatedMidway truncates the file while it is being sent: the
+// receiver has read its first bytes and the sender is parked on a full
+// socket (with MMAP, holding a mapping of pages that are about to go).
+// The transfer must fail with ErrSourceChanged, the receiver must get
+// fewer bytes than offered, and the server must carry on.
+func TestTruncatedMidway(t *testing.T) {
+	// The file is far bigger than what loopback buffers can hold, so the
+	// sender cannot have sent it all before the truncation.
+	const size = 256 << 20
+	dir := t.TempDir()
+	after, data := writeFile(t, dir, 100<<10+7)
+	for _, c := range configs[:2] {
+		ts := startServer(t, c.cfg)
+		for _, strategy := range Strategies {
+			t.Run(c.name+"/"+strategy.String(), func(t *testing.T) {
+				path := sparseFile(t, size)
+				tr := ts.offer(t, path, Source{Strategy: strategy})
+				conn := dialRaw(t, ts.addr, preambleFor(tr.Ticket[:]))
+				first := make([]byte, 1+64<<10)
+				if _, err := io.ReadFull(conn, first); err != nil || Verdict(first[0]) != VerdictOK {
+					t.Fatalf("verdict and first bytes: %v, %v", Verdict(first[0]), err)
+				}
+				if err := os.Truncate(path, 4096); err != nil {
+					t.Fatal(err)
+				}
+				n, _ := io.Copy(io.Discard, conn)
+				got := n + int64(len(first)) - 1
+				st, err := tr.Result()
+				if !errors.Is(err, ErrSourceChanged) {
+					t.Errorf("Result() error = %v, want %v", err, ErrSourceChanged)
+				}
+				// The sender resets the connection, which may drop bytes
+				// the receiver had not read yet.
+				if st.Bytes >= size || got > st.Bytes {
+					t.Errorf("receiver got %d bytes, sender counted %d; want at most that, and fewer than %d", got, st.Bytes, size)
+				}
+				checkPoolEmpty(t, ts.Server)
+
+				// The same server goes on sending, byte-exact.
+				tr = ts.offer(t, after, Source{Strategy: strategy})
+				if _, got := ts.receiveFile(t, tr, dir, ReceiveConfig{}); string(got) != string(data) {
+					t.Errorf("next transfer received %d bytes, want %d exact", len(got), len(data))
+				}
+			})
+		}
+	}
+}
+
+// TestTruncatedBeforeConnect truncates the file between the offer and the
+// data connection: the sender reports ErrSourceChanged and the receiver
+// ErrShortTransfer.
+func TestTruncatedBeforeConnect(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, Config{})
+	for _, strategy := range Strategies {
+		path, _ := writeFile(t, dir, 1<<20)
+		tr := ts.offer(t, path, Source{Strategy: strategy})
+		if err := os.Truncate(path, 5000); err != nil {
+			t.Fatal(err)
+		}
+		null, _ := CreateDestination(os.DevNull)
+		rst, rerr := Receive(t.Context(), ts.ticket(tr), null, ReceiveConfig{})
+		st, err := tr.Result()
+		// The copy paths that read the file stop at its new end. A
+		// mapping faults at the first page past it, and the kernel's copy
+		// from it may fail a whole chunk before that.
+		lo, hi := int64(5000), int64(5000)
+		if strategy == Mmap {
+			lo, hi = 0, 8192
+		}
+		if !errors.Is(err, ErrSourceChanged) || st.Bytes < lo || st.Bytes > hi {
+			t.Errorf("%v: Result() = %d bytes, %v; want %d to %d, %v", strategy, st.Bytes, err, lo, hi, ErrSourceChanged)
+		}
+		if !errors.Is(rerr, ErrShortTransfer) || rst.Bytes > st.Bytes {
+			t.Errorf("%v: Receive() = %d bytes, %v; want at most %d, %v", strategy, rst.Bytes, rerr, st.Bytes, ErrShortTransfer)
+		}
+	}
+	checkPoolEmpty(t, ts.Server)
+}
+
+// TestReceiverGone has the receiver leave half-way: the splice pipe that
+// still held bytes must not go back to the pool.
+func TestReceiverGone(t *testing.T) {
+	path := sparseFile(t, 256<<20)
+	for _, c := range configs {
+		ts := startServer(t, c.cfg)
+		for _, strategy := range Strategies {
+			tr := ts.offer(t, path, Source{Strategy: strategy})
+			conn := dialRaw(t, ts.addr, preambleFor(tr.Ticket[:]))
+			if _, err := io.ReadFull(conn, make([]byte, 1+100<<10)); err != nil {
+				t.Fatal(err)
+			}
+			conn.Close()
+			st, err := tr.Result()
+			if err == nil || st.Bytes >= tr.Length || st.Bytes < 100<<10 {
+				t.Errorf("%s/%v: Result() = %d bytes, %v; want between 100 KiB and %d, and an error", c.name, strategy, st.Bytes, err, tr.Length)
+			}
+			checkPoolEmpty(t, ts.Server)
+		}
+	}
+}
+
+// checkPoolEmpty fails if an idle splice pipe holds bytes (TIOCINQ is
+// FIONREAD on Linux): the next
+// transfer would send them in place of its own.
+func checkPoolEmpty(t *testing.T, s *Server) {
+	t.Helper()
+	var idle []*pipe
+	defer func() {
+		for _, p := range idle {
+			s.pipes.put(p)
+		}
+	}()
+	for {
+		select {
+		case p := <-s.pipes.idle:
+			idle = append(idle, p)
+			if n, err := unix.IoctlGetInt(p.r, unix.TIOCINQ); err != nil || n != 0 {
+				t.Errorf("an idle pipe holds %d bytes (%v), want 0", n, err)
+			}
+			continue
+		default:
+		}
+		return
+	}
+}
+
+// TestTruncatedTail shrinks the file by a few bytes between the offer and
+// the data connection, so that the new end falls in the range's last
+// page: a mapping reads zeros there rather than faulting, and the sender
+// must still notice.
+func TestTruncatedTail(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, Config{})
+	for _, strategy := range Strategies {
+		path, _ := writeFile(t, dir, 10000)
+		tr := ts.offer(t, path, Source{Strategy: strategy})
+		if err := os.Truncate(path, 9990); err != nil {
+			t.Fatal(err)
+		}
+		null, _ := CreateDestination(os.DevNull)
+		rst, rerr := Receive(t.Context(), ts.ticket(tr), null, ReceiveConfig{})
+		st, err := tr.Result()
+		if !errors.Is(err, ErrSourceChanged) {
+			t.Errorf("%v: Result() = %d bytes, %v; want %v", strategy, st.Bytes, err, ErrSourceChanged)
+		}
+		if !errors.Is(rerr, ErrShortTransfer) {
+			t.Errorf("%v: Receive() = %d bytes, %v; want %v", strategy, rst.Bytes, rerr, ErrShortTransfer)
+		}
+	}
+}
