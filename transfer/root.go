@@ -18,7 +18,9 @@ const maxPathLen = 4096
 // Root is a directory that files are opened beneath. Resolution happens in
 // the kernel with openat2(RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS): "..",
 // absolute symlinks and magic links such as /proc/self/root cannot leave
-// it, even when the tree changes between checks.
+// it, even when the tree changes between checks. A hardlink is no link to
+// resolve: a file hardlinked into the tree is beneath the root and is
+// served, so operators must not hardlink private files into it.
 type Root struct {
 	dir *os.File
 }
@@ -113,6 +115,9 @@ func openErr(err error) error {
 		return ErrPermission
 	case unix.ENAMETOOLONG:
 		return ErrInvalidPath
+	case unix.ENXIO, unix.ENODEV:
+		// A socket, or a device node with no driver behind it.
+		return ErrNotRegular
 	}
 	return err
 }

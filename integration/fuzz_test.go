@@ -1,0 +1,82 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fuzzTime is how long each fuzz target runs: three of them keep the
+// test near a minute on CI's two cores.
+const fuzzTime = 20 * time.Second
+
+// The lines in which go test names a failing input: one the fuzz engine
+// found and wrote under the package's testdata/fuzz, or a seed (an f.Add
+// call, "seed#N", or a file under testdata/fuzz or the fuzz cache).
+var (
+	failingInput = regexp.MustCompile(`Failing input written to (testdata/fuzz/\S+)`)
+	failingSeed  = regexp.MustCompile(`failure while testing seed corpus entry: (\S+)`)
+)
+
+// TestFuzz runs each of transfer's fuzz targets for fuzzTime, one at a
+// time and with one worker, since the rest of the suite runs beside it.
+// A failure leaves the failing input in transfer/testdata/fuzz, where it
+// becomes a seed once committed.
+func TestFuzz(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fuzzing takes a minute; skipped with -short")
+	}
+	for _, target := range []string{"FuzzParsePreamble", "FuzzCleanPath", "FuzzRootOpen"} {
+		t.Run(target, func(t *testing.T) { fuzz(t, "./transfer/", target) })
+	}
+}
+
+// fuzz runs target in pkg, a package directory relative to repoRoot.
+func fuzz(t *testing.T, pkg, target string) {
+	// The first run builds an instrumented standard library; the time
+	// beyond fuzzTime is for that.
+	ctx, cancel := context.WithTimeout(context.Background(), fuzzTime+3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "test", "-run=^$", "-fuzz=^"+target+"$",
+		"-fuzztime="+fuzzTime.String(), "-fuzzminimizetime=2s", "-parallel=1", pkg)
+	cmd.Dir = repoRoot
+	// Its own process group, so that a timeout also ends the test binary
+	// and its workers, not only the go command.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("go %s: timed out\n%s", strings.Join(cmd.Args[1:], " "), &out)
+	}
+	if err == nil {
+		t.Logf("%s: %s", target, lastProgress(out.String()))
+		return
+	}
+	if m := failingInput.FindStringSubmatch(out.String()); m != nil {
+		t.Errorf("%s failed; the failing input is %s", target, filepath.Join(repoRoot, pkg, m[1]))
+	} else if m := failingSeed.FindStringSubmatch(out.String()); m != nil {
+		t.Errorf("%s failed on its seed %s (seed#N is an f.Add call; others are under %s)",
+			target, m[1], filepath.Join(repoRoot, pkg, "testdata/fuzz"))
+	}
+	t.Fatalf("go %s: %v\n%s", strings.Join(cmd.Args[1:], " "), err, &out)
+}
+
+// lastProgress returns the fuzz engine's last progress line.
+func lastProgress(out string) string {
+	var last string
+	for line := range strings.Lines(out) {
+		if strings.HasPrefix(line, "fuzz: elapsed:") {
+			last = strings.TrimSpace(line)
+		}
+	}
+	return last
+}
