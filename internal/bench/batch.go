@@ -1,0 +1,91 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// fetchFunc fetches one named file to wherever the path discards it,
+// returning the bytes received and an optional note.
+type fetchFunc func(ctx context.Context, name string) (int64, string, error)
+
+// batchPath fetches count files one after another over a warm client,
+// cycling through names, and times each one for the latency columns.
+func batchPath(r row, sender, receiver cpuClock, names []string, count int, size int64, fetch fetchFunc) path {
+	return path{rows: []row{r}, run: func(ctx context.Context) ([]Sample, error) {
+		s, err := metered(sender, receiver, func(s *Sample) error {
+			lat := make([]time.Duration, 0, count)
+			for i := range count {
+				t0 := time.Now()
+				n, note, err := fetch(ctx, names[i%len(names)])
+				lat = append(lat, time.Since(t0))
+				if err == nil && n != size {
+					err = fmt.Errorf("%s: %d bytes, want %d", names[i%len(names)], n, size)
+				}
+				if err != nil {
+					return err
+				}
+				s.Bytes, s.Files, s.Note = s.Bytes+n, s.Files+1, note
+			}
+			s.P50us = float64(percentile(lat, 50)) / 1e3
+			s.P99us = float64(percentile(lat, 99)) / 1e3
+			return nil
+		})
+		return []Sample{s}, err
+	}}
+}
+
+// concurrentPath fetches every name once with at most workers fetches in
+// flight: Ferry's stand-in for a directory pull until it has one.
+func concurrentPath(r row, sender, receiver cpuClock, names []string, workers int, size int64, fetch fetchFunc) path {
+	return path{rows: []row{r}, run: func(ctx context.Context) ([]Sample, error) {
+		s, err := metered(sender, receiver, func(s *Sample) error {
+			n, err := fetchAll(ctx, names, workers, size, fetch)
+			s.Bytes, s.Files = n, len(names)
+			return err
+		})
+		return []Sample{s}, err
+	}}
+}
+
+func fetchAll(ctx context.Context, names []string, workers int, size int64, fetch fetchFunc) (int64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan string)
+	var mu sync.Mutex
+	var total int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for name := range next {
+				n, _, err := fetch(ctx, name)
+				if err == nil && n != size {
+					err = fmt.Errorf("%s: %d bytes, want %d", name, n, size)
+				}
+				if err != nil {
+					cancel(err)
+					continue // drain: the feeder stops at ctx.Done
+				}
+				mu.Lock()
+				total += n
+				mu.Unlock()
+			}
+		})
+	}
+	feed(ctx, next, names)
+	wg.Wait()
+	return total, context.Cause(ctx)
+}
+
+func feed(ctx context.Context, next chan<- string, names []string) {
+	defer close(next)
+	for _, name := range names {
+		select {
+		case next <- name:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

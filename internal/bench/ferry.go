@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/client"
+	"google.golang.org/grpc"
+)
+
+// ferryNode is a real ferryd process and the in-process client that
+// pulls from it over one warm gRPC connection. The client runs inside
+// ferry-bench rather than as the ferry CLI so that small-file latency
+// does not include a process start; its CPU is getrusage(RUSAGE_SELF).
+type ferryNode struct {
+	srv        *server
+	client     *client.Client
+	cpu        cpuClock
+	strategies []ferryv1.Strategy // supported by this ferryd, in enum order
+}
+
+// buildFerryd builds ./cmd/ferryd of the module in the current directory.
+func buildFerryd(ctx context.Context, out string) error {
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	mod := strings.TrimSpace(string(gomod))
+	if err != nil || mod == "" || mod == os.DevNull {
+		return fmt.Errorf("building ferryd: run ferry-bench from the ferry module (go env GOMOD: %q, %v)", mod, err)
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/ferryd")
+	cmd.Dir = filepath.Dir(mod)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/ferryd: %w\n%s", err, b)
+	}
+	return nil
+}
+
+// startFerryd runs bin serving root, with the default settings a user
+// gets (text logs at info, one line per transfer, to a log file).
+func startFerryd(ctx context.Context, bin, work, name, root string) (*ferryNode, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	ctl := "127.0.0.1:" + strconv.Itoa(ports[0])
+	s, err := startServer(name, filepath.Join(work, name+".log"), bin,
+		"--root", root, "--listen", ctl, "--data-listen", "127.0.0.1:"+strconv.Itoa(ports[1]))
+	if err != nil {
+		return nil, err
+	}
+	n := &ferryNode{srv: s, cpu: treeCPU([]int{s.pid()})}
+	if n.client, err = client.Dial(ctl); err != nil {
+		return n, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	caps, err := n.client.API().GetCapabilities(ctx, &ferryv1.GetCapabilitiesRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		return n, fmt.Errorf("%s not ready: %w (see %s.log)", name, err, name)
+	}
+	n.strategies = caps.GetStrategies()
+	return n, nil
+}
+
+func (n *ferryNode) stop() {
+	if n.client != nil {
+		n.client.Close()
+	}
+	n.srv.stop(10 * time.Second)
+}
+
+// pull downloads name to dest and checks the byte count. The note says
+// which strategy the server used.
+func (n *ferryNode) pull(ctx context.Context, name, dest string, st ferryv1.Strategy) (int64, string, float64, error) {
+	rep, err := n.client.Download(ctx, name, dest, client.DownloadOptions{Strategy: st})
+	if err != nil {
+		return 0, "", 0, fmt.Errorf("ferry %s %s: %w", strategyName(st), name, err)
+	}
+	got := int64(rep.GetReceiver().GetBytes())
+	return got, "server used " + rep.GetSender().GetStrategy().String(), rep.GetReceiver().GetThroughputBytesPerSecond() / 1e9, nil
+}
+
+func strategyName(st ferryv1.Strategy) string {
+	if st == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
+		return "auto"
+	}
+	return strings.ToLower(strings.TrimPrefix(st.String(), "STRATEGY_"))
+}
+
+// ferryStrategies is auto followed by every strategy this ferryd offers.
+func (n *ferryNode) ferryStrategies() []ferryv1.Strategy {
+	return append([]ferryv1.Strategy{ferryv1.Strategy_STRATEGY_UNSPECIFIED}, n.strategies...)
+}
+
+func ferryRow(st ferryv1.Strategy, suffix, labelSuffix string) row {
+	name := strategyName(st)
+	return row{"ferry-" + strings.ReplaceAll(name, "_", "-") + suffix, "Ferry " + name + labelSuffix, "P ferryd", "S ferry-bench"}
+}
+
+// largePath pulls the large file once, to /dev/null or to a new file
+// under destDir (which the client fsyncs and renames into place).
+func (n *ferryNode) largePath(big string, size int64, st ferryv1.Strategy, destDir string) path {
+	r := ferryRow(st, "", "")
+	if destDir != "" {
+		r = ferryRow(st, "-file", " → file (fsync + rename)")
+	}
+	return path{rows: []row{r}, run: func(ctx context.Context) ([]Sample, error) {
+		dest := os.DevNull
+		if destDir != "" {
+			dest = filepath.Join(destDir, "ferry.out")
+			defer os.Remove(dest)
+		}
+		s, err := metered(n.cpu, selfCPU, func(s *Sample) (err error) {
+			s.Bytes, s.Note, s.ToolGBps, err = n.pull(ctx, big, dest, st)
+			if err == nil && s.Bytes != size {
+				err = fmt.Errorf("ferry: %d bytes, want %d", s.Bytes, size)
+			}
+			return err
+		})
+		return []Sample{s}, err
+	}}
+}

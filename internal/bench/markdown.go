@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// RenderMarkdown writes the results as docs/bench/results.md.
+func RenderMarkdown(w io.Writer, r *Results) {
+	m := r.Machine
+	fmt.Fprintf(w, "# Ferry benchmark (issue 6)\n\n")
+	fmt.Fprintf(w, "Measured %s on %d cores (%s), kernel %s, %s, memory %s; load average %s at the start, %s at the end. "+
+		"Fixtures on %s, files landed on %s. Medians of %s interleaved rounds; the run took %s.\n\n",
+		m.Date, m.Cores, m.CPUModel, m.Kernel, m.GoVersion, m.MemTotal, m.LoadStart, m.LoadEnd,
+		m.FixtureFS, m.DestFS, r.Settings["runs"], r.Took)
+	fmt.Fprintf(w, "Command: `%s`\n\n", r.Settings["command"])
+	fmt.Fprintf(w, "Peers: %s.\n\n", toolList(m.Tools))
+	renderTargets(w, r.Targets)
+	for _, wl := range r.Workloads {
+		renderWorkload(w, wl)
+	}
+	renderMemory(w, r.Memory)
+	fmt.Fprint(w, howMeasured)
+	if len(r.Errors) > 0 {
+		fmt.Fprintf(w, "\n## Errors\n\n")
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "- %s\n", oneLine(e))
+		}
+	}
+}
+
+func toolList(tools map[string]string) string {
+	var parts []string
+	for _, k := range []string{"iperf3", "nginx", "curl", "tar"} {
+		if v, ok := tools[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s (%s)", k, v))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func renderTargets(w io.Writer, ts []Target) {
+	fmt.Fprintf(w, "## Issue-6 targets\n\nRatios are medians of same-round ratios.\n\n")
+	fmt.Fprintf(w, "| # | target | measured | want | verdict |\n|---|---|---|---|---|\n")
+	for _, t := range ts {
+		want := ""
+		if !t.Info && t.Op != "" {
+			v := t.Want
+			want = t.Op + " " + t.Value(&v)
+		}
+		verdict := t.Verdict()
+		if t.Note != "" {
+			verdict += ": " + t.Note
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", t.ID, cell(t.Text), t.Value(t.Measured), want, cell(verdict))
+	}
+	fmt.Fprintln(w)
+}
+
+func renderWorkload(w io.Writer, wl *WorkloadResult) {
+	fmt.Fprintf(w, "## %s\n\n", wl.Title)
+	if wl.Note != "" {
+		fmt.Fprintf(w, "%s\n\n", wl.Note)
+	}
+	head := "| path | GB/s | wall s | × iperf3 -Z | sender CPU s/GiB | receiver CPU s/GiB | CPU measured by (sender · receiver) |"
+	sep := "|---|---:|---:|---:|---:|---:|---|"
+	if wl.Latency {
+		head, sep = head+" p50 µs | p99 µs |", sep+"---:|---:|"
+	}
+	fmt.Fprintf(w, "%s runs | note |\n%s---:|---|\n", head, sep)
+	for _, p := range wl.Paths {
+		fmt.Fprintln(w, pathLine(p, wl.Latency))
+	}
+	fmt.Fprintln(w)
+}
+
+func pathLine(p *PathResult, latency bool) string {
+	s := p.Summary
+	how := cell(p.SenderCPU + " · " + p.ReceiverCPU)
+	if s == nil {
+		cols := 6
+		if latency {
+			cols += 2
+		}
+		return fmt.Sprintf("| %s |%s %s |%s 0 | failed |", cell(p.Label), strings.Repeat(" — |", 5), how, strings.Repeat(" — |", cols-6))
+	}
+	line := fmt.Sprintf("| %s | %.3f | %.3f | %s | %.3f | %.3f | %s |", cell(p.Label), s.GBps, s.WallSec,
+		fmtOpt(s.RatioIperfZ, "%.2f"), s.SenderCPUPerGiB, s.ReceiverCPUPerGiB, how)
+	if latency {
+		line += fmt.Sprintf(" %s | %s |", fmtOpt(s.P50us, "%.0f"), fmtOpt(s.P99us, "%.0f"))
+	}
+	return line + fmt.Sprintf(" %d | %s |", s.Runs, cell(s.Note))
+}
+
+func fmtOpt(v *float64, format string) string {
+	if v == nil {
+		return "—"
+	}
+	return fmt.Sprintf(format, *v)
+}
+
+func renderMemory(w io.Writer, m *Memory) {
+	if m == nil {
+		return
+	}
+	fmt.Fprintf(w, "## ferryd memory\n\n")
+	if m.Note != "" {
+		fmt.Fprintf(w, "%s\n\n", m.Note)
+		return
+	}
+	fmt.Fprintf(w, "A fresh ferryd serving a %s sparse file with MMAP, each phase cut off after %.1f s; "+
+		"peak VmRSS sampled every 10 ms from /proc/<pid>/status.\n\n", FormatSize(m.SparseSize), m.DurationSec)
+	fmt.Fprintf(w, "| pulls | peak RSS MiB | bytes sent (server progress) |\n|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| 1 | %.1f | %d |\n| %d | %.1f | %d |\n\n", m.SingleMmapMiB, m.BytesSingle, m.Concurrent, m.ConcurrentMiB, m.BytesConcurrent)
+}
+
+// cell makes s safe inside a Markdown table cell.
+func cell(s string) string {
+	return strings.ReplaceAll(oneLine(s), "|", `\|`)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+const howMeasured = `## How each figure is measured
+
+- **Order**: rounds interleave the paths: each round runs every workload's paths one after another, forward in odd rounds
+  and backward in even ones (A B C, C B A, …). Before each path, untimed, ferry-bench runs a Go GC of itself and waits
+  until the servers are idle (no CPU tick for 50 ms, at most 2 s). The tables show medians over rounds.
+  A warm-up pass of the small-file workloads runs first. The large file is re-read (cat > /dev/null) before each round's
+  large-file workloads, so it is in the page cache.
+- **wall s**: ferry-bench's monotonic clock around one transfer, or around one batch of small files. For peers driven by a
+  command (curl, iperf3 -c, tar c | nc) it includes starting the process; in-process clients (Ferry, the gRPC client,
+  Go's HTTP client) reuse a warm connection.
+- **GB/s**: payload bytes / wall s, decimal GB (the directory rows count the files' bytes, not tar's headers).
+  iperf3's own figure and Ferry's receiver figure are in results.json as tool_gbps.
+- **× iperf3 -Z**: the median over rounds of this row's GB/s divided by iperf3 -Z's in the same round.
+- **CPU s/GiB**: CPU seconds (user + system) per GiB moved. How each side was measured:
+  **P** = the utime + stime delta in /proc/<pid>/stat of a server process started once for the run (for nginx,
+  master + worker; 10 ms ticks); **W** = the wait4 rusage of a client command, which includes what it waited for
+  (the sh pipelines include tar and the nc relay); **S** = the getrusage(RUSAGE_SELF) delta of ferry-bench, where
+  the in-process clients run. Sender and receiver share the same 2 cores, so neither figure is free of the other's load.
+- **p50 / p99 µs**: nearest-rank percentiles of per-file latency within a round (request to last byte), median over rounds.
+- **Peers**: iperf3 -c -n SIZE (plain and -Z) against one iperf3 -s; nginx (daemon off, 1 worker, access log off,
+  config in a temp dir, stopped by pid) with sendfile on + tcp_nopush, or sendfile off, fetched by curl -o; a gRPC
+  server-streaming download written in the bench (google.protobuf.BytesValue chunks of 1 MiB or 64 KiB, its server a
+  separate process); tar c | nc with ferry-bench as the nc relay (read/write, 64 KiB); ferryd built from this tree, as
+  a separate process with default settings, and Ferry's Go client in-process.
+`

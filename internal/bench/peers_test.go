@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// TestGRPCPeer runs the codec-only blob service on loopback and fetches
+// a file in 64 KiB messages.
+func TestGRPCPeer(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("ferry"), 40000) // 200,000 bytes: 3 whole chunks and a tail
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- serveGRPCPeer(ctx, l, dir) }()
+	defer func() { cancel(); <-done }()
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	p := &grpcPeer{conn: conn}
+	if n, err := p.fetch(t.Context(), "f", 64<<10); err != nil || n != int64(len(data)) {
+		t.Errorf("fetch(f) = %d, %v, want %d bytes", n, err, len(data))
+	}
+	if n, err := p.fetch(t.Context(), "../escape", 64<<10); err == nil {
+		t.Errorf("fetch(../escape) = %d bytes, want an error", n)
+	}
+}
+
+func TestNetcatRelay(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- netcatAccept(t.Context(), l, &got) }()
+	want := bytes.Repeat([]byte{1, 2, 3}, 100000)
+	if err := NetcatSend(t.Context(), l.Addr().String(), bytes.NewReader(want)); err != nil {
+		t.Fatalf("NetcatSend() = %v", err)
+	}
+	if err := <-done; err != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("netcatAccept() = %v with %d bytes, want %d bytes intact", err, got.Len(), len(want))
+	}
+}
+
+// TestNginxConfig checks the generated nginx.conf with nginx -t, where
+// nginx is installed.
+func TestNginxConfig(t *testing.T) {
+	bin, err := lookTool("nginx")
+	if err != nil {
+		t.Skip("nginx is not installed (ferry-bench installs it when it runs)")
+	}
+	prefix := t.TempDir()
+	conf := nginxConfig(prefix, t.TempDir(), 18080, 18081, os.Geteuid() == 0)
+	for _, want := range []string{"daemon off;", "sendfile on; tcp_nopush on;", "sendfile off;", "listen 127.0.0.1:18081;"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("nginxConfig() lacks %q:\n%s", want, conf)
+		}
+	}
+	path := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-t", "-c", path, "-p", prefix+"/", "-e", filepath.Join(prefix, "error.log")).CombinedOutput()
+	if err != nil {
+		t.Errorf("nginx -t: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+)
+
+// runRounds runs a warm-up pass of the small-file workloads, then the
+// rounds: in each, every workload's paths one after another, forward in
+// odd rounds and backward in even ones (A B C, C B A, ...), so linear
+// drift on a shared machine cancels in pairs and no path always follows
+// the same neighbour.
+func runRounds(ctx context.Context, p *peers, res *Results) []error {
+	ws := p.workloads()
+	results := make([]*WorkloadResult, len(ws))
+	for i, w := range ws {
+		results[i] = newWorkloadResult(w)
+	}
+	res.Workloads = results
+	warmUp(ctx, p)
+	var failed []error
+	for round := 1; round <= p.cfg.Runs && ctx.Err() == nil; round++ {
+		for i, w := range ws {
+			failed = append(failed, runWorkload(ctx, p, w, results[i], round)...)
+		}
+	}
+	return failed
+}
+
+func newWorkloadResult(w workload) *WorkloadResult {
+	wr := &WorkloadResult{ID: w.id, Title: w.title, Note: w.note, Latency: w.latency}
+	for _, pt := range w.paths {
+		for _, r := range pt.rows {
+			wr.Paths = append(wr.Paths, &PathResult{ID: r.id, Label: r.label, SenderCPU: r.sender, ReceiverCPU: r.receiver})
+		}
+	}
+	return wr
+}
+
+// runWorkload runs one round of w and files each sample under its row.
+// Before each path, outside the timing, ferry-bench collects its heap
+// and waits until the servers are idle, so one path's aftermath (a
+// server's garbage collection, say) is not billed to the next.
+func runWorkload(ctx context.Context, p *peers, w workload, wr *WorkloadResult, round int) []error {
+	if w.before != nil {
+		if err := w.before(); err != nil {
+			return []error{fmt.Errorf("%s: %w", w.id, err)}
+		}
+	}
+	first := rowIndex(w.paths)
+	var failed []error
+	for _, i := range order(len(w.paths), round) {
+		pt := w.paths[i]
+		runtime.GC()
+		p.quiesce(ctx)
+		samples, err := pt.run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		for j := range pt.rows {
+			s := Sample{}
+			if j < len(samples) {
+				s = samples[j]
+			}
+			s.Round = round
+			if err != nil {
+				s.Err = err.Error()
+			}
+			pr := wr.Paths[first[i]+j]
+			pr.Samples = append(pr.Samples, s)
+			p.progress(w.id, pr, s)
+		}
+		if err != nil {
+			failed = append(failed, fmt.Errorf("%s round %d: %w", w.id, round, err))
+		}
+	}
+	return failed
+}
+
+// rowIndex maps each path to the index of its first row.
+func rowIndex(paths []path) []int {
+	idx, k := make([]int, len(paths)), 0
+	for i, pt := range paths {
+		idx[i], k = k, k+len(pt.rows)
+	}
+	return idx
+}
+
+// order is 0..n-1 in odd rounds and n-1..0 in even ones.
+func order(n, round int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+		if round%2 == 0 {
+			out[i] = n - 1 - i
+		}
+	}
+	return out
+}
+
+func (p *peers) progress(workload string, pr *PathResult, s Sample) {
+	if s.Err != "" {
+		fmt.Fprintf(p.cfg.Log, "round %d %-10s %-44s ERROR %s\n", s.Round, workload, pr.Label, s.Err)
+		return
+	}
+	lat := ""
+	if s.P50us > 0 {
+		lat = fmt.Sprintf("  p50 %.0f µs  p99 %.0f µs", s.P50us, s.P99us)
+	}
+	fmt.Fprintf(p.cfg.Log, "round %d %-10s %-44s %6.3f GB/s  %7.3f s%s\n", s.Round, workload, pr.Label, s.GBps(), s.WallSec, lat)
+}
+
+// warmUp runs each latency workload's paths once with a few files, so
+// connections, page cache and server code paths are warm before round 1.
+func warmUp(ctx context.Context, p *peers) {
+	small := *p
+	small.cfg.SmallCount, small.cfg.MediumCount = 50, 10
+	for _, w := range []workload{small.medium(), small.small()} {
+		if !p.cfg.wants(w.id) {
+			continue
+		}
+		for _, pt := range w.paths {
+			pt.run(ctx) // errors show up in the measured rounds
+		}
+	}
+}

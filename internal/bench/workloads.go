@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+)
+
+// row names one line of a results table and how its CPU was measured.
+type row struct{ id, label, sender, receiver string }
+
+// path is one way of moving a workload's bytes. Most produce one row;
+// curl into a file produces two (without and with fsync).
+type path struct {
+	rows []row
+	run  func(ctx context.Context) ([]Sample, error)
+}
+
+// workload is one table: paths run in the same order every round.
+type workload struct {
+	id, title, note string
+	latency         bool
+	before          func() error // untimed, before the round's paths
+	paths           []path
+}
+
+// peers is everything the workloads run against.
+type peers struct {
+	cfg   Config
+	tools map[string]string
+	self  string // this executable, for the helper processes
+	work  string
+	dest  string // where to-file workloads land
+	fx    *fixtures
+	iperf *iperfServer
+	nginx *nginxServer
+	grpc  *grpcPeer
+	ferry *ferryNode
+}
+
+func (p *peers) workloads() []workload {
+	all := []workload{p.largeNull(), p.largeFile(), p.medium(), p.small(), p.dir()}
+	var out []workload
+	for _, w := range all {
+		if p.cfg.wants(w.id) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func (p *peers) rewarm() error { return warm(filepath.Join(p.fx.root, p.fx.big)) }
+
+func (p *peers) largeNull() workload {
+	size, big := p.cfg.Size, p.fx.big
+	w := workload{id: "large-null", before: p.rewarm,
+		title: FormatSize(size) + " file in the page cache → /dev/null",
+		paths: []path{
+			p.iperf.path(size, false), p.iperf.path(size, true),
+			p.nginx.curlPath(p.tools["curl"], big, size, true), p.nginx.curlPath(p.tools["curl"], big, size, false),
+			p.grpc.path(big, size, 1<<20), p.grpc.path(big, size, 64<<10),
+		}}
+	for _, st := range p.ferry.ferryStrategies() {
+		w.paths = append(w.paths, p.ferry.largePath(big, size, st, ""))
+	}
+	return w
+}
+
+func (p *peers) largeFile() workload {
+	size, big := p.cfg.Size, p.fx.big
+	w := workload{id: "large-file", before: p.rewarm,
+		title: FormatSize(size) + " file in the page cache → a new file (" + fsType(p.dest) + ")",
+		note: "curl does not fsync; Ferry's client always lands a file by fsync + rename, " +
+			"so compare Ferry with the \"then fsync\" row for like with like.",
+		paths: []path{p.nginx.curlFilePath(p.tools["curl"], big, p.dest, size)}}
+	for _, st := range p.ferry.ferryStrategies() {
+		w.paths = append(w.paths, p.ferry.largePath(big, size, st, p.dest))
+	}
+	return w
+}
+
+func (p *peers) medium() workload {
+	return p.batch("medium", "1 MiB files, one after another over a warm client → /dev/null",
+		p.fx.medium, p.cfg.MediumCount, 1<<20, []int{1 << 20, 64 << 10})
+}
+
+func (p *peers) small() workload {
+	return p.batch("small", "4 KiB files, one after another over a warm client → /dev/null (latency)",
+		p.fx.small, p.cfg.SmallCount, 4<<10, []int{1 << 20})
+}
+
+// batch is a small-file workload: nginx over a keep-alive Go HTTP client,
+// the gRPC peer and Ferry, all warm, all in-process clients.
+func (p *peers) batch(id, title string, names []string, count int, size int64, chunks []int) workload {
+	buf := make([]byte, 1<<20)
+	w := workload{id: id, title: title, latency: true,
+		note: "Every client is in ferry-bench and keeps its connection: Go net/http keep-alive for nginx, " +
+			"one gRPC connection for the gRPC peer and for Ferry's control plane (Ferry opens a data connection per pull)."}
+	for _, sf := range []bool{true, false} {
+		url := func(name string) string { return p.nginx.url(sf, name) }
+		w.paths = append(w.paths, batchPath(nginxRow(sf, "go-http", "S ferry-bench"), p.nginx.cpu, selfCPU, names, count, size,
+			func(ctx context.Context, name string) (int64, string, error) {
+				n, err := p.nginx.get(ctx, url(name), buf)
+				return n, "", err
+			}))
+	}
+	for _, c := range chunks {
+		w.paths = append(w.paths, batchPath(grpcRow(c), p.grpc.cpu, selfCPU, names, count, size,
+			func(ctx context.Context, name string) (int64, string, error) {
+				n, err := p.grpc.fetch(ctx, name, c)
+				return n, "", err
+			}))
+	}
+	for _, st := range p.ferry.ferryStrategies() {
+		w.paths = append(w.paths, batchPath(ferryRow(st, "", ""), p.ferry.cpu, selfCPU, names, count, size, p.ferryFetch(st)))
+	}
+	return w
+}
+
+func (p *peers) ferryFetch(st ferryv1.Strategy) fetchFunc {
+	return func(ctx context.Context, name string) (int64, string, error) {
+		n, note, _, err := p.ferry.pull(ctx, name, os.DevNull, st)
+		return n, note, err
+	}
+}
+
+func (p *peers) dir() workload {
+	n, conc := len(p.fx.files), p.cfg.DirConcurrency
+	title := "A directory of " + strconv.Itoa(n) + " files of 4 KiB"
+	return workload{id: "dir", title: title,
+		note: "Ferry has no directory pull yet (issue 4): its rows are " + strconv.Itoa(n) + " separate pulls over one warm client, " +
+			strconv.Itoa(conc) + " at a time, to /dev/null, with the file names known in advance. " +
+			"tar and the nc relay are processes started for every run, as in the shell pipeline.",
+		paths: []path{
+			tarPath(p.self, p.fx.root, p.fx.dir, p.work, p.dest, n, false),
+			tarPath(p.self, p.fx.root, p.fx.dir, p.work, p.dest, n, true),
+			concurrentPath(ferryRow(ferryv1.Strategy_STRATEGY_UNSPECIFIED, "-dir", " ("+strconv.Itoa(n)+" pulls, "+strconv.Itoa(conc)+" concurrent)"),
+				p.ferry.cpu, selfCPU, p.fx.files, conc, 4096, p.ferryFetch(ferryv1.Strategy_STRATEGY_UNSPECIFIED)),
+		}}
+}
