@@ -20,9 +20,12 @@ var pageSize = int64(unix.Getpagesize())
 // should anything in this goroutine touch a vanished page in user space,
 // SetPanicOnFault turns the SIGBUS into a recoverable panic rather than a
 // crash of the server. The page that holds the new end of the file does
-// not fault, though: past the end it reads as zeros. Only a range that
-// ends in that page can be sent whole that way (a later page would
-// fault), so one fstat after the last window catches it.
+// not fault, though: past the end it reads as zeros. So each window is
+// checked with fstat once it is mapped, and nothing of a window the file
+// no longer fills is sent; one more fstat after the last window catches a
+// truncation that raced with the final write. Only a truncation during a
+// single write(2) call can still put zeros on the wire, and the transfer
+// then fails (and the connection is reset), so no receiver lands them.
 func sendMmap(j *sendJob) (written int64, handled bool, err error) {
 	var m []byte // the window mapped now, if any
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -54,6 +57,12 @@ func sendMmap(j *sendJob) (written int64, handled bool, err error) {
 			}
 			return written, true, fmt.Errorf("mmap: %w", e)
 		}
+		if err := j.checkSize(base + length); err != nil {
+			unix.Munmap(m)
+			m = nil
+			j.n[sysMunmap]++
+			return written, true, err
+		}
 		n, werr := j.writeSocket(m[skip:length])
 		written += n
 		j.round++
@@ -67,20 +76,19 @@ func sendMmap(j *sendJob) (written int64, handled bool, err error) {
 			return written, true, fmt.Errorf("munmap: %w", e)
 		}
 	}
-	return written, true, j.checkSize(written)
+	if written == 0 {
+		return 0, true, nil
+	}
+	return written, true, j.checkSize(j.off)
 }
 
-// checkSize reports ErrSourceChanged if the file now ends before the
-// bytes already sent did.
-func (j *sendJob) checkSize(written int64) error {
-	if written == 0 {
-		return nil
-	}
+// checkSize reports ErrSourceChanged if the file now ends before end.
+func (j *sendJob) checkSize(end int64) error {
 	var st unix.Stat_t
 	err := unix.Fstat(j.fd, &st)
 	j.n[sysFstat]++
-	if err == nil && st.Size < j.off {
-		return fmt.Errorf("%w: it shrank to %d bytes, the range ends at %d", ErrSourceChanged, st.Size, j.off)
+	if err == nil && st.Size < end {
+		return fmt.Errorf("%w: it shrank to %d bytes, the range needs %d", ErrSourceChanged, st.Size, end)
 	}
 	return nil
 }

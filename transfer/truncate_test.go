@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -72,12 +73,12 @@ func TestTruncatedBeforeConnect(t *testing.T) {
 		null, _ := CreateDestination(os.DevNull)
 		rst, rerr := Receive(t.Context(), ts.ticket(tr), null, ReceiveConfig{})
 		st, err := tr.Result()
-		// The copy paths that read the file stop at its new end. A
-		// mapping faults at the first page past it, and the kernel's copy
-		// from it may fail a whole chunk before that.
+		// The copy paths that read the file stop at its new end. MMAP
+		// sends no window the file no longer fills (its last page would
+		// read as zeros past the end): never a byte past 5000.
 		lo, hi := int64(5000), int64(5000)
 		if strategy == Mmap {
-			lo, hi = 0, 8192
+			lo = 0
 		}
 		if !errors.Is(err, ErrSourceChanged) || st.Bytes < lo || st.Bytes > hi {
 			t.Errorf("%v: Result() = %d bytes, %v; want %d to %d, %v", strategy, st.Bytes, err, lo, hi, ErrSourceChanged)
@@ -158,5 +159,32 @@ func TestTruncatedTail(t *testing.T) {
 		if !errors.Is(rerr, ErrShortTransfer) {
 			t.Errorf("%v: Receive() = %d bytes, %v; want %v", strategy, rst.Bytes, rerr, ErrShortTransfer)
 		}
+	}
+}
+
+// TestMmapShrunkIntoWindow truncates the file inside the last window, in
+// the page that holds the file's old end. Nothing there faults: the page
+// reads as zeros past the new end. MMAP must send the windows the file
+// still fills and nothing of that one.
+func TestMmapShrunkIntoWindow(t *testing.T) {
+	const window, newSize = 8192, 18000
+	ts := startServer(t, Config{MmapWindow: window})
+	path, data := writeFile(t, t.TempDir(), 20000)
+	tr := ts.offer(t, path, Source{Strategy: Mmap})
+	if err := os.Truncate(path, newSize); err != nil {
+		t.Fatal(err)
+	}
+	conn := dialRaw(t, ts.addr, preambleFor(tr.Ticket[:]))
+	got, _ := io.ReadAll(conn)
+	st, err := tr.Result()
+	if !errors.Is(err, ErrSourceChanged) {
+		t.Errorf("Result() error = %v, want %v", err, ErrSourceChanged)
+	}
+	if len(got) < 1 || got[0] != byte(VerdictOK) {
+		t.Fatalf("no OK verdict: %q", got)
+	}
+	got = got[1:]
+	if len(got) != 2*window || st.Bytes != 2*window || !bytes.Equal(got, data[:2*window]) {
+		t.Errorf("sent %d bytes (report %d), want exactly the two full windows, %d bytes, unchanged", len(got), st.Bytes, 2*window)
 	}
 }
