@@ -45,6 +45,14 @@ type ferryd struct {
 // the defaults, so they override them.
 func startFerryd(t *testing.T, root string, args ...string) *ferryd {
 	t.Helper()
+	return startFerrydDial(t, root, []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, args...)
+}
+
+// startFerrydDial is startFerryd for a ferryd that plaintext will not
+// reach: dial are the options of the test's own connection (TLS
+// credentials, a token), used for the health wait and by Conn.
+func startFerrydDial(t *testing.T, root string, dial []grpc.DialOption, args ...string) *ferryd {
+	t.Helper()
 	d := &ferryd{Root: root, exited: make(chan struct{})}
 	addrs := make(chan []string, 1)
 	d.Log = newLines(func(line string) {
@@ -74,7 +82,7 @@ func startFerryd(t *testing.T, root string, args ...string) *ferryd {
 	case <-time.After(startTimeout):
 		t.Fatalf("ferryd did not log its serving line within %v:\n%s", startTimeout, d.Log)
 	}
-	conn, err := grpc.NewClient(d.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(d.Addr, dial...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,9 @@
 //
 // Flags fall back to FERRY_* environment variables (--server is
 // FERRY_SERVER). --json prints the API's messages as protojson, every
-// field included.
+// field included. --tls-ca, --tls-cert, --tls-key, --tls-server-name and
+// --token-file reach a ferryd that serves TLS, mutual TLS or requires a
+// token. The token itself never goes on a command line, only its file.
 package main
 
 import (

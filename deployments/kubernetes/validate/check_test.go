@@ -48,7 +48,7 @@ func TestCheckCatchesMistakes(t *testing.T) {
 			c.Args = []string{"--root=/data", "--data-listen=0.0.0.0:7071"}
 		}, "--listen"},
 		{"unknown flag", func(_ *appsv1.StatefulSet, c *corev1.Container, _ Manifests) {
-			c.Args = append(c.Args, "--tls-cert=/etc/ferry/secrets/tls.crt")
+			c.Args = append(c.Args, "--tls-crt=/etc/ferry/secrets/tls.crt") // a misspelt --tls-cert
 		}, "no flag"},
 		{"misspelt config key", func(_ *appsv1.StatefulSet, _ *corev1.Container, m Manifests) {
 			all[*corev1.ConfigMap](m)[0].Data["FERRY_SHUTDOWN_GRACEE"] = "20s"

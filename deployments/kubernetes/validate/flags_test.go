@@ -27,7 +27,7 @@ func TestResolve(t *testing.T) {
 
 func TestResolveRejects(t *testing.T) {
 	for _, args := range [][]string{
-		{"--tls-cert=/x"},
+		{"--tls-crt=/x"},
 		{"--listen"},
 		{"serve"},
 		{"--root=/data", "--", "x"},

@@ -1,0 +1,57 @@
+package service
+
+import (
+	"crypto/tls"
+	"net"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+)
+
+// security is what the control plane demands of its clients: TLS (nil
+// means plaintext) and a bearer token.
+type security struct {
+	tls  *tls.Config
+	auth bearerAuth
+}
+
+// creds is the server option for the transport: TLS, or nothing.
+func (s security) creds() grpc.ServerOption {
+	if s.tls == nil {
+		return grpc.EmptyServerOption{}
+	}
+	return grpc.Creds(credentials.NewTLS(s.tls))
+}
+
+// logSecurity logs how the control plane is secured and says loudly, at
+// start-up, when it is reachable from other hosts with nothing to keep
+// strangers out, or when a bearer token would cross the network in clear.
+// It refuses nothing: today's Kubernetes deployments are plaintext.
+// Loopback, the default, gets no warning.
+func (n *Node) logSecurity() {
+	addr := n.ctl.Addr().String()
+	n.log.Info("control plane security", "grpc", addr, "tls", tlsMode(n.cfg.TLS), "token", n.cfg.AuthToken != "")
+	if n.ctl.Addr().(*net.TCPAddr).IP.IsLoopback() || n.cfg.TLS != nil {
+		return
+	}
+	if n.cfg.AuthToken == "" {
+		n.log.Warn("INSECURE: the control plane listens on a non-loopback address with neither TLS nor a token: "+
+			"anyone who can reach it can read every file under the root; set --tls-cert/--tls-key and --auth-token-file",
+			"grpc", addr)
+		return
+	}
+	n.log.Warn("INSECURE: the bearer token crosses the network in clear (no TLS on a non-loopback address); "+
+		"ferry clients send it over plaintext to loopback only; set --tls-cert/--tls-key",
+		"grpc", addr)
+}
+
+// tlsMode names a TLS configuration for the log.
+func tlsMode(c *tls.Config) string {
+	switch {
+	case c == nil:
+		return "off"
+	case c.ClientAuth == tls.RequireAndVerifyClientCert:
+		return "mutual"
+	}
+	return "on"
+}
