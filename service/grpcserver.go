@@ -21,11 +21,13 @@ import (
 // maxRequestSize bounds a request message: paths are at most 4 KiB.
 const maxRequestSize = 64 << 10
 
-// newGRPCServer builds the control plane's gRPC server: interceptors
-// (logging outermost, recovery last so a panic is logged as an Internal
-// error), limits, keepalive policy, health and reflection. ferryd and the
-// tests both get their server from here.
-func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, log *slog.Logger) *grpc.Server {
+// newGRPCServer builds the control plane's gRPC server: TLS, interceptors
+// (logging outermost so refused calls are logged too, then the bearer-token
+// check, then the stream limit, so strangers take no places, recovery
+// last so a panic is logged as an Internal error), limits, keepalive
+// policy, health and reflection. ferryd and the tests both get their
+// server from here.
+func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, log *slog.Logger, sec security, maxStreams int) *grpc.Server {
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
@@ -35,12 +37,16 @@ func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, 
 		return status.Error(codes.Internal, "internal error; see the server log")
 	})}
 	s := grpc.NewServer(
+		sec.creds(),
 		grpc.ChainUnaryInterceptor(
 			logging.UnaryServerInterceptor(logger, logOpts...),
+			sec.auth.unary(),
 			recovery.UnaryServerInterceptor(recoverOpts...),
 		),
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(logger, logOpts...),
+			sec.auth.stream(),
+			limitStreams(maxStreams),
 			recovery.StreamServerInterceptor(recoverOpts...),
 		),
 		grpc.MaxRecvMsgSize(maxRequestSize),

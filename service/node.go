@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,8 +38,19 @@ type Config struct {
 	// ProgressInterval spaces a Download's progress messages. 0 means
 	// 250 ms.
 	ProgressInterval time.Duration
+	// MaxStreams caps the TransferService streams (Download) running at
+	// once, server-wide; past it a call is ResourceExhausted. 0 means 512,
+	// twice the data plane's default MaxTransfers.
+	MaxStreams int
 	// Data tunes the data plane (ticket lifetime, chunk sizes...).
 	Data transfer.Config
+	// TLS, when set, serves the control plane over TLS; with ClientCAs
+	// and ClientAuth set, mutual TLS (ServerTLS builds it from files).
+	// nil means plaintext. The data channel is never encrypted.
+	TLS *tls.Config
+	// AuthToken, when set, is the bearer token every TransferService call
+	// must carry; health and reflection stay open. "" means none.
+	AuthToken string
 	// Logger receives the node's logs. nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -97,7 +109,9 @@ func NewNode(cfg Config) (*Node, error) {
 		progress: orDefault(cfg.ProgressInterval, 250*time.Millisecond),
 	}
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
-	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log)
+	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},
+		orDefault(cfg.MaxStreams, defaultMaxStreams))
+	n.logSecurity()
 	return n, nil
 }
 

@@ -11,8 +11,8 @@ import (
 )
 
 // caller errors: their messages are built by package transfer from the
-// request alone (relative path, offset, strategy names), so they are safe
-// to show the client as they are.
+// request alone (relative path, offset, strategy names) or the server's
+// configured limits, so they are safe to show the client as they are.
 var callerErrors = []struct {
 	err  error
 	code codes.Code
@@ -25,6 +25,7 @@ var callerErrors = []struct {
 	{transfer.ErrNotRegular, codes.FailedPrecondition},
 	{transfer.ErrOutOfRange, codes.OutOfRange},
 	{transfer.ErrUnsupported, codes.FailedPrecondition},
+	{transfer.ErrBusy, codes.ResourceExhausted},
 }
 
 // runtime errors: what went wrong while moving bytes. Their wrapped text

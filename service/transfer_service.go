@@ -61,7 +61,7 @@ func (s *transferService) StatFile(_ context.Context, req *ferryv1.StatFileReque
 }
 
 func (s *transferService) Download(req *ferryv1.DownloadRequest, stream grpc.ServerStreamingServer[ferryv1.DownloadResponse]) error {
-	t, err := s.offer(req)
+	t, err := s.offer(stream.Context(), req)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (s *transferService) Download(req *ferryv1.DownloadRequest, stream grpc.Ser
 }
 
 // offer checks the request and registers the transfer with the data plane.
-func (s *transferService) offer(req *ferryv1.DownloadRequest) (*transfer.Transfer, error) {
+func (s *transferService) offer(ctx context.Context, req *ferryv1.DownloadRequest) (*transfer.Transfer, error) {
 	strategy, err := apiconv.FromStrategy(req.GetStrategy())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -106,6 +106,7 @@ func (s *transferService) offer(req *ferryv1.DownloadRequest) (*transfer.Transfe
 	}
 	t, err := s.data.Offer(transfer.Source{
 		File: f, Path: f.Name(), Offset: int64(req.GetOffset()), Length: int64(req.GetLength()), Strategy: strategy,
+		ClientIP: clientIP(ctx),
 	})
 	if err != nil {
 		f.Close()

@@ -12,8 +12,35 @@ type Config struct {
 	// connection. 0 means 30 s.
 	TicketTTL time.Duration
 	// HandshakeTimeout is how long a data connection may take to send its
-	// preamble before it is dropped. 0 means 10 s.
+	// preamble before it is dropped. 0 means 10 s. A client sends the
+	// preamble as soon as it connects, so this bounds how long a silent
+	// connection holds one of MaxHandshakes' places; the cap, not this,
+	// is what stops a flood (a flooder reconnects). 5 s was tried: the
+	// clock runs while the server's own goroutine waits for a CPU, and in
+	// the load test (200 transfers, 2 overcommitted cores, -race) that
+	// wait reached 9.6 s and 5 s dropped honest clients.
 	HandshakeTimeout time.Duration
+	// MaxTransfers caps the transfers alive at once: offered and waiting
+	// for their data connection, or running. Past it Offer returns
+	// ErrBusy. 0 means 256: each holds an open file and, once running, a
+	// socket and up to 1 MiB of buffer, mapping window or pipe, so 256
+	// keep that under about 256 MiB and 1024 descriptors, and still admit
+	// the 200 concurrent pulls the load test runs on 2 cores.
+	MaxTransfers int
+	// MaxHandshakes caps the data connections still in their handshake
+	// (accepted, preamble not read yet: nobody has proved a ticket). A
+	// connection past it gets VerdictUnavailable and is closed at once,
+	// without a goroutine. 0 means the transfer limit (MaxTransfers): an
+	// honest client connects only with a live ticket, so no more than
+	// MaxTransfers handshakes are honest at once.
+	MaxHandshakes int
+	// BindDataToClient binds each ticket to the IP address its offer's
+	// client called from (Source.ClientIP): a data connection from
+	// another address gets VerdictRefused and leaves the ticket pending.
+	// It is for clients whose control and data connections leave from
+	// the same host; NAT or a proxy in front of either one breaks it.
+	// false (the default) binds nothing.
+	BindDataToClient bool
 	// BufferSize is the READ_WRITE buffer, in bytes. 0 means 1 MiB.
 	BufferSize int
 	// SendfileChunk caps the bytes of one sendfile call. 0 means 4 MiB,
@@ -24,6 +51,11 @@ type Config struct {
 	MmapWindow int
 	// PipeSize is the splice pipe capacity asked for with F_SETPIPE_SZ.
 	// 0 means 1 MiB (the prototypes made 14x fewer calls than with 64 KiB).
+	// Where the kernel refuses it (above /proc/sys/fs/pipe-max-size, or
+	// past the per-user pipe page limit, for a process without
+	// CAP_SYS_RESOURCE, which root in a container often lacks), pipes
+	// keep their default size: one warning is logged and each SPLICE
+	// transfer's Stats.PipeSize says what it got.
 	PipeSize int
 	// IdlePipes is how many splice pipes are kept for reuse. 0 means 16.
 	IdlePipes int
@@ -63,6 +95,8 @@ func (c *Config) ticketTTL() time.Duration { return orDefault(c.TicketTTL, 30*ti
 func (c *Config) handshakeTimeout() time.Duration {
 	return orDefault(c.HandshakeTimeout, 10*time.Second)
 }
+func (c *Config) maxTransfers() int  { return orDefault(c.MaxTransfers, 256) }
+func (c *Config) maxHandshakes() int { return orDefault(c.MaxHandshakes, c.maxTransfers()) }
 func (c *Config) bufferSize() int    { return orDefault(c.BufferSize, mib) }
 func (c *Config) sendfileChunk() int { return orDefault(c.SendfileChunk, 4*mib) }
 func (c *Config) pipeSize() int      { return orDefault(c.PipeSize, mib) }

@@ -34,6 +34,8 @@ var (
 	// ErrShortTransfer: the data channel closed before all offered bytes
 	// arrived, or carried more than offered.
 	ErrShortTransfer = errors.New("data channel did not carry exactly the offered bytes")
+	// ErrBusy: the server already holds Config.MaxTransfers transfers.
+	ErrBusy = errors.New("server busy: too many concurrent transfers")
 	// ErrClosed: the data-plane server is shut down.
 	ErrClosed = errors.New("data-plane server closed")
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -23,6 +24,12 @@ type Server struct {
 	pipes     *pipePool
 	gather    gatherCache
 	ids       atomic.Uint64
+	// active counts transfers from Offer to finish (MaxTransfers);
+	// handshakes counts connections from Accept to the end of their
+	// preamble (MaxHandshakes).
+	active     atomic.Int64
+	handshakes atomic.Int64
+	refusals   refusalLog
 
 	ctx    context.Context // cancelled by Close with ErrClosed: aborts every transfer
 	cancel context.CancelCauseFunc
@@ -40,7 +47,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{
 		cfg:       cfg,
 		tickets:   newTickets(),
-		pipes:     newPipePool(cfg.pipeSize(), cfg.idlePipes()),
+		pipes:     newPipePool(cfg.pipeSize(), cfg.idlePipes(), cfg.logger()),
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),
@@ -82,12 +89,17 @@ type Source struct {
 	Offset   int64
 	Length   int64 // 0 means to the end of the file
 	Strategy Strategy
+	// ClientIP is the address the offer's client called from. With
+	// Config.BindDataToClient the data connection must come from it, and
+	// an offer without one is an error.
+	ClientIP netip.Addr
 }
 
 // Offer registers a transfer of src and mints its ticket. On success the
 // Transfer owns src.File and closes it when it finishes; on error the
 // caller still owns it. A range that runs past the end of the file is cut
-// at the end; an offset past the end is ErrOutOfRange.
+// at the end; an offset past the end is ErrOutOfRange. Past
+// Config.MaxTransfers it is ErrBusy.
 func (s *Server) Offer(src Source) (*Transfer, error) {
 	strategy, err := s.Choose(src.Strategy)
 	if err != nil {
@@ -108,6 +120,9 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 	if src.Length > 0 && src.Length < length {
 		length = src.Length
 	}
+	if s.cfg.BindDataToClient && !src.ClientIP.IsValid() {
+		return nil, errors.New("BindDataToClient is set but the offer names no client address")
+	}
 	t := &Transfer{
 		ID:       strconv.FormatUint(s.ids.Add(1), 10),
 		Strategy: strategy,
@@ -119,6 +134,9 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 		srv:      s,
 		done:     make(chan struct{}),
 	}
+	if s.cfg.BindDataToClient {
+		t.client = src.ClientIP.Unmap()
+	}
 	t.ctx, t.cancel = context.WithCancelCause(s.ctx)
 	// Issue under mu, so that Shutdown, which sets closing under mu and
 	// then revokes every ticket, either sees this one or refuses it here.
@@ -127,6 +145,12 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 	if s.closing {
 		t.cancel(ErrClosed)
 		return nil, ErrClosed
+	}
+	// finish gives the place back, once, however the transfer ends.
+	if max := s.cfg.maxTransfers(); s.active.Add(1) > int64(max) {
+		s.active.Add(-1)
+		t.cancel(ErrBusy)
+		return nil, fmt.Errorf("%w (the limit is %d); retry later", ErrBusy, max)
 	}
 	s.tickets.issue(t, s.cfg.ticketTTL(), func() {
 		if s.tickets.revoke(t) {
@@ -167,11 +191,21 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		// Counted here, before a goroutine exists; serveConn gives the
+		// place back when the preamble is read or the handshake fails.
+		if max := s.cfg.maxHandshakes(); s.handshakes.Add(1) > int64(max) {
+			s.handshakes.Add(-1)
+			s.refusals.note(s.cfg.logger(), max)
+			c.Write([]byte{byte(VerdictUnavailable)}) // a new socket's buffer has room: no wait
+			c.Close()
+			continue
+		}
 		// Add under mu: once Shutdown has set closing it may be in
 		// conns.Wait, and an Add from zero must not race with that.
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
+			s.handshakes.Add(-1)
 			c.Close()
 			return ErrClosed
 		}

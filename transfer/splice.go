@@ -2,6 +2,8 @@ package transfer
 
 import (
 	"fmt"
+	"log/slog"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,17 +23,21 @@ func (p *pipe) close() {
 // three system calls and a 1 MiB allocation in the kernel. A pipe goes
 // back only when it is empty; one an error left data in is closed.
 type pipePool struct {
-	size int
-	idle chan *pipe
+	size    int
+	idle    chan *pipe
+	log     *slog.Logger
+	refused sync.Once // warns the first time F_SETPIPE_SZ is refused
 }
 
-func newPipePool(size, keep int) *pipePool {
-	return &pipePool{size: size, idle: make(chan *pipe, keep)}
+func newPipePool(size, keep int, log *slog.Logger) *pipePool {
+	return &pipePool{size: size, idle: make(chan *pipe, keep), log: log}
 }
 
 // get returns an idle pipe or makes one, counting the calls it makes in c.
-// When F_SETPIPE_SZ is refused (the per-user pipe page limit), the pipe
-// keeps its default size, which the statistics report.
+// When F_SETPIPE_SZ is refused (above fs.pipe-max-size, or past the
+// per-user pipe page limit, without CAP_SYS_RESOURCE), the pipe keeps its
+// default size, which the statistics report; the first refusal is logged.
+// A later pipe asks again: the per-user limit comes and goes.
 func (pp *pipePool) get(c *counts) (*pipe, error) {
 	select {
 	case p := <-pp.idle:
@@ -45,9 +51,7 @@ func (pp *pipePool) get(c *counts) (*pipe, error) {
 	}
 	p := &pipe{r: fds[0], w: fds[1]}
 	c[sysFcntl]++
-	if _, err := unix.FcntlInt(uintptr(p.w), unix.F_SETPIPE_SZ, pp.size); err != nil {
-		// Refused: keep the default size.
-	}
+	_, setErr := unix.FcntlInt(uintptr(p.w), unix.F_SETPIPE_SZ, pp.size)
 	c[sysFcntl]++
 	size, err := unix.FcntlInt(uintptr(p.w), unix.F_GETPIPE_SZ, 0)
 	if err != nil {
@@ -55,6 +59,12 @@ func (pp *pipePool) get(c *counts) (*pipe, error) {
 		return nil, fmt.Errorf("fcntl F_GETPIPE_SZ: %w", err)
 	}
 	p.size = size
+	if setErr != nil {
+		pp.refused.Do(func() {
+			pp.log.Warn("splice: the kernel refused the pipe size; splicing with smaller pipes (each SPLICE report's pipe_size says what it got)",
+				"asked", pp.size, "got", size, "err", setErr)
+		})
+	}
 	return p, nil
 }
 

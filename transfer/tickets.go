@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
+	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -41,17 +43,23 @@ func (ts *tickets) issue(t *Transfer, ttl time.Duration, expire func()) {
 }
 
 // claim removes and returns the transfer a presented ticket belongs to,
-// or nil for a wrong, used, expired or revoked ticket.
-func (ts *tickets) claim(ticket [TicketSize]byte) *Transfer {
+// or nil for a wrong, used, expired or revoked ticket. A ticket bound to
+// a client address and presented from another is refused too, with an
+// error that says so, and stays pending: whoever else holds it cannot
+// spend it for the client.
+func (ts *tickets) claim(ticket [TicketSize]byte, from netip.Addr) (*Transfer, error) {
 	k := binary.LittleEndian.Uint64(ticket[:8])
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	t := ts.pending[k]
 	if t == nil || subtle.ConstantTimeCompare(t.Ticket[:], ticket[:]) != 1 {
-		return nil
+		return nil, nil
+	}
+	if t.client.IsValid() && t.client != from {
+		return nil, fmt.Errorf("transfer %s is bound to client %v; its ticket came from %v", t.ID, t.client, from)
 	}
 	delete(ts.pending, k)
-	return t
+	return t, nil
 }
 
 // revoke removes t's ticket; it reports whether the ticket was still

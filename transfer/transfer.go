@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ type Transfer struct {
 	FileSize int64
 
 	file   *os.File
+	client netip.Addr // with BindDataToClient, the only source its ticket is good from
 	srv    *Server
 	sent   atomic.Int64
 	ctx    context.Context
@@ -66,6 +68,7 @@ func (t *Transfer) finish(st Stats, err error) {
 		}
 		t.file.Close()
 		t.cancel(nil)
+		t.srv.active.Add(-1)
 		t.stats, t.err = st, err
 		log := t.srv.cfg.logger()
 		log.Info("transfer finished", "id", t.ID, "path", t.Path, "strategy", st.Strategy.String(),
@@ -81,25 +84,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 // serveConn runs one data connection: preamble, verdict, bytes.
 func (s *Server) serveConn(c net.Conn) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout()))
-	// Close drops a connection still in its handshake at once, rather
-	// than wait out HandshakeTimeout.
-	stopHandshake := context.AfterFunc(s.ctx, func() { c.SetDeadline(aLongTimeAgo) })
-	defer stopHandshake()
-	ticket, ok, err := readPreamble(c)
-	if err != nil {
-		return // silent or slow client: dropped
-	}
-	if !ok {
-		c.Write([]byte{byte(VerdictBadPreamble)})
-		return
-	}
-	t := s.tickets.claim(ticket)
+	t := s.handshake(c)
 	if t == nil {
-		c.Write([]byte{byte(VerdictRefused)})
 		return
 	}
-	c.SetDeadline(time.Time{})
 	stop := context.AfterFunc(t.ctx, func() { c.SetDeadline(aLongTimeAgo) })
 	st, err := s.send(t, c)
 	stop()
@@ -117,6 +105,39 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 	}
 	t.finish(st, err)
+}
+
+// handshake reads the preamble within HandshakeTimeout and claims its
+// ticket, then gives back the connection's MaxHandshakes place. It
+// answers a bad preamble or ticket itself and returns nil; a silent or
+// slow client is dropped without a verdict.
+func (s *Server) handshake(c net.Conn) *Transfer {
+	defer s.handshakes.Add(-1)
+	c.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout()))
+	// Close drops a connection still in its handshake at once, rather
+	// than wait out HandshakeTimeout.
+	stop := context.AfterFunc(s.ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	ticket, ok, err := readPreamble(c)
+	if err != nil {
+		return nil
+	}
+	if !ok {
+		c.Write([]byte{byte(VerdictBadPreamble)})
+		return nil
+	}
+	t, err := s.tickets.claim(ticket, remoteIP(c))
+	if t == nil {
+		if err != nil {
+			s.cfg.logger().Warn("data connection refused", "err", err)
+		}
+		c.Write([]byte{byte(VerdictRefused)})
+		return nil
+	}
+	// Cleared before stop: a Close from here on reaches the connection
+	// through the transfer's context, which Close cancels.
+	c.SetDeadline(time.Time{})
+	return t
 }
 
 // send writes the verdict and runs the strategy's copy loop, falling back

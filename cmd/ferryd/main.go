@@ -51,6 +51,8 @@ func parse(args []string) (service.Config, error) {
 	fs.StringVar(&cfg.AdvertiseData, "advertise-data", "", "data address put in offers, host or host:port (default: the data listener's)")
 	fs.DurationVar(&cfg.Data.TicketTTL, "ticket-ttl", 0, "how long a ticket waits for its data connection (0: 30s)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 0, "time running transfers get to finish on SIGTERM (0: 20s)")
+	sec := addSecurityFlags(fs)
+	checkLimits := addLimitFlags(fs, &cfg)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -66,6 +68,12 @@ func parse(args []string) (service.Config, error) {
 	if *showVersion {
 		fmt.Println(version)
 		os.Exit(0)
+	}
+	if err := sec.apply(&cfg); err != nil {
+		return cfg, err
+	}
+	if err := checkLimits(); err != nil {
+		return cfg, err
 	}
 	logger, err := newLogger(*logFormat, *logLevel)
 	if err != nil {

@@ -48,7 +48,7 @@ func (p *pod) checkSettings(errs *problems) {
 	if err := lvl.UnmarshalText([]byte(p.set["log-level"])); err != nil {
 		errs.addf("--log-level: %v", err)
 	}
-	for _, name := range []string{"ticket-ttl", "shutdown-grace"} {
+	for _, name := range []string{"ticket-ttl", "shutdown-grace", "handshake-timeout"} {
 		if _, err := p.set.Duration(name); err != nil {
 			errs.addf("%v", err)
 		}

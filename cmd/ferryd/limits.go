@@ -1,0 +1,32 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/ferrydev/ferry/service"
+)
+
+// addLimitFlags registers the flags that bound load and harden the data
+// channel, straight into cfg; the returned func checks them after Parse.
+func addLimitFlags(fs *flag.FlagSet, cfg *service.Config) func() error {
+	d := &cfg.Data
+	fs.IntVar(&d.MaxTransfers, "max-transfers", 0, "transfers offered or running at once; past it Download is ResourceExhausted (0: 256)")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "Download streams at once, server-wide; past it ResourceExhausted (0: 512)")
+	fs.IntVar(&d.MaxHandshakes, "max-handshakes", 0, "data connections still sending their preamble; past it they get verdict 3 (unavailable) and are closed (0: --max-transfers)")
+	fs.DurationVar(&d.HandshakeTimeout, "handshake-timeout", 0, "time a data connection gets to send its preamble (0: 10s)")
+	fs.BoolVar(&d.BindDataToClient, "bind-data-to-client", false, "take a ticket's data connection only from the IP address that asked for it (NAT or a proxy breaks this)")
+	fs.IntVar(&d.PipeSize, "pipe-size", 0, "SPLICE pipe capacity to ask for, in bytes (0: 1 MiB); the kernel may give less")
+	return func() error {
+		for name, v := range map[string]int64{
+			"max-transfers": int64(d.MaxTransfers), "max-streams": int64(cfg.MaxStreams),
+			"max-handshakes": int64(d.MaxHandshakes), "handshake-timeout": int64(d.HandshakeTimeout),
+			"pipe-size": int64(d.PipeSize),
+		} {
+			if v < 0 {
+				return fmt.Errorf("--%s: must not be negative", name)
+			}
+		}
+		return nil
+	}
+}
