@@ -4,7 +4,9 @@
 // tests use it, and so will a node's own node-to-node pull.
 //
 // It does not serve files, and it does not retry: a failed transfer leaves
-// no destination file and returns the error for the caller to judge.
+// no destination file and returns the error for the caller to judge; with
+// DownloadOptions.Resume it keeps the partial file, for the caller to
+// continue from by calling again.
 package client
 
 import (
@@ -59,12 +61,21 @@ func (c *Client) Stat(ctx context.Context, path string) (*ferryv1.StatFileRespon
 	return c.api.StatFile(ctx, &ferryv1.StatFileRequest{Path: path})
 }
 
+// ErrNotResumable: Download with Resume found a partial file that cannot
+// belong to the requested range. It is left as it was.
+var ErrNotResumable = errors.New("cannot resume")
+
 // DownloadOptions shape one download. The zero value fetches the whole
 // file with the server's choice of strategy.
 type DownloadOptions struct {
 	Offset   uint64
 	Length   uint64 // 0 means to the end of the file
 	Strategy ferryv1.Strategy
+	// Resume continues from dest.partial, which an earlier Download with
+	// Resume kept when it failed: only the bytes past it are fetched, and
+	// a failure keeps the partial file for the next attempt. Without
+	// Resume a partial file is emptied first and removed on failure.
+	Resume bool
 	// Progress, if set, is called with each progress message, from the
 	// goroutine that called Download.
 	Progress func(*ferryv1.Progress)
@@ -77,12 +88,81 @@ type DownloadOptions struct {
 // dest.partial, fsynced and renamed only once the data channel carried
 // every byte and the server's report arrived. The returned report holds
 // the server's sender statistics and this side's receiver statistics.
+//
+// With opts.Resume, the bytes dest.partial already holds count as the
+// start of the range: the report covers the rest, moved this time, and
+// its offset says where that began. Download refuses a partial file
+// larger than the remote range; one of the right size or smaller is
+// trusted, as nothing else is known about it (a file changed in place
+// goes unnoticed). A failure keeps the partial file, except when the
+// server says the source changed during the transfer (Aborted): then the
+// bytes it holds are no longer worth continuing from.
 func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadOptions) (*ferryv1.Report, error) {
+	req := &ferryv1.DownloadRequest{Path: path, Offset: opts.Offset, Length: opts.Length, Strategy: opts.Strategy}
+	if !opts.Resume {
+		return c.download(ctx, req, dest, nil, opts)
+	}
+	dst, err := transfer.ResumeDestination(dest)
+	if err != nil {
+		return nil, err
+	}
+	defer dst.Abort()
+	held, err := c.skipHeld(ctx, req, dest, dst.Resumed())
+	if err != nil {
+		return nil, err
+	}
+	if held {
+		return alreadyHeld(req, dest, dst)
+	}
+	return c.download(ctx, req, dest, dst, opts)
+}
+
+// skipHeld moves req past the have bytes dest's partial file holds, after
+// checking that the remote range is at least that long. It reports true
+// when the partial file already holds a range of explicit length whole.
+func (c *Client) skipHeld(ctx context.Context, req *ferryv1.DownloadRequest, dest string, have int64) (bool, error) {
+	if have == 0 {
+		return false, nil
+	}
+	fi, err := c.Stat(ctx, req.GetPath())
+	if err != nil {
+		return false, err
+	}
+	if fi.GetIsDir() {
+		return false, nil // the Download call says why it cannot be fetched
+	}
+	end := fi.GetSize()
+	if req.Length > 0 {
+		end = min(end, req.Offset+req.Length)
+	}
+	if end < req.Offset || uint64(have) > end-req.Offset {
+		return false, fmt.Errorf("%w: %s.partial holds %d bytes, more than the remote range's %d, so it is not "+
+			"from this file (remove it, or pull without resuming)", ErrNotResumable, dest, have, end-min(end, req.Offset))
+	}
+	req.Offset += uint64(have)
+	if req.Length > 0 {
+		req.Length -= uint64(have)
+		return req.Length == 0, nil
+	}
+	return false, nil
+}
+
+// alreadyHeld lands a partial file that holds the whole requested range,
+// and reports that nothing moved.
+func alreadyHeld(req *ferryv1.DownloadRequest, dest string, dst *transfer.Destination) (*ferryv1.Report, error) {
+	if err := dst.Commit(); err != nil {
+		return nil, fmt.Errorf("ferry: landing %s: %w", dest, err)
+	}
+	none := apiconv.Stats(transfer.Stats{})
+	return &ferryv1.Report{Path: req.GetPath(), Offset: req.GetOffset(), Sender: none, Receiver: none}, nil
+}
+
+// download runs one Download call into dst, or, when dst is nil, into a
+// destination created once the offer has arrived.
+func (c *Client) download(ctx context.Context, req *ferryv1.DownloadRequest, dest string, dst *transfer.Destination, opts DownloadOptions) (*ferryv1.Report, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.api.Download(ctx, &ferryv1.DownloadRequest{
-		Path: path, Offset: opts.Offset, Length: opts.Length, Strategy: opts.Strategy,
-	})
+	stream, err := c.api.Download(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +174,10 @@ func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadO
 	if offer == nil {
 		return nil, errors.New("ferry: server did not start with an offer")
 	}
-	dst, err := transfer.CreateDestination(dest)
-	if err != nil {
-		return nil, err
+	if dst == nil {
+		if dst, err = transfer.CreateDestination(dest); err != nil {
+			return nil, err
+		}
 	}
 	defer dst.Abort()
 
@@ -115,7 +196,10 @@ func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadO
 		cancel()
 	}
 	r := <-recv
-	if err := pick(r.err, serr); err != nil {
+	if err := outcome(r, serr, int64(offer.GetLength())); err != nil {
+		if status.Code(err) == codes.Aborted {
+			dst.Remove() // the source changed: its bytes are not worth resuming from
+		}
 		return nil, err
 	}
 	if err := dst.Commit(); err != nil {
@@ -159,10 +243,28 @@ func follow(stream grpc.ServerStreamingClient[ferryv1.DownloadResponse], progres
 	}
 }
 
+// outcome is the error of a download whose receive ended with r and
+// whose call ended with serr, nil if both went well. A server status that
+// names no cause (Internal, Unknown: the data connection went, say) is
+// no better than the receiver's count, so the count is reported, with
+// the status's message for the server log; this holds even when the
+// status arrived first and the receive was cancelled because of it.
+func outcome(r received, serr error, length int64) error {
+	if opaque(serr) && errors.Is(r.err, context.Canceled) && r.stats.Bytes < length {
+		r.err = fmt.Errorf("%w: got %d of %d bytes", transfer.ErrShortTransfer, r.stats.Bytes, length)
+	}
+	err := pick(r.err, serr)
+	if opaque(serr) && errors.Is(err, transfer.ErrShortTransfer) {
+		err = fmt.Errorf("%w (server: %s)", err, status.Convert(serr).Message())
+	}
+	return err
+}
+
 // pick chooses the error to report when either side failed. A local
 // failure (disk full, say) explains the server's view of a closed
-// connection, so it wins; otherwise the server's status says more than
-// "the data channel closed early".
+// connection, so it wins. A data channel that closed early is explained
+// by a server status that names a cause (the source changed, the server
+// is shutting down), but not by an opaque one or by our own cancelling.
 func pick(recvErr, streamErr error) error {
 	switch {
 	case recvErr == nil:
@@ -171,10 +273,16 @@ func pick(recvErr, streamErr error) error {
 		return recvErr
 	case errors.Is(recvErr, context.Canceled):
 		return streamErr // we cancelled the receive because the RPC failed
-	case errors.Is(recvErr, transfer.ErrShortTransfer) && status.Code(streamErr) != codes.Canceled:
+	case errors.Is(recvErr, transfer.ErrShortTransfer) && status.Code(streamErr) != codes.Canceled && !opaque(streamErr):
 		return streamErr
 	}
 	return recvErr
+}
+
+// opaque reports whether err is a server status that names no cause.
+func opaque(err error) bool {
+	c := status.Code(err)
+	return err != nil && (c == codes.Internal || c == codes.Unknown)
 }
 
 // dataAddress fills in the control plane's host when the offer names an

@@ -43,6 +43,7 @@ func TestPick(t *testing.T) {
 		aborted   = status.Error(codes.Aborted, "source file changed during the transfer")
 		canceled  = status.Error(codes.Canceled, "context canceled")
 		notFound  = status.Error(codes.NotFound, "no such file")
+		internal  = status.Error(codes.Internal, "internal error (transfer 7); see the server log")
 	)
 	tests := []struct {
 		name         string
@@ -55,12 +56,44 @@ func TestPick(t *testing.T) {
 		{"receiver cancelled because the call failed", cancelled, aborted, aborted},
 		{"short transfer explained by the server", short, aborted, aborted},
 		{"short transfer, call cancelled", short, canceled, short},
+		{"short transfer, the server saw the connection go", short, internal, short},
 		{"local failure explains the server's view", diskFull, canceled, diskFull},
 		{"local failure wins over a server error", diskFull, aborted, diskFull},
 	}
 	for _, tt := range tests {
 		if got := pick(tt.recv, tt.stream); got != tt.want {
 			t.Errorf("%s: pick(%v, %v) = %v, want %v", tt.name, tt.recv, tt.stream, got, tt.want)
+		}
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	var (
+		internal  = status.Error(codes.Internal, "internal error (transfer 7); see the server log")
+		aborted   = status.Error(codes.Aborted, "source file changed during the transfer")
+		canceled  = status.Error(codes.Canceled, "context canceled")
+		cancelled = fmt.Errorf("read: %w", context.Canceled)
+		short     = fmt.Errorf("%w: got 10 of 20 bytes", transfer.ErrShortTransfer)
+		cutShort  = "data channel did not carry exactly the offered bytes: got 10 of 20 bytes (server: internal error (transfer 7); see the server log)"
+	)
+	tests := []struct {
+		name string
+		recv error
+		got  int64
+		serr error
+		want string
+	}{
+		{"both fine", nil, 20, nil, ""},
+		{"cut, the receiver saw it first", short, 10, internal, cutShort},
+		{"cut, the server's status came first", cancelled, 10, internal, cutShort},
+		{"server failed after every byte arrived", cancelled, 20, internal, internal.Error()},
+		{"source changed", short, 10, aborted, aborted.Error()},
+		{"we cancelled", cancelled, 10, canceled, canceled.Error()},
+	}
+	for _, tt := range tests {
+		err := outcome(received{transfer.Stats{Bytes: tt.got}, tt.recv}, tt.serr, 20)
+		if got := fmt.Sprint(err); err == nil && tt.want != "" || err != nil && got != tt.want {
+			t.Errorf("%s: outcome(%v after %d bytes, %v) = %v, want %q", tt.name, tt.recv, tt.got, tt.serr, err, tt.want)
 		}
 	}
 }

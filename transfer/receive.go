@@ -15,15 +15,23 @@ import (
 
 // Destination is where received bytes land. A file destination is written
 // as "<path>.partial" and renamed over path only after every byte arrived
-// and was fsynced (Commit); Abort removes the partial file. "-" is
+// and was fsynced (Commit); Abort removes the partial file, unless the
+// destination resumes an earlier receive (ResumeDestination). "-" is
 // standard output and "/dev/null" discards, both for measuring.
+//
+// A file destination holds an exclusive flock(2) on its partial file until
+// Commit or Abort, so two receives into one path cannot interleave: the
+// second fails to open.
 type Destination struct {
 	Path    string
 	f       *os.File // nil when discarding
 	partial string   // "" for standard output and discard
+	keep    bool     // Abort keeps a non-empty partial file
+	resumed int64    // bytes the partial file held when opened
 }
 
-// CreateDestination prepares path to receive a file.
+// CreateDestination prepares path to receive a file, emptying a partial
+// file an earlier receive left.
 func CreateDestination(path string) (*Destination, error) {
 	switch path {
 	case "-":
@@ -31,10 +39,54 @@ func CreateDestination(path string) (*Destination, error) {
 	case os.DevNull:
 		return &Destination{Path: path}, nil
 	}
-	partial := path + ".partial"
-	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o644)
+	d, err := openPartial(path)
 	if err != nil {
 		return nil, err
+	}
+	if err := d.f.Truncate(0); err != nil {
+		d.Abort()
+		return nil, err
+	}
+	return d, nil
+}
+
+// ResumeDestination prepares path to receive the rest of a file: it opens
+// the "<path>.partial" an earlier receive kept (or creates it) and appends
+// to it; Resumed says how many bytes it already held. Abort keeps the
+// partial file for the next attempt, unless it is empty. Nothing checks
+// that those bytes came from the file being received: the caller judges
+// that before it asks for the rest.
+func ResumeDestination(path string) (*Destination, error) {
+	if path == "-" || path == os.DevNull {
+		return nil, fmt.Errorf("cannot resume into %s: resuming needs a file", path)
+	}
+	d, err := openPartial(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := d.f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", d.partial)
+	}
+	if err != nil {
+		d.Abort()
+		return nil, err
+	}
+	d.keep, d.resumed = true, fi.Size()
+	return d, nil
+}
+
+// openPartial opens path's partial file for appending, creating it, and
+// locks it.
+func openPartial(path string) (*Destination, error) {
+	partial := path + ".partial"
+	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: another receive is writing it (flock: %w)", partial, err)
 	}
 	return &Destination{Path: path, f: f, partial: partial}, nil
 }
@@ -42,40 +94,65 @@ func CreateDestination(path string) (*Destination, error) {
 // Discards reports whether bytes are thrown away.
 func (d *Destination) Discards() bool { return d.f == nil }
 
+// Resumed reports how many bytes the partial file held when
+// ResumeDestination opened it: where this receive continues.
+func (d *Destination) Resumed() int64 { return d.resumed }
+
 // Commit makes a received file durable and visible: fsync, rename over
-// the final path, fsync the directory.
+// the final path, fsync the directory. The lock is held until the rename
+// is done. On failure the partial file is removed, even when resuming:
+// Commit runs only once every byte arrived, so what failed is the file
+// system, and its state is not worth resuming from.
 func (d *Destination) Commit() error {
 	if d.partial == "" {
 		return nil
 	}
 	if err := d.f.Sync(); err != nil {
-		d.Abort()
+		d.Remove()
 		return fmt.Errorf("fsync: %w", err)
 	}
-	partial := d.partial
-	d.partial = "" // done with it either way: a later Abort does nothing
-	if err := d.f.Close(); err != nil {
-		os.Remove(partial)
+	if err := os.Rename(d.partial, d.Path); err != nil {
+		d.Remove()
 		return err
 	}
-	if err := os.Rename(partial, d.Path); err != nil {
-		os.Remove(partial)
-		return err
-	}
+	d.partial = "" // done: a later Abort does nothing
 	if dir, err := os.Open(filepath.Dir(d.Path)); err == nil {
 		dir.Sync()
 		dir.Close()
 	}
+	d.f.Close() // fsynced and in place: a close error changes nothing
 	return nil
 }
 
-// Abort discards a partial file. It is safe after Commit (it does nothing).
+// Abort gives up on the receive. It removes the partial file, or, for a
+// resumed destination, fsyncs and keeps it if it holds any bytes. It is
+// safe after Commit and after Remove (it does nothing).
 func (d *Destination) Abort() {
 	if d.partial == "" {
 		return
 	}
+	if !d.keep {
+		d.Remove()
+		return
+	}
+	if fi, err := d.f.Stat(); err == nil && fi.Size() == 0 {
+		d.Remove() // nothing to resume from
+		return
+	}
+	d.f.Sync()
 	d.f.Close()
-	os.Remove(d.partial)
+	d.partial = ""
+}
+
+// Remove discards the partial file even when resuming: for bytes that
+// cannot be trusted, such as those of a source that changed while it was
+// sent. It is safe at any time, more than once.
+func (d *Destination) Remove() {
+	if d.partial == "" {
+		return
+	}
+	os.Remove(d.partial) // before the lock goes with the descriptor
+	d.f.Close()
 	d.partial = ""
 }
 
@@ -242,7 +319,7 @@ func (r *recvJob) write(p []byte) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("write destination: %w", err)
+			return fmt.Errorf("write %s: %w", r.dst.partial, err)
 		}
 		p = p[n:]
 	}

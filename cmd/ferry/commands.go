@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/ferrydev/ferry/internal/apiconv"
 	"github.com/ferrydev/ferry/internal/cli"
 	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -21,12 +23,14 @@ import (
 type common struct {
 	server string
 	json   bool
+	sec    client.Security
 }
 
 func newFlags(name string, c *common) *flag.FlagSet {
 	fs := flag.NewFlagSet("ferry "+name, flag.ContinueOnError)
 	fs.StringVar(&c.server, "server", "127.0.0.1:7070", "ferryd control-plane address")
 	fs.BoolVar(&c.json, "json", false, "print the API messages as JSON")
+	addSecurityFlags(fs, &c.sec)
 	return fs
 }
 
@@ -50,6 +54,7 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 	strategy := fs.String("strategy", "auto", "copy strategy: auto, read-write, mmap, sendfile or splice")
 	fs.Uint64Var(&opts.Offset, "offset", 0, "first byte to fetch")
 	fs.Uint64Var(&opts.Length, "length", 0, "bytes to fetch (0: to the end)")
+	fs.BoolVar(&opts.Resume, "resume", false, "continue from DEST.partial if a failed pull left one, and keep DEST.partial if this pull fails")
 	if err := parse(fs, args, 1, 2); err != nil {
 		return err
 	}
@@ -63,14 +68,17 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 	if dest == "" {
 		dest = path.Base(src)
 	}
-	cl, err := client.Dial(c.server)
+	cl, err := c.dial()
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	report, err := cl.Download(ctx, src, dest, opts)
 	if err != nil {
-		return err
+		return keptHint(err, dest, opts.Resume)
+	}
+	if held := report.GetOffset() - opts.Offset; opts.Resume && held > 0 && !c.json {
+		fmt.Fprintf(out, "resumed %s: %d bytes were already in %s.partial\n", dest, held, dest)
 	}
 	if dest == "-" { // the bytes went to standard output: the report goes to stderr
 		if c.json {
@@ -86,13 +94,26 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
+// keptHint adds to a failed resumable pull's error what it kept.
+func keptHint(err error, dest string, resume bool) error {
+	fi, serr := os.Stat(dest + ".partial")
+	if !resume || serr != nil || errors.Is(err, client.ErrNotResumable) {
+		return err
+	}
+	hint := fmt.Sprintf("; kept %s.partial (%d bytes): run the same pull with --resume to continue", dest, fi.Size())
+	if st, ok := status.FromError(err); ok {
+		return status.Error(st.Code(), st.Message()+hint)
+	}
+	return errors.New(err.Error() + hint)
+}
+
 func stat(ctx context.Context, args []string, out io.Writer) error {
 	var c common
 	fs := newFlags("stat", &c)
 	if err := parse(fs, args, 1, 1); err != nil {
 		return err
 	}
-	cl, err := client.Dial(c.server)
+	cl, err := c.dial()
 	if err != nil {
 		return err
 	}
@@ -119,7 +140,7 @@ func caps(ctx context.Context, args []string, out io.Writer) error {
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	cl, err := client.Dial(c.server)
+	cl, err := c.dial()
 	if err != nil {
 		return err
 	}
