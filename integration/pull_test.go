@@ -48,9 +48,9 @@ func TestPull(t *testing.T) {
 		{"empty-range-at-eof", "big.bin", len(big), 0, nil},
 	}
 	for _, s := range strategies {
-		want := cmp.Or(s.api, auto)
 		t.Run(s.flag, func(t *testing.T) {
 			for _, r := range ranges {
+				want := cmp.Or(s.api, auto(len(r.want)))
 				t.Run(r.name, func(t *testing.T) {
 					dest := filepath.Join(out, s.flag+"-"+r.name)
 					res := ferryOK(t, "pull", "--json", "--server", d.Addr, "--strategy", s.flag,
@@ -78,7 +78,7 @@ func TestPullHuman(t *testing.T) {
 		t.Run(s.flag, func(t *testing.T) {
 			dest := filepath.Join(out, s.flag)
 			res := ferryOK(t, "pull", "--server", d.Addr, "--strategy", s.flag, "big.bin", dest)
-			name := strings.TrimPrefix(cmp.Or(s.api, auto).String(), "STRATEGY_")
+			name := strings.TrimPrefix(cmp.Or(s.api, auto(2<<20+1)).String(), "STRATEGY_")
 			for _, want := range []string{"pulled big.bin -> " + dest, "with " + name + "\n",
 				"sender (server)", "receiver (this host)", "[measured]", "[counted]", "[model]", "[model x bytes]"} {
 				if !strings.Contains(res.stdout, want) {
@@ -104,8 +104,9 @@ func TestPullToStdout(t *testing.T) {
 }
 
 // serverDefault asks `ferry caps --json` which strategy auto gets, and
-// requires every strategy to be offered: the tests run each of them.
-func serverDefault(t *testing.T, d *ferryd) ferryv1.Strategy {
+// checks the host offers all four. The answer depends on the transfer's
+// length: the function it returns gives it for n bytes.
+func serverDefault(t *testing.T, d *ferryd) func(n int) ferryv1.Strategy {
 	t.Helper()
 	res := ferryOK(t, "caps", "--json", "--server", d.Addr)
 	var caps ferryv1.GetCapabilitiesResponse
@@ -117,8 +118,18 @@ func serverDefault(t *testing.T, d *ferryd) ferryv1.Strategy {
 			t.Fatalf("ferry caps: strategies %v lack %v; this host must support all four", caps.GetStrategies(), s.api)
 		}
 	}
-	if def := caps.GetDefaultStrategy(); !slices.Contains(caps.GetStrategies(), def) {
-		t.Fatalf("ferry caps: default strategy %v is not among %v", def, caps.GetStrategies())
+	for _, def := range []ferryv1.Strategy{caps.GetDefaultStrategy(), caps.GetDefaultSmallStrategy()} {
+		if !slices.Contains(caps.GetStrategies(), def) {
+			t.Fatalf("ferry caps: default strategy %v is not among %v", def, caps.GetStrategies())
+		}
 	}
-	return caps.GetDefaultStrategy()
+	if caps.GetSmallBelow() == 0 {
+		t.Fatal("ferry caps: small_below is 0")
+	}
+	return func(n int) ferryv1.Strategy {
+		if uint64(n) < caps.GetSmallBelow() {
+			return caps.GetDefaultSmallStrategy()
+		}
+		return caps.GetDefaultStrategy()
+	}
 }

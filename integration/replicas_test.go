@@ -89,7 +89,7 @@ func TestReplicasBehindProxy(t *testing.T) {
 		dest := filepath.Join(out, fmt.Sprintf("f%02d", i))
 		// A new process per pull: a new connection, so the proxy alternates.
 		r := ferryOK(t, "pull", "--server", proxy.ln.Addr().String(), "--json", fmt.Sprintf("f%02d", i), dest)
-		checkJSONReport(t, r.stdout, fmt.Sprintf("f%02d", i), 0, len(want[i]), strategy)
+		checkJSONReport(t, r.stdout, fmt.Sprintf("f%02d", i), 0, len(want[i]), strategy(len(want[i])))
 		got, err := os.ReadFile(dest)
 		if err != nil {
 			t.Fatal(err)

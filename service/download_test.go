@@ -48,12 +48,9 @@ func TestDownload(t *testing.T) {
 	}
 	for _, strategy := range allStrategies {
 		t.Run(strategy.String(), func(t *testing.T) {
-			want := strategy
-			if strategy == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
-				want = caps.DefaultStrategy
-			}
-			if !slices.Contains(caps.Strategies, want) {
-				t.Skipf("this host does not support %v (supported: %v)", want, caps.Strategies)
+			want := func(length uint64) ferryv1.Strategy { return expected(caps, strategy, length) }
+			if !slices.Contains(caps.Strategies, want(size)) {
+				t.Skipf("this host does not support %v (supported: %v)", want(size), caps.Strategies)
 			}
 			for _, r := range ranges {
 				dest := filepath.Join(out, strategy.String()+"-"+r.name)
@@ -68,13 +65,13 @@ func TestDownload(t *testing.T) {
 				}
 				wantData := src[r.offset:end]
 				checkLanded(t, dest, wantData)
-				checkReport(t, report, want, r.offset, uint64(len(wantData)))
+				checkReport(t, report, want(uint64(len(wantData))), r.offset, uint64(len(wantData)))
 			}
 			report, err := n.client.Download(testCtx(t), "dir/src.bin", os.DevNull, client.DownloadOptions{Strategy: strategy})
 			if err != nil {
 				t.Fatalf("Download(%s) = %v", os.DevNull, err)
 			}
-			checkReport(t, report, want, 0, size)
+			checkReport(t, report, want(size), 0, size)
 		})
 	}
 }
@@ -151,4 +148,17 @@ func wantCPUCopies(s ferryv1.Strategy, m *ferryv1.CopyModel) int {
 		return 1
 	}
 	return 0
+}
+
+// expected is the strategy a request for strategy gets for a transfer of
+// length bytes: itself, or for the server's choice the default that
+// GetCapabilities names for that length.
+func expected(caps *ferryv1.GetCapabilitiesResponse, strategy ferryv1.Strategy, length uint64) ferryv1.Strategy {
+	switch {
+	case strategy != ferryv1.Strategy_STRATEGY_UNSPECIFIED:
+		return strategy
+	case length < caps.GetSmallBelow():
+		return caps.GetDefaultSmallStrategy()
+	}
+	return caps.GetDefaultStrategy()
 }

@@ -31,11 +31,17 @@ func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilit
 	if err != nil {
 		return nil, toStatus(err, "capabilities")
 	}
+	small, err := s.data.ChooseFor(transfer.Auto, 0)
+	if err != nil {
+		return nil, toStatus(err, "capabilities")
+	}
 	return &ferryv1.GetCapabilitiesResponse{
-		Strategies:      apiconv.Strategies(s.data.Supported()),
-		DefaultStrategy: apiconv.Strategy(def),
-		DataAddress:     s.address,
-		ServerVersion:   s.version,
+		Strategies:           apiconv.Strategies(s.data.Supported()),
+		DefaultStrategy:      apiconv.Strategy(def),
+		DefaultSmallStrategy: apiconv.Strategy(small),
+		SmallBelow:           uint64(s.data.AutoSmallBelow()),
+		DataAddress:          s.address,
+		ServerVersion:        s.version,
 	}, nil
 }
 

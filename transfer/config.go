@@ -49,6 +49,11 @@ type Config struct {
 	// MmapWindow is how much of the file is mapped at a time, rounded up
 	// to a whole page. 0 means 1 MiB.
 	MmapWindow int
+	// MmapBudget bounds the bytes mapped at once by all MMAP transfers
+	// together: with n of them running, each maps at most MmapBudget/n
+	// (never less than 64 KiB), so the resident set stays bounded under
+	// many concurrent pulls. 0 means 32 MiB; -1 means no bound.
+	MmapBudget int64
 	// PipeSize is the splice pipe capacity asked for with F_SETPIPE_SZ.
 	// 0 means 1 MiB (the prototypes made 14x fewer calls than with 64 KiB).
 	// Where the kernel refuses it (above /proc/sys/fs/pipe-max-size, or
@@ -65,8 +70,15 @@ type Config struct {
 	// transfer is measured.
 	ThreadMeasureMin int64
 	// Preference is the order in which the server's choice (Auto) picks
-	// among the supported strategies. nil means DefaultPreference.
+	// among the supported strategies for a transfer of at least
+	// AutoSmallBelow bytes. nil means DefaultPreference.
 	Preference []Strategy
+	// SmallPreference is that order for shorter transfers. nil means
+	// DefaultSmallPreference, or Preference when only that is set.
+	SmallPreference []Strategy
+	// AutoSmallBelow is the length under which Auto uses SmallPreference.
+	// 0 means 8 MiB.
+	AutoSmallBelow int64
 	// Disable lists strategies not to offer even if the kernel supports
 	// them. nil means none.
 	Disable []Strategy
@@ -75,11 +87,19 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultPreference orders strategies for the server's choice. On the
-// machines Ferry was measured on (loopback, page-cache hits), writing from
-// 1 MiB mmap windows moved the most bytes per second; splice and sendfile
-// spend the least CPU on a real NIC. See the README's performance notes.
-var DefaultPreference = []Strategy{Mmap, Splice, Sendfile, ReadWrite}
+// DefaultPreference orders strategies for the server's choice on large
+// transfers. On the machines Ferry was measured on (loopback, page-cache
+// hits), writing from 1 MiB mmap windows moved the most bytes per second
+// from 16 MiB up (64 MiB: MMAP 1.68 GB/s, READ_WRITE 1.39, SENDFILE 1.34,
+// SPLICE 1.18; 2 GiB: see docs/bench). See the README's performance notes.
+var DefaultPreference = []Strategy{Mmap, Sendfile, Splice, ReadWrite}
+
+// DefaultSmallPreference orders strategies for transfers under
+// AutoSmallBelow. Up to 4 MiB the four strategies were within noise of
+// each other, and mapping a window costs more than it saves on a short
+// file (1 MiB files in docs/bench: SENDFILE 0.49 GB/s, MMAP 0.38), so
+// sendfile, which also spends the least CPU on a real NIC, goes first.
+var DefaultSmallPreference = []Strategy{Sendfile, ReadWrite, Splice, Mmap}
 
 const mib = 1 << 20
 
@@ -89,6 +109,23 @@ func orDefault[T comparable](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// preference is the order Auto follows for a transfer of length bytes.
+func (c *Config) preference(length int64) []Strategy {
+	if length < orDefault(c.AutoSmallBelow, 8*mib) { // as Server.AutoSmallBelow
+		switch {
+		case c.SmallPreference != nil:
+			return c.SmallPreference
+		case c.Preference != nil:
+			return c.Preference
+		}
+		return DefaultSmallPreference
+	}
+	if c.Preference != nil {
+		return c.Preference
+	}
+	return DefaultPreference
 }
 
 func (c *Config) ticketTTL() time.Duration { return orDefault(c.TicketTTL, 30*time.Second) }
@@ -105,6 +142,20 @@ func (c *Config) idlePipes() int     { return orDefault(c.IdlePipes, 16) }
 func (c *Config) mmapWindow() int {
 	w := int64(orDefault(c.MmapWindow, mib))
 	return int((w + pageSize - 1) &^ (pageSize - 1))
+}
+
+// minMmapWindow is the smallest window the budget shrinks one to.
+const minMmapWindow = 64 << 10
+
+// mmapWindowFor is the window of each of active running MMAP transfers.
+func (c *Config) mmapWindowFor(active int64) int64 {
+	w := int64(c.mmapWindow())
+	budget := orDefault(c.MmapBudget, 32*mib)
+	if budget < 0 || active < 1 {
+		return w
+	}
+	share := max(budget/active, minMmapWindow) &^ (pageSize - 1)
+	return min(w, share)
 }
 
 func (c *Config) logger() *slog.Logger {

@@ -10,7 +10,9 @@ import (
 var pageSize = int64(unix.Getpagesize())
 
 // sendMmap maps the range one window at a time (never the whole file),
-// writes each window to the socket and unmaps it. Windows are mapped with
+// writes each window to the socket and unmaps it. Windows shrink while
+// many MMAP transfers run (Config.MmapBudget), since every mapped,
+// populated page counts in the server's resident set. Windows are mapped with
 // MAP_POPULATE, which the prototypes found faster than faulting page by
 // page. A window holds a page-aligned start, so the first window may map a
 // few bytes before the range.
@@ -43,8 +45,10 @@ func sendMmap(j *sendJob) (written int64, handled bool, err error) {
 		}
 		handled, err = true, fmt.Errorf("%w: fault in mapping: %v", ErrSourceChanged, r)
 	}()
-	window := int64(j.cfg.mmapWindow())
+	j.mmaps.Add(1)
+	defer j.mmaps.Add(-1)
 	for j.left > 0 {
+		window := j.cfg.mmapWindowFor(j.mmaps.Load())
 		base := j.off &^ (pageSize - 1)
 		skip := j.off - base
 		length := min(window, skip+j.left)

@@ -24,7 +24,8 @@ type sendJob struct {
 	round int64
 	cfg   *Config
 	pipes *pipePool
-	pipe  int // SPLICE: pipe capacity in effect
+	pipe  int           // SPLICE: pipe capacity in effect
+	mmaps *atomic.Int64 // MMAP transfers running on this server
 }
 
 func (j *sendJob) advance(n int64) {

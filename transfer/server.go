@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -22,6 +23,7 @@ type Server struct {
 	supported []Strategy
 	tickets   *tickets
 	pipes     *pipePool
+	mmaps     atomic.Int64 // MMAP transfers running, for Config.MmapBudget
 	gather    gatherCache
 	ids       atomic.Uint64
 	// active counts transfers from Offer to finish (MaxTransfers);
@@ -66,12 +68,19 @@ func (s *Server) Supported() []Strategy { return slices.Clone(s.supported) }
 // Choose resolves a requested strategy: Auto becomes the first supported
 // strategy in the preference order; an unsupported one is ErrUnsupported.
 func (s *Server) Choose(want Strategy) (Strategy, error) {
+	return s.ChooseFor(want, math.MaxInt64)
+}
+
+// AutoSmallBelow is the length under which Auto follows the small-file
+// preference.
+func (s *Server) AutoSmallBelow() int64 { return orDefault(s.cfg.AutoSmallBelow, 8*mib) }
+
+// ChooseFor is Choose for a transfer of length bytes: Auto follows
+// Config.SmallPreference under Config.AutoSmallBelow, Config.Preference
+// from there up.
+func (s *Server) ChooseFor(want Strategy, length int64) (Strategy, error) {
 	if want == Auto {
-		pref := s.cfg.Preference
-		if pref == nil {
-			pref = DefaultPreference
-		}
-		for _, st := range pref {
+		for _, st := range s.cfg.preference(length) {
 			if slices.Contains(s.supported, st) {
 				return st, nil
 			}
@@ -101,8 +110,7 @@ type Source struct {
 // at the end; an offset past the end is ErrOutOfRange. Past
 // Config.MaxTransfers it is ErrBusy.
 func (s *Server) Offer(src Source) (*Transfer, error) {
-	strategy, err := s.Choose(src.Strategy)
-	if err != nil {
+	if _, err := s.Choose(src.Strategy); err != nil {
 		return nil, err
 	}
 	fi, err := src.File.Stat()
@@ -119,6 +127,10 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 	length := size - src.Offset
 	if src.Length > 0 && src.Length < length {
 		length = src.Length
+	}
+	strategy, err := s.ChooseFor(src.Strategy, length)
+	if err != nil {
+		return nil, err
 	}
 	if s.cfg.BindDataToClient && !src.ClientIP.IsValid() {
 		return nil, errors.New("BindDataToClient is set but the offer names no client address")

@@ -550,3 +550,35 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	checkPoolEmpty(t, ts.Server)
 }
+
+// TestChooseFor checks that Auto depends on the transfer's length, and
+// that an offer resolves Auto from the range it will send, not the file.
+func TestChooseFor(t *testing.T) {
+	tests := []struct {
+		cfg    Config
+		length int64
+		want   Strategy
+	}{
+		{Config{}, 4096, DefaultSmallPreference[0]},
+		{Config{}, 8<<20 - 1, DefaultSmallPreference[0]},
+		{Config{}, 8 << 20, DefaultPreference[0]},
+		{Config{AutoSmallBelow: 1 << 20}, 2 << 20, DefaultPreference[0]},
+		{Config{Preference: []Strategy{Splice}}, 4096, Splice},
+		{Config{Preference: []Strategy{Splice}, SmallPreference: []Strategy{ReadWrite}}, 4096, ReadWrite},
+		{Config{Preference: []Strategy{Splice}, SmallPreference: []Strategy{ReadWrite}}, 1 << 30, Splice},
+	}
+	for _, tt := range tests {
+		s := NewServer(tt.cfg)
+		if got, err := s.ChooseFor(Auto, tt.length); got != tt.want || err != nil {
+			t.Errorf("ChooseFor(Auto, %d) with %+v = %v, %v; want %v", tt.length, tt.cfg, got, err, tt.want)
+		}
+	}
+	ts := startServer(t, Config{})
+	path, _ := writeFile(t, t.TempDir(), 16<<20)
+	if tr := ts.offer(t, path, Source{Length: 4096}); tr.Strategy != DefaultSmallPreference[0] {
+		t.Errorf("Offer(4 KiB range of a 16 MiB file, Auto).Strategy = %v, want %v", tr.Strategy, DefaultSmallPreference[0])
+	}
+	if tr := ts.offer(t, path, Source{}); tr.Strategy != DefaultPreference[0] {
+		t.Errorf("Offer(16 MiB, Auto).Strategy = %v, want %v", tr.Strategy, DefaultPreference[0])
+	}
+}

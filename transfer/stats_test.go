@@ -198,3 +198,26 @@ func TestStatsDiscard(t *testing.T) {
 		t.Errorf("discarding receiver CPUCopiedBytes() = %d, want %d", got, want)
 	}
 }
+
+// TestMmapWindowFor checks how the mapping budget shares out windows.
+func TestMmapWindowFor(t *testing.T) {
+	tests := []struct {
+		cfg    Config
+		active int64
+		want   int64
+	}{
+		{Config{}, 1, 1 << 20},
+		{Config{}, 32, 1 << 20},
+		{Config{}, 64, 512 << 10},
+		{Config{}, 200, 160 << 10},
+		{Config{}, 10000, minMmapWindow},
+		{Config{MmapBudget: -1}, 10000, 1 << 20},
+		{Config{MmapWindow: 8192}, 200, 8192},
+		{Config{MmapBudget: 3 << 20}, 7, (3 << 20) / 7 &^ (pageSize - 1)},
+	}
+	for _, tt := range tests {
+		if got := tt.cfg.mmapWindowFor(tt.active); got != tt.want {
+			t.Errorf("mmapWindowFor(%d) with budget %d, window %d = %d, want %d", tt.active, tt.cfg.MmapBudget, tt.cfg.MmapWindow, got, tt.want)
+		}
+	}
+}

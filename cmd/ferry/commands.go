@@ -152,8 +152,9 @@ func caps(ctx context.Context, args []string, out io.Writer) error {
 	if c.json {
 		return printJSON(out, resp)
 	}
-	fmt.Fprintf(out, "server version:   %s\ndata address:     %s\nstrategies:       %v\ndefault strategy: %v\n",
-		resp.GetServerVersion(), resp.GetDataAddress(), strategyNames(resp.GetStrategies()), strategyName(resp.GetDefaultStrategy()))
+	fmt.Fprintf(out, "server version:   %s\ndata address:     %s\nstrategies:       %v\ndefault strategy: %v (under %s: %v)\n",
+		resp.GetServerVersion(), resp.GetDataAddress(), strategyNames(resp.GetStrategies()), strategyName(resp.GetDefaultStrategy()),
+		humanBytes(resp.GetSmallBelow()), strategyName(resp.GetDefaultSmallStrategy()))
 	return nil
 }
 

@@ -68,12 +68,18 @@ type GetCapabilitiesResponse struct {
 	// Strategies whose system calls this host accepted when the server started
 	// (probed once, on a memory file and a pipe). Others are refused.
 	Strategies []Strategy `protobuf:"varint,1,rep,packed,name=strategies,proto3,enum=ferry.v1.Strategy" json:"strategies,omitempty"`
-	// The strategy a request with STRATEGY_UNSPECIFIED gets.
+	// The strategy a request with STRATEGY_UNSPECIFIED gets for a transfer
+	// of at least small_below bytes.
 	DefaultStrategy Strategy `protobuf:"varint,2,opt,name=default_strategy,json=defaultStrategy,proto3,enum=ferry.v1.Strategy" json:"default_strategy,omitempty"`
 	// The address offers name for the data channel (host:port).
 	DataAddress string `protobuf:"bytes,3,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
 	// The server's version string.
 	ServerVersion string `protobuf:"bytes,4,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
+	// The strategy a request with STRATEGY_UNSPECIFIED gets for a transfer
+	// shorter than small_below bytes (the offer always says which one).
+	DefaultSmallStrategy Strategy `protobuf:"varint,5,opt,name=default_small_strategy,json=defaultSmallStrategy,proto3,enum=ferry.v1.Strategy" json:"default_small_strategy,omitempty"`
+	// The transfer length, in bytes, from which default_strategy applies.
+	SmallBelow    uint64 `protobuf:"varint,6,opt,name=small_below,json=smallBelow,proto3" json:"small_below,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -134,6 +140,20 @@ func (x *GetCapabilitiesResponse) GetServerVersion() string {
 		return x.ServerVersion
 	}
 	return ""
+}
+
+func (x *GetCapabilitiesResponse) GetDefaultSmallStrategy() Strategy {
+	if x != nil {
+		return x.DefaultSmallStrategy
+	}
+	return Strategy_STRATEGY_UNSPECIFIED
+}
+
+func (x *GetCapabilitiesResponse) GetSmallBelow() uint64 {
+	if x != nil {
+		return x.SmallBelow
+	}
+	return 0
 }
 
 // StatFileRequest names a file beneath the served root.
@@ -607,14 +627,17 @@ var File_ferry_v1_transfer_proto protoreflect.FileDescriptor
 const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
 	"\x17ferry/v1/transfer.proto\x12\bferry.v1\x1a\x14ferry/v1/stats.proto\x1a\x17ferry/v1/strategy.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n" +
-	"\x16GetCapabilitiesRequest\"\xd6\x01\n" +
+	"\x16GetCapabilitiesRequest\"\xc1\x02\n" +
 	"\x17GetCapabilitiesResponse\x122\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\x0e2\x12.ferry.v1.StrategyR\n" +
 	"strategies\x12=\n" +
 	"\x10default_strategy\x18\x02 \x01(\x0e2\x12.ferry.v1.StrategyR\x0fdefaultStrategy\x12!\n" +
 	"\fdata_address\x18\x03 \x01(\tR\vdataAddress\x12%\n" +
-	"\x0eserver_version\x18\x04 \x01(\tR\rserverVersion\"%\n" +
+	"\x0eserver_version\x18\x04 \x01(\tR\rserverVersion\x12H\n" +
+	"\x16default_small_strategy\x18\x05 \x01(\x0e2\x12.ferry.v1.StrategyR\x14defaultSmallStrategy\x12\x1f\n" +
+	"\vsmall_below\x18\x06 \x01(\x04R\n" +
+	"smallBelow\"%\n" +
 	"\x0fStatFileRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\"\xa2\x01\n" +
 	"\x10StatFileResponse\x12\x12\n" +
@@ -682,23 +705,24 @@ var file_ferry_v1_transfer_proto_goTypes = []any{
 var file_ferry_v1_transfer_proto_depIdxs = []int32{
 	8,  // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
 	8,  // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
-	9,  // 2: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
-	8,  // 3: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
-	6,  // 4: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
-	7,  // 5: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
-	10, // 6: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
-	8,  // 7: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
-	0,  // 8: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
-	2,  // 9: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
-	4,  // 10: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
-	1,  // 11: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
-	3,  // 12: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
-	5,  // 13: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	8,  // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
+	9,  // 3: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
+	8,  // 4: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
+	6,  // 5: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
+	7,  // 6: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
+	10, // 7: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
+	8,  // 8: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
+	0,  // 9: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
+	2,  // 10: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
+	4,  // 11: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
+	1,  // 12: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
+	3,  // 13: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
+	5,  // 14: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_transfer_proto_init() }
