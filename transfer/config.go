@@ -147,15 +147,19 @@ func (c *Config) mmapWindow() int {
 // minMmapWindow is the smallest window the budget shrinks one to.
 const minMmapWindow = 64 << 10
 
-// mmapWindowFor is the window of each of active running MMAP transfers.
-func (c *Config) mmapWindowFor(active int64) int64 {
+// mmapWindowFor is the window for the next mapping of one of active
+// running MMAP transfers while mapped bytes are mapped by all of them: its
+// share of the budget, no more than the budget has free, never less than
+// minMmapWindow (so the budget can be overrun by at most that much per
+// transfer).
+func (c *Config) mmapWindowFor(active, mapped int64) int64 {
 	w := int64(c.mmapWindow())
 	budget := orDefault(c.MmapBudget, 32*mib)
 	if budget < 0 || active < 1 {
 		return w
 	}
-	share := max(budget/active, minMmapWindow) &^ (pageSize - 1)
-	return min(w, share)
+	share := min(budget/active, budget-mapped)
+	return min(w, max(share, minMmapWindow)&^(pageSize-1))
 }
 
 func (c *Config) logger() *slog.Logger {

@@ -15,6 +15,8 @@ var (
 	ErrNotFound = errors.New("no such file")
 	// ErrPermission: the server may not open the file.
 	ErrPermission = errors.New("permission denied")
+	// ErrExists: a destination that exists where none may.
+	ErrExists = errors.New("destination exists")
 	// ErrIsDir: a directory where a file is needed.
 	ErrIsDir = errors.New("is a directory")
 	// ErrNotRegular: a device, socket or FIFO where a file is needed.

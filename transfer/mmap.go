@@ -3,6 +3,7 @@ package transfer
 import (
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,10 +46,15 @@ func sendMmap(j *sendJob) (written int64, handled bool, err error) {
 		}
 		handled, err = true, fmt.Errorf("%w: fault in mapping: %v", ErrSourceChanged, r)
 	}()
-	j.mmaps.Add(1)
-	defer j.mmaps.Add(-1)
+	var reserved int64 // of the mapping budget, for the window mapped now
+	j.maps.active.Add(1)
+	defer func() {
+		j.maps.active.Add(-1)
+		j.maps.mapped.Add(-reserved)
+	}()
 	for j.left > 0 {
-		window := j.cfg.mmapWindowFor(j.mmaps.Load())
+		window := j.maps.reserve(j.cfg)
+		reserved = window
 		base := j.off &^ (pageSize - 1)
 		skip := j.off - base
 		length := min(window, skip+j.left)
@@ -72,6 +78,8 @@ func sendMmap(j *sendJob) (written int64, handled bool, err error) {
 		j.round++
 		e = unix.Munmap(m)
 		m = nil
+		j.maps.mapped.Add(-reserved)
+		reserved = 0
 		j.n[sysMunmap]++
 		if werr != nil {
 			return written, true, werr
@@ -95,4 +103,19 @@ func (j *sendJob) checkSize(end int64) error {
 		return fmt.Errorf("%w: it shrank to %d bytes, the range needs %d", ErrSourceChanged, st.Size, end)
 	}
 	return nil
+}
+
+// mapBudget shares Config.MmapBudget among a server's MMAP transfers:
+// every mapped, populated page counts in the server's resident set.
+type mapBudget struct {
+	active atomic.Int64 // MMAP transfers running
+	mapped atomic.Int64 // bytes reserved by windows mapped now
+}
+
+// reserve sizes the next window and counts it as mapped; the caller gives
+// it back after munmap.
+func (b *mapBudget) reserve(c *Config) int64 {
+	w := c.mmapWindowFor(b.active.Load(), b.mapped.Load())
+	b.mapped.Add(w)
+	return w
 }

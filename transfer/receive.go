@@ -24,10 +24,11 @@ import (
 // second fails to open.
 type Destination struct {
 	Path    string
-	f       *os.File // nil when discarding
-	partial string   // "" for standard output and discard
-	keep    bool     // Abort keeps a non-empty partial file
-	resumed int64    // bytes the partial file held when opened
+	f       *os.File  // nil when discarding
+	partial string    // "" for standard output and discard
+	keep    bool      // Abort keeps a non-empty partial file
+	resumed int64     // bytes the partial file held when opened
+	at      *rootDest // non-nil for RootDestination: names resolve beneath it
 }
 
 // CreateDestination prepares path to receive a file, emptying a partial
@@ -107,6 +108,9 @@ func (d *Destination) Commit() error {
 	if d.partial == "" {
 		return nil
 	}
+	if d.at != nil {
+		return d.commitAt()
+	}
 	if err := d.f.Sync(); err != nil {
 		d.Remove()
 		return fmt.Errorf("fsync: %w", err)
@@ -149,6 +153,10 @@ func (d *Destination) Abort() {
 // sent. It is safe at any time, more than once.
 func (d *Destination) Remove() {
 	if d.partial == "" {
+		return
+	}
+	if d.at != nil {
+		d.removeAt()
 		return
 	}
 	os.Remove(d.partial) // before the lock goes with the descriptor

@@ -121,3 +121,158 @@ func openErr(err error) error {
 	}
 	return err
 }
+
+// rootDest is where a RootDestination lands: its parent directory, opened
+// beneath a Root, and the names in it.
+type rootDest struct {
+	dir     *os.File // O_PATH descriptor of the parent directory
+	base    string   // the final name in dir
+	replace bool     // Commit may replace an existing base
+}
+
+// RootDestination prepares name, beneath the root, to receive a file. Its
+// parent directory is resolved once, in the kernel, as Open resolves
+// paths; the bytes go to "<base>.partial" in it (opened with O_NOFOLLOW,
+// locked and emptied) and Commit renames that over base through the same
+// directory descriptor, so nothing a later symlink swap does can move the
+// file outside the root. Parent directories are not created: a missing
+// one is ErrNotFound. Without overwrite an existing name is ErrExists,
+// checked now and again, atomically, by Commit (RENAME_NOREPLACE).
+func (r *Root) RootDestination(name string, overwrite bool) (*Destination, error) {
+	clean, err := CleanPath(name)
+	if err != nil {
+		return nil, err
+	}
+	if clean == "." {
+		return nil, fmt.Errorf("%w: the root itself cannot be a destination", ErrInvalidPath)
+	}
+	dir, err := r.openDir(path.Dir(clean))
+	if err != nil {
+		return nil, fmt.Errorf("open %q: %w", path.Dir(clean), err)
+	}
+	at := &rootDest{dir: dir, base: path.Base(clean), replace: overwrite}
+	if err := at.check(clean); err != nil {
+		dir.Close()
+		return nil, err
+	}
+	d := &Destination{Path: clean, partial: at.base + ".partial", at: at}
+	if d.f, err = at.openPartial(d.partial); err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("open %q: %w", clean+".partial", err)
+	}
+	return d, nil
+}
+
+// openDir opens the directory name beneath the root as an O_PATH
+// descriptor.
+func (r *Root) openDir(name string) (*os.File, error) {
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	for {
+		fd, err := unix.Openat2(int(r.dir.Fd()), name, &how)
+		switch err {
+		case nil:
+			return os.NewFile(uintptr(fd), name), nil
+		case unix.EINTR:
+			continue
+		}
+		return nil, openErr(err)
+	}
+}
+
+// check refuses a base that is a directory, or that exists when it may
+// not be replaced.
+func (a *rootDest) check(clean string) error {
+	var st unix.Stat_t
+	err := unix.Fstatat(int(a.dir.Fd()), a.base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case err == unix.ENOENT:
+		return nil
+	case err != nil:
+		return fmt.Errorf("stat %q: %w", clean, openErr(err))
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return fmt.Errorf("%w: %q", ErrIsDir, clean)
+	case !a.replace:
+		return fmt.Errorf("%w: %q", ErrExists, clean)
+	}
+	return nil
+}
+
+// openPartial opens, locks and empties the partial file. It is truncated
+// only once locked, so that it cannot empty another receive's file.
+func (a *rootDest) openPartial(name string) (*os.File, error) {
+	fd, err := unix.Openat(int(a.dir.Fd()), name,
+		unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_NONBLOCK, 0o644)
+	if err != nil {
+		return nil, openErr(err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another receive is writing it (flock: %w)", err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = ErrNotRegular
+	}
+	if err == nil {
+		err = f.Truncate(0)
+	}
+	if err == nil {
+		err = unix.SetNonblock(fd, false)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// commitAt is Commit for a RootDestination: fsync, rename within the
+// parent directory (refusing to replace unless allowed), fsync the
+// directory.
+func (d *Destination) commitAt() error {
+	if err := d.f.Sync(); err != nil {
+		d.Remove()
+		return fmt.Errorf("fsync: %w", err)
+	}
+	var flags uint = unix.RENAME_NOREPLACE
+	if d.at.replace {
+		flags = 0
+	}
+	dirfd := int(d.at.dir.Fd())
+	if err := unix.Renameat2(dirfd, d.partial, dirfd, d.at.base, flags); err != nil {
+		d.Remove()
+		return fmt.Errorf("rename to %q: %w", d.Path, renameErr(err))
+	}
+	d.partial = "" // done: a later Abort does nothing
+	// An O_PATH descriptor cannot be fsynced: open the directory itself.
+	if fd, err := unix.Openat(dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		unix.Fsync(fd)
+		unix.Close(fd)
+	}
+	d.f.Close()
+	d.at.dir.Close()
+	return nil
+}
+
+// removeAt is Remove for a RootDestination.
+func (d *Destination) removeAt() {
+	unix.Unlinkat(int(d.at.dir.Fd()), d.partial, 0) // before the lock goes with the descriptor
+	d.f.Close()
+	d.at.dir.Close()
+	d.partial = ""
+}
+
+// renameErr maps renameat2's errno to a sentinel where one fits.
+func renameErr(err error) error {
+	switch err {
+	case unix.EEXIST:
+		return ErrExists
+	case unix.EISDIR, unix.ENOTEMPTY:
+		return ErrIsDir
+	}
+	return err
+}

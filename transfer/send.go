@@ -24,8 +24,8 @@ type sendJob struct {
 	round int64
 	cfg   *Config
 	pipes *pipePool
-	pipe  int           // SPLICE: pipe capacity in effect
-	mmaps *atomic.Int64 // MMAP transfers running on this server
+	pipe  int        // SPLICE: pipe capacity in effect
+	maps  *mapBudget // the server's MMAP mapping budget
 }
 
 func (j *sendJob) advance(n int64) {

@@ -23,7 +23,7 @@ type Server struct {
 	supported []Strategy
 	tickets   *tickets
 	pipes     *pipePool
-	mmaps     atomic.Int64 // MMAP transfers running, for Config.MmapBudget
+	maps      mapBudget // shared by MMAP transfers (Config.MmapBudget)
 	gather    gatherCache
 	ids       atomic.Uint64
 	// active counts transfers from Offer to finish (MaxTransfers);

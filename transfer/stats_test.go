@@ -202,22 +202,27 @@ func TestStatsDiscard(t *testing.T) {
 // TestMmapWindowFor checks how the mapping budget shares out windows.
 func TestMmapWindowFor(t *testing.T) {
 	tests := []struct {
-		cfg    Config
-		active int64
-		want   int64
+		cfg            Config
+		active, mapped int64
+		want           int64
 	}{
-		{Config{}, 1, 1 << 20},
-		{Config{}, 32, 1 << 20},
-		{Config{}, 64, 512 << 10},
-		{Config{}, 200, 160 << 10},
-		{Config{}, 10000, minMmapWindow},
-		{Config{MmapBudget: -1}, 10000, 1 << 20},
-		{Config{MmapWindow: 8192}, 200, 8192},
-		{Config{MmapBudget: 3 << 20}, 7, (3 << 20) / 7 &^ (pageSize - 1)},
+		{Config{}, 1, 0, 1 << 20},
+		{Config{}, 32, 0, 1 << 20},
+		{Config{}, 64, 0, 512 << 10},
+		{Config{}, 200, 0, 160 << 10},
+		{Config{}, 10000, 0, minMmapWindow},
+		// The budget is nearly used up by windows mapped earlier, when
+		// fewer transfers shared it: only what is free is handed out.
+		{Config{}, 40, 31 << 20, (32 << 20) / 40 &^ (pageSize - 1)},
+		{Config{}, 40, 32<<20 - 200<<10, 200 << 10},
+		{Config{}, 40, 40 << 20, minMmapWindow},
+		{Config{MmapBudget: -1}, 10000, 1 << 30, 1 << 20},
+		{Config{MmapWindow: 8192}, 200, 0, 8192},
+		{Config{MmapBudget: 3 << 20}, 7, 0, (3 << 20) / 7 &^ (pageSize - 1)},
 	}
 	for _, tt := range tests {
-		if got := tt.cfg.mmapWindowFor(tt.active); got != tt.want {
-			t.Errorf("mmapWindowFor(%d) with budget %d, window %d = %d, want %d", tt.active, tt.cfg.MmapBudget, tt.cfg.MmapWindow, got, tt.want)
+		if got := tt.cfg.mmapWindowFor(tt.active, tt.mapped); got != tt.want {
+			t.Errorf("mmapWindowFor(%d, %d) with budget %d, window %d = %d, want %d", tt.active, tt.mapped, tt.cfg.MmapBudget, tt.cfg.MmapWindow, got, tt.want)
 		}
 	}
 }

@@ -157,7 +157,7 @@ func (s *Server) send(t *Transfer, c net.Conn) (Stats, error) {
 		return st, err
 	}
 	j := &sendJob{rc: rc, file: t.file, fd: int(t.file.Fd()), off: t.Offset, left: t.Length,
-		sent: &t.sent, cfg: &s.cfg, pipes: s.pipes, mmaps: &s.mmaps}
+		sent: &t.sent, cfg: &s.cfg, pipes: s.pipes, maps: &s.maps}
 	gather := t.Strategy == Sendfile && s.gather.gathers(c.LocalAddr())
 	m := startMeter(t.Length >= s.cfg.ThreadMeasureMin)
 	_, handled, err := senders[t.Strategy](j)
