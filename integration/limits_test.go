@@ -122,3 +122,16 @@ func readAll(t *testing.T, c net.Conn) []byte {
 func isReset(err error) bool {
 	return strings.Contains(err.Error(), "connection reset")
 }
+
+// TestFerrydRejectsNegativeSettings: a negative limit or duration is a
+// mistake (a negative --ticket-ttl used to expire every ticket at once), so
+// ferryd refuses to start, exit 2, naming the flag.
+func TestFerrydRejectsNegativeSettings(t *testing.T) {
+	for _, flag := range []string{"--ticket-ttl=-1s", "--shutdown-grace=-1s", "--handshake-timeout=-1s", "--max-transfers=-1", "--max-streams=-1", "--pipe-size=-1"} {
+		r := run(t, cleanEnv(), bin.ferryd, "--root", t.TempDir(), "--listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0", flag)
+		name, _, _ := strings.Cut(strings.TrimPrefix(flag, "--"), "=")
+		if r.code != 2 || !strings.Contains(r.stderr, "--"+name) {
+			t.Errorf("ferryd %s: exit %d, stderr %q; want exit 2 naming --%s", flag, r.code, r.stderr, name)
+		}
+	}
+}

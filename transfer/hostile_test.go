@@ -285,7 +285,9 @@ func checkOffer(t *testing.T, s *Server, name string, f *os.File, fi os.FileInfo
 		return
 	case fi.Mode().IsRegular():
 		t.Errorf("Offer(%q) = %v, want a transfer", name, err)
-	case !errors.Is(err, ErrNotRegular):
+	case fi.IsDir() && !errors.Is(err, ErrIsDir):
+		t.Errorf("Offer(%q) = %v, want %v", name, err, ErrIsDir)
+	case !fi.IsDir() && !errors.Is(err, ErrNotRegular):
 		t.Errorf("Offer(%q) = %v, want %v", name, err, ErrNotRegular)
 	}
 	f.Close()

@@ -26,6 +26,33 @@ type sendJob struct {
 	pipes *pipePool
 	pipe  int        // SPLICE: pipe capacity in effect
 	maps  *mapBudget // the server's MMAP mapping budget
+
+	// The socket operation under way. Its state lives here, and the
+	// callbacks handed to RawConn.Write are method values made once per
+	// job, so the copy loops do not allocate a closure per call.
+	wbuf       []byte // writeStep: the bytes to write
+	wdone      int64  // bytes of wbuf written, or moved by sendfileStep
+	pipeR      int    // drainStep: the pipe's read end
+	inPipe     int64  // drainStep: bytes still in the pipe
+	opErr      error
+	writeFn    func(uintptr) bool
+	sendfileFn func(uintptr) bool
+	drainFn    func(uintptr) bool
+}
+
+// onSocket runs the current operation through RawConn.Write, parking in
+// the netpoller whenever the step says EAGAIN, and returns the step's
+// error, or the wait's (a deadline set to cancel the transfer, say).
+func (j *sendJob) onSocket(fn *func(uintptr) bool, step func(uintptr) bool) error {
+	if *fn == nil {
+		*fn = step
+	}
+	j.opErr = nil
+	werr := j.rc.Write(*fn)
+	if j.opErr != nil {
+		return j.opErr
+	}
+	return werr
 }
 
 func (j *sendJob) advance(n int64) {
@@ -49,30 +76,29 @@ var senders = map[Strategy]sendFunc{
 // writeSocket writes all of p to the socket, parking on EAGAIN. Every
 // write(2) is counted, EAGAIN returns included.
 func (j *sendJob) writeSocket(p []byte) (int64, error) {
-	var done int64
-	var err error
-	werr := j.rc.Write(func(fd uintptr) bool {
-		for int(done) < len(p) {
-			n, e := unix.Write(int(fd), p[done:])
-			j.n[sysWrite]++
-			switch {
-			case e == unix.EAGAIN:
-				return false
-			case e == unix.EINTR:
-				continue
-			case e != nil:
-				err = sockErr(e)
-				return true
-			}
-			done += int64(n)
-			j.advance(int64(n))
+	j.wbuf, j.wdone = p, 0
+	err := j.onSocket(&j.writeFn, j.writeStep)
+	j.wbuf = nil
+	return j.wdone, err
+}
+
+func (j *sendJob) writeStep(fd uintptr) bool {
+	for int(j.wdone) < len(j.wbuf) {
+		n, e := unix.Write(int(fd), j.wbuf[j.wdone:])
+		j.n[sysWrite]++
+		switch {
+		case e == unix.EAGAIN:
+			return false
+		case e == unix.EINTR:
+			continue
+		case e != nil:
+			j.opErr = sockErr(e)
+			return true
 		}
-		return true
-	})
-	if err == nil && werr != nil {
-		err = werr
+		j.wdone += int64(n)
+		j.advance(int64(n))
 	}
-	return done, err
+	return true
 }
 
 // sendReadWrite is the baseline: pread into a pooled buffer, write it out.
@@ -109,40 +135,38 @@ func sendReadWrite(j *sendJob) (int64, bool, error) {
 // sendSendfile moves the range with sendfile(2) in bounded chunks, with an
 // explicit offset so the file position is never shared.
 func sendSendfile(j *sendJob) (int64, bool, error) {
-	var written int64
-	var err error
-	werr := j.rc.Write(func(fd uintptr) bool {
-		for j.left > 0 {
-			off := j.off
-			n, e := unix.Sendfile(int(fd), j.fd, &off, int(min(j.left, int64(j.cfg.sendfileChunk()))))
-			j.n[sysSendfile]++
-			if n > 0 {
-				written += int64(n)
-				j.advance(int64(n))
-				j.round++
-			}
-			switch {
-			case e == unix.EAGAIN:
-				return false
-			case e == unix.EINTR:
-				continue
-			case e != nil:
-				err = sockErr(e)
-				return true
-			case n == 0:
-				err = ErrSourceChanged
-				return true
-			}
-		}
-		return true
-	})
-	if err == nil && werr != nil {
-		err = werr
-	}
-	if written == 0 && isUnsupported(err) {
+	j.wdone = 0
+	err := j.onSocket(&j.sendfileFn, j.sendfileStep)
+	if j.wdone == 0 && isUnsupported(err) {
 		return 0, false, err
 	}
-	return written, true, err
+	return j.wdone, true, err
+}
+
+func (j *sendJob) sendfileStep(fd uintptr) bool {
+	for j.left > 0 {
+		off := j.off
+		n, e := unix.Sendfile(int(fd), j.fd, &off, int(min(j.left, int64(j.cfg.sendfileChunk()))))
+		j.n[sysSendfile]++
+		if n > 0 {
+			j.wdone += int64(n)
+			j.advance(int64(n))
+			j.round++
+		}
+		switch {
+		case e == unix.EAGAIN:
+			return false
+		case e == unix.EINTR:
+			continue
+		case e != nil:
+			j.opErr = sockErr(e)
+			return true
+		case n == 0:
+			j.opErr = ErrSourceChanged
+			return true
+		}
+	}
+	return true
 }
 
 // isUnsupported reports errors that mean "this call is not available for

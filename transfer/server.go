@@ -73,7 +73,7 @@ func (s *Server) Choose(want Strategy) (Strategy, error) {
 
 // AutoSmallBelow is the length under which Auto follows the small-file
 // preference.
-func (s *Server) AutoSmallBelow() int64 { return orDefault(s.cfg.AutoSmallBelow, 8*mib) }
+func (s *Server) AutoSmallBelow() int64 { return s.cfg.autoSmallBelow() }
 
 // ChooseFor is Choose for a transfer of length bytes: Auto follows
 // Config.SmallPreference under Config.AutoSmallBelow, Config.Preference
@@ -110,15 +110,15 @@ type Source struct {
 // at the end; an offset past the end is ErrOutOfRange. Past
 // Config.MaxTransfers it is ErrBusy.
 func (s *Server) Offer(src Source) (*Transfer, error) {
-	if _, err := s.Choose(src.Strategy); err != nil {
-		return nil, err
-	}
 	fi, err := src.File.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("stat: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, ErrNotRegular
+	switch {
+	case fi.IsDir():
+		return nil, fmt.Errorf("%w: %q", ErrIsDir, src.Path)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%w: %q", ErrNotRegular, src.Path)
 	}
 	size := fi.Size()
 	if src.Offset < 0 || src.Length < 0 || src.Offset > size {

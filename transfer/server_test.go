@@ -378,7 +378,7 @@ func TestOfferErrors(t *testing.T) {
 		{"offset past end", path, Source{Offset: 101}, ErrOutOfRange},
 		{"negative offset", path, Source{Offset: -1}, ErrOutOfRange},
 		{"negative length", path, Source{Length: -1}, ErrOutOfRange},
-		{"directory", dir, Source{}, ErrNotRegular},
+		{"directory", dir, Source{}, ErrIsDir},
 		{"disabled strategy", path, Source{Strategy: Splice}, ErrUnsupported},
 		{"unknown strategy", path, Source{Strategy: 99}, ErrUnsupported},
 	}

@@ -133,29 +133,28 @@ func sendSplice(j *sendJob) (int64, bool, error) {
 
 // drainPipe splices *inPipe bytes from the pipe into the socket.
 func (j *sendJob) drainPipe(p *pipe, inPipe *int64) (int64, error) {
-	var written int64
-	var err error
-	werr := j.rc.Write(func(fd uintptr) bool {
-		for *inPipe > 0 {
-			n, e := unix.Splice(p.r, nil, int(fd), nil, int(*inPipe), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-			j.n[sysSplice]++
-			switch {
-			case e == unix.EAGAIN:
-				return false
-			case e == unix.EINTR:
-				continue
-			case e != nil:
-				err = sockErr(e)
-				return true
-			}
-			*inPipe -= n
-			written += n
-			j.advance(n)
-		}
-		return true
-	})
-	if err == nil && werr != nil {
-		err = werr
-	}
+	j.pipeR, j.inPipe = p.r, *inPipe
+	err := j.onSocket(&j.drainFn, j.drainStep)
+	written := *inPipe - j.inPipe
+	*inPipe = j.inPipe
 	return written, err
+}
+
+func (j *sendJob) drainStep(fd uintptr) bool {
+	for j.inPipe > 0 {
+		n, e := unix.Splice(j.pipeR, nil, int(fd), nil, int(j.inPipe), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		j.n[sysSplice]++
+		switch {
+		case e == unix.EAGAIN:
+			return false
+		case e == unix.EINTR:
+			continue
+		case e != nil:
+			j.opErr = sockErr(e)
+			return true
+		}
+		j.inPipe -= n
+		j.advance(n)
+	}
+	return true
 }

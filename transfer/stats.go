@@ -61,19 +61,17 @@ const (
 	sysWrite
 	sysMmap
 	sysMunmap
-	sysMadvise
 	sysSendfile
 	sysSplice
 	sysPipe2
 	sysFcntl
-	sysFsync
 	sysFstat
 	numSysnos
 )
 
 // sysnames are the names strace prints on amd64, so a report can be
 // checked against `strace -c` name by name.
-var sysnames = [numSysnos]string{"pread64", "read", "write", "mmap", "munmap", "madvise", "sendfile", "splice", "pipe2", "fcntl", "fsync", "fstat"}
+var sysnames = [numSysnos]string{"pread64", "read", "write", "mmap", "munmap", "sendfile", "splice", "pipe2", "fcntl", "fstat"}
 
 // counts is a fixed array so the copy loops count without allocating.
 type counts [numSysnos]int64

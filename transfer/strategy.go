@@ -59,7 +59,10 @@ func SenderModel(s Strategy, gather bool) Model {
 	case ReadWrite:
 		return Model{2, 2, 4, false, "pread copies page cache to a user buffer, write copies it to the socket buffer"}
 	case Mmap:
-		return Model{1, 2, 2, false, "write copies from the mapped page cache to the socket buffer; one mmap+munmap per window"}
+		// A round is one window: mmap, fstat (has the file shrunk?),
+		// write, munmap. The classic model's 2 switches per round hold
+		// only for a mapping reused across writes.
+		return Model{1, 2, 8, false, "mmap a window, check the size, write copies from the mapped page cache to the socket buffer, munmap"}
 	case Sendfile:
 		if gather {
 			return Model{0, 2, 2, true, "sendfile hands page-cache pages to a NIC that gathers them: no CPU copy"}

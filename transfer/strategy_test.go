@@ -63,7 +63,7 @@ func TestModels(t *testing.T) {
 	}{
 		{SenderModel(ReadWrite, false), 2, 2, 4},
 		{SenderModel(ReadWrite, true), 2, 2, 4},
-		{SenderModel(Mmap, false), 1, 2, 2},
+		{SenderModel(Mmap, false), 1, 2, 8},
 		{SenderModel(Sendfile, false), 1, 2, 2},
 		{SenderModel(Sendfile, true), 0, 2, 2},
 		{SenderModel(Splice, false), 0, 2, 4},

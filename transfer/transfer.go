@@ -169,7 +169,9 @@ func (s *Server) send(t *Transfer, c net.Conn) (Stats, error) {
 	}
 	st.Bytes = t.sent.Load()
 	st.Rounds = j.round
-	st.PipeSize = j.pipe
+	if st.Strategy == Splice { // not after a fall back to READ_WRITE
+		st.PipeSize = j.pipe
+	}
 	st.Model = SenderModel(st.Strategy, gather && st.Strategy == Sendfile)
 	m.stop(&st, &j.n)
 	return st, err

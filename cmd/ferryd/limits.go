@@ -21,7 +21,8 @@ func addLimitFlags(fs *flag.FlagSet, cfg *service.Config) func() error {
 		for name, v := range map[string]int64{
 			"max-transfers": int64(d.MaxTransfers), "max-streams": int64(cfg.MaxStreams),
 			"max-handshakes": int64(d.MaxHandshakes), "handshake-timeout": int64(d.HandshakeTimeout),
-			"pipe-size": int64(d.PipeSize),
+			"pipe-size": int64(d.PipeSize), "ticket-ttl": int64(d.TicketTTL),
+			"shutdown-grace": int64(cfg.ShutdownGrace),
 		} {
 			if v < 0 {
 				return fmt.Errorf("--%s: must not be negative", name)

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -21,9 +22,18 @@ import (
 // version is stamped at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// errVersion is parse's answer to --version: print it and exit 0.
+var errVersion = errors.New("version requested")
+
 func main() {
 	cfg, err := parse(os.Args[1:])
-	if err != nil {
+	switch {
+	case errors.Is(err, errVersion):
+		fmt.Println(version)
+		return
+	case errors.Is(err, flag.ErrHelp):
+		return // the flag package printed the usage
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "ferryd:", err)
 		os.Exit(2)
 	}
@@ -66,8 +76,7 @@ func parse(args []string) (service.Config, error) {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if *showVersion {
-		fmt.Println(version)
-		os.Exit(0)
+		return cfg, errVersion
 	}
 	if err := sec.apply(&cfg); err != nil {
 		return cfg, err
