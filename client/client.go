@@ -117,6 +117,19 @@ func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadO
 	return c.download(ctx, req, dest, dst, opts)
 }
 
+// DownloadTo is Download into a destination the caller prepared, such as
+// a transfer.RootDestination beneath a node's root: it commits dst once
+// every byte arrived and the server's report came, and aborts it on
+// failure. opts.Resume is not supported here: the destination decides.
+func (c *Client) DownloadTo(ctx context.Context, path string, dst *transfer.Destination, opts DownloadOptions) (*ferryv1.Report, error) {
+	defer dst.Abort()
+	if opts.Resume {
+		return nil, errors.New("ferry: DownloadTo cannot resume")
+	}
+	req := &ferryv1.DownloadRequest{Path: path, Offset: opts.Offset, Length: opts.Length, Strategy: opts.Strategy}
+	return c.download(ctx, req, dst.Path, dst, opts)
+}
+
 // skipHeld moves req past the have bytes dest's partial file holds, after
 // checking that the remote range is at least that long. It reports true
 // when the partial file already holds a range of explicit length whole.

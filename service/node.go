@@ -51,6 +51,10 @@ type Config struct {
 	// AuthToken, when set, is the bearer token every TransferService call
 	// must carry; health and reflection stay open. "" means none.
 	AuthToken string
+	// PeerDialOptions are the options Pull dials a peer's control plane
+	// with: this node's own credentials toward its peers (TLS, a token),
+	// never the caller's. nil means plaintext with no token.
+	PeerDialOptions []grpc.DialOption
 	// Logger receives the node's logs. nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -107,6 +111,7 @@ func NewNode(cfg Config) (*Node, error) {
 		root: root, data: n.data, address: advertise,
 		version:  orDefault(cfg.Version, "dev"),
 		progress: orDefault(cfg.ProgressInterval, 250*time.Millisecond),
+		peerDial: cfg.PeerDialOptions, log: n.log,
 	}
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},

@@ -21,6 +21,7 @@ var callerErrors = []struct {
 	{transfer.ErrEscapes, codes.PermissionDenied},
 	{transfer.ErrPermission, codes.PermissionDenied},
 	{transfer.ErrNotFound, codes.NotFound},
+	{transfer.ErrExists, codes.AlreadyExists},
 	{transfer.ErrIsDir, codes.FailedPrecondition},
 	{transfer.ErrNotRegular, codes.FailedPrecondition},
 	{transfer.ErrOutOfRange, codes.OutOfRange},

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -24,6 +25,8 @@ type transferService struct {
 	address  string // data address put in offers
 	version  string
 	progress time.Duration
+	peerDial []grpc.DialOption // for Pull's peers
+	log      *slog.Logger
 }
 
 func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilitiesRequest) (*ferryv1.GetCapabilitiesResponse, error) {

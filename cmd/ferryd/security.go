@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/ferrydev/ferry/client"
 	"github.com/ferrydev/ferry/internal/bearer"
 	"github.com/ferrydev/ferry/service"
 )
@@ -11,6 +12,7 @@ import (
 // securityFlags are the files that secure the control plane.
 type securityFlags struct {
 	cert, key, clientCA, tokenFile string
+	peerCA, peerTokenFile          string // toward peers, for Pull
 }
 
 func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
@@ -19,6 +21,8 @@ func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
 	fs.StringVar(&s.key, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&s.clientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates it signed (mutual TLS)")
 	fs.StringVar(&s.tokenFile, "auth-token-file", "", "file holding the bearer token every TransferService call must carry (health and reflection stay open)")
+	fs.StringVar(&s.peerCA, "peer-tls-ca", "", "PEM CA bundle: Pull dials peers over TLS, checking their certificates against it")
+	fs.StringVar(&s.peerTokenFile, "peer-token-file", "", "file holding the bearer token Pull sends to peers (without --peer-tls-ca, to loopback peers only)")
 	return s
 }
 
@@ -32,6 +36,12 @@ func (s *securityFlags) apply(cfg *service.Config) error {
 	if s.tokenFile != "" {
 		if cfg.AuthToken, err = bearer.ReadFile(s.tokenFile); err != nil {
 			return fmt.Errorf("--auth-token-file: %w", err)
+		}
+	}
+	if s.peerCA != "" || s.peerTokenFile != "" {
+		peer := client.Security{CAFile: s.peerCA, TokenFile: s.peerTokenFile}
+		if cfg.PeerDialOptions, err = peer.DialOptions(); err != nil {
+			return fmt.Errorf("--peer-tls-ca/--peer-token-file: %w", err)
 		}
 	}
 	return nil

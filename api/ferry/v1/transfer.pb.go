@@ -622,6 +622,202 @@ func (x *Progress) GetBytesTotal() uint64 {
 	return 0
 }
 
+// PullRequest asks this node to fetch a file, or a byte range of one,
+// from a peer into its own root.
+type PullRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The peer ferryd's control-plane address (host:port).
+	Peer string `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	// Slash-separated path on the peer, relative to the peer's served root.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// Slash-separated path relative to this node's served root where the
+	// file lands. Absolute paths, ".." that leaves the root and symlinks
+	// that point outside it are refused. Its parent directory must already
+	// exist (NOT_FOUND otherwise): Pull creates no directories.
+	Destination string `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
+	// The copy strategy the peer sends with; STRATEGY_UNSPECIFIED lets the
+	// peer choose.
+	Strategy Strategy `protobuf:"varint,4,opt,name=strategy,proto3,enum=ferry.v1.Strategy" json:"strategy,omitempty"`
+	// Replace an existing destination. Without it an existing destination
+	// is ALREADY_EXISTS and is left as it was.
+	Overwrite bool `protobuf:"varint,5,opt,name=overwrite,proto3" json:"overwrite,omitempty"`
+	// First byte to fetch, as in DownloadRequest.
+	Offset uint64 `protobuf:"varint,6,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Bytes to fetch from offset; 0 means to the end of the file, as in
+	// DownloadRequest.
+	Length        uint64 `protobuf:"varint,7,opt,name=length,proto3" json:"length,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullRequest) Reset() {
+	*x = PullRequest{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullRequest) ProtoMessage() {}
+
+func (x *PullRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
+func (*PullRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PullRequest) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *PullRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *PullRequest) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *PullRequest) GetStrategy() Strategy {
+	if x != nil {
+		return x.Strategy
+	}
+	return Strategy_STRATEGY_UNSPECIFIED
+}
+
+func (x *PullRequest) GetOverwrite() bool {
+	if x != nil {
+		return x.Overwrite
+	}
+	return false
+}
+
+func (x *PullRequest) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *PullRequest) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+// PullResponse is one event of a Pull stream: progress, then the report.
+type PullResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*PullResponse_Progress
+	//	*PullResponse_Report
+	Event         isPullResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullResponse) Reset() {
+	*x = PullResponse{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullResponse) ProtoMessage() {}
+
+func (x *PullResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
+func (*PullResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PullResponse) GetEvent() isPullResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *PullResponse) GetProgress() *Progress {
+	if x != nil {
+		if x, ok := x.Event.(*PullResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *PullResponse) GetReport() *Report {
+	if x != nil {
+		if x, ok := x.Event.(*PullResponse_Report); ok {
+			return x.Report
+		}
+	}
+	return nil
+}
+
+type isPullResponse_Event interface {
+	isPullResponse_Event()
+}
+
+type PullResponse_Progress struct {
+	// While the bytes move: how far the transfer has got (bytes_sent is
+	// what the peer has handed to its kernel, as the peer reports it).
+	Progress *Progress `protobuf:"bytes,1,opt,name=progress,proto3,oneof"`
+}
+
+type PullResponse_Report struct {
+	// Last message: sender holds the peer's statistics, receiver this
+	// node's.
+	Report *Report `protobuf:"bytes,2,opt,name=report,proto3,oneof"`
+}
+
+func (*PullResponse_Progress) isPullResponse_Event() {}
+
+func (*PullResponse_Report) isPullResponse_Event() {}
+
 var File_ferry_v1_transfer_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_transfer_proto_rawDesc = "" +
@@ -670,11 +866,24 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
 	"bytes_sent\x18\x01 \x01(\x04R\tbytesSent\x12\x1f\n" +
 	"\vbytes_total\x18\x02 \x01(\x04R\n" +
-	"bytesTotal2\xf1\x01\n" +
+	"bytesTotal\"\xd5\x01\n" +
+	"\vPullRequest\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12 \n" +
+	"\vdestination\x18\x03 \x01(\tR\vdestination\x12.\n" +
+	"\bstrategy\x18\x04 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x12\x1c\n" +
+	"\toverwrite\x18\x05 \x01(\bR\toverwrite\x12\x16\n" +
+	"\x06offset\x18\x06 \x01(\x04R\x06offset\x12\x16\n" +
+	"\x06length\x18\a \x01(\x04R\x06length\"u\n" +
+	"\fPullResponse\x120\n" +
+	"\bprogress\x18\x01 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
+	"\x06report\x18\x02 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06reportB\a\n" +
+	"\x05event2\xaa\x02\n" +
 	"\x0fTransferService\x12V\n" +
 	"\x0fGetCapabilities\x12 .ferry.v1.GetCapabilitiesRequest\x1a!.ferry.v1.GetCapabilitiesResponse\x12A\n" +
 	"\bStatFile\x12\x19.ferry.v1.StatFileRequest\x1a\x1a.ferry.v1.StatFileResponse\x12C\n" +
-	"\bDownload\x12\x19.ferry.v1.DownloadRequest\x1a\x1a.ferry.v1.DownloadResponse0\x01B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
+	"\bDownload\x12\x19.ferry.v1.DownloadRequest\x1a\x1a.ferry.v1.DownloadResponse0\x01\x127\n" +
+	"\x04Pull\x12\x15.ferry.v1.PullRequest\x1a\x16.ferry.v1.PullResponse0\x01B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
 
 var (
 	file_ferry_v1_transfer_proto_rawDescOnce sync.Once
@@ -688,7 +897,7 @@ func file_ferry_v1_transfer_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_transfer_proto_rawDescData
 }
 
-var file_ferry_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_ferry_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_ferry_v1_transfer_proto_goTypes = []any{
 	(*GetCapabilitiesRequest)(nil),  // 0: ferry.v1.GetCapabilitiesRequest
 	(*GetCapabilitiesResponse)(nil), // 1: ferry.v1.GetCapabilitiesResponse
@@ -698,31 +907,38 @@ var file_ferry_v1_transfer_proto_goTypes = []any{
 	(*DownloadResponse)(nil),        // 5: ferry.v1.DownloadResponse
 	(*Offer)(nil),                   // 6: ferry.v1.Offer
 	(*Progress)(nil),                // 7: ferry.v1.Progress
-	(Strategy)(0),                   // 8: ferry.v1.Strategy
-	(*timestamppb.Timestamp)(nil),   // 9: google.protobuf.Timestamp
-	(*Report)(nil),                  // 10: ferry.v1.Report
+	(*PullRequest)(nil),             // 8: ferry.v1.PullRequest
+	(*PullResponse)(nil),            // 9: ferry.v1.PullResponse
+	(Strategy)(0),                   // 10: ferry.v1.Strategy
+	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	(*Report)(nil),                  // 12: ferry.v1.Report
 }
 var file_ferry_v1_transfer_proto_depIdxs = []int32{
-	8,  // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
-	8,  // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
-	8,  // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
-	9,  // 3: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
-	8,  // 4: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
+	10, // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
+	10, // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
+	10, // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
+	11, // 3: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
+	10, // 4: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
 	6,  // 5: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
 	7,  // 6: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
-	10, // 7: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
-	8,  // 8: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
-	0,  // 9: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
-	2,  // 10: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
-	4,  // 11: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
-	1,  // 12: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
-	3,  // 13: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
-	5,  // 14: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	12, // 7: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
+	10, // 8: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
+	10, // 9: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
+	7,  // 10: ferry.v1.PullResponse.progress:type_name -> ferry.v1.Progress
+	12, // 11: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
+	0,  // 12: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
+	2,  // 13: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
+	4,  // 14: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
+	8,  // 15: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
+	1,  // 16: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
+	3,  // 17: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
+	5,  // 18: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
+	9,  // 19: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_transfer_proto_init() }
@@ -737,13 +953,17 @@ func file_ferry_v1_transfer_proto_init() {
 		(*DownloadResponse_Progress)(nil),
 		(*DownloadResponse_Report)(nil),
 	}
+	file_ferry_v1_transfer_proto_msgTypes[9].OneofWrappers = []any{
+		(*PullResponse_Progress)(nil),
+		(*PullResponse_Report)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_transfer_proto_rawDesc), len(file_ferry_v1_transfer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

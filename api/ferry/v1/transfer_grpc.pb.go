@@ -25,6 +25,7 @@ const (
 	TransferService_GetCapabilities_FullMethodName = "/ferry.v1.TransferService/GetCapabilities"
 	TransferService_StatFile_FullMethodName        = "/ferry.v1.TransferService/StatFile"
 	TransferService_Download_FullMethodName        = "/ferry.v1.TransferService/Download"
+	TransferService_Pull_FullMethodName            = "/ferry.v1.TransferService/Pull"
 )
 
 // TransferServiceClient is the client API for TransferService service.
@@ -44,6 +45,16 @@ type TransferServiceClient interface {
 	// the Report. Cancelling the call stops the data channel and revokes the
 	// ticket.
 	Download(ctx context.Context, in *DownloadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadResponse], error)
+	// Pull makes this node fetch one file from a peer ferryd into its own
+	// root: a third-party transfer an operator drives with grpcurl alone.
+	// The node dials the peer with its own configured peer credentials,
+	// never with the caller's. Progress messages follow while the bytes
+	// arrive; the last message is the Report. The file lands whole or not
+	// at all: it is written beside the destination as "<destination>.partial"
+	// and renamed once every byte arrived. Errors the peer returned keep
+	// their code, with "peer: " before the message; a peer that cannot be
+	// reached is UNAVAILABLE.
+	Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullResponse], error)
 }
 
 type transferServiceClient struct {
@@ -93,6 +104,25 @@ func (c *transferServiceClient) Download(ctx context.Context, in *DownloadReques
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TransferService_DownloadClient = grpc.ServerStreamingClient[DownloadResponse]
 
+func (c *transferServiceClient) Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TransferService_ServiceDesc.Streams[1], TransferService_Pull_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PullRequest, PullResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TransferService_PullClient = grpc.ServerStreamingClient[PullResponse]
+
 // TransferServiceServer is the server API for TransferService service.
 // All implementations must embed UnimplementedTransferServiceServer
 // for forward compatibility.
@@ -110,6 +140,16 @@ type TransferServiceServer interface {
 	// the Report. Cancelling the call stops the data channel and revokes the
 	// ticket.
 	Download(*DownloadRequest, grpc.ServerStreamingServer[DownloadResponse]) error
+	// Pull makes this node fetch one file from a peer ferryd into its own
+	// root: a third-party transfer an operator drives with grpcurl alone.
+	// The node dials the peer with its own configured peer credentials,
+	// never with the caller's. Progress messages follow while the bytes
+	// arrive; the last message is the Report. The file lands whole or not
+	// at all: it is written beside the destination as "<destination>.partial"
+	// and renamed once every byte arrived. Errors the peer returned keep
+	// their code, with "peer: " before the message; a peer that cannot be
+	// reached is UNAVAILABLE.
+	Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error
 	mustEmbedUnimplementedTransferServiceServer()
 }
 
@@ -128,6 +168,9 @@ func (UnimplementedTransferServiceServer) StatFile(context.Context, *StatFileReq
 }
 func (UnimplementedTransferServiceServer) Download(*DownloadRequest, grpc.ServerStreamingServer[DownloadResponse]) error {
 	return status.Error(codes.Unimplemented, "method Download not implemented")
+}
+func (UnimplementedTransferServiceServer) Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error {
+	return status.Error(codes.Unimplemented, "method Pull not implemented")
 }
 func (UnimplementedTransferServiceServer) mustEmbedUnimplementedTransferServiceServer() {}
 func (UnimplementedTransferServiceServer) testEmbeddedByValue()                         {}
@@ -197,6 +240,17 @@ func _TransferService_Download_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TransferService_DownloadServer = grpc.ServerStreamingServer[DownloadResponse]
 
+func _TransferService_Pull_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PullRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(TransferServiceServer).Pull(m, &grpc.GenericServerStream[PullRequest, PullResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TransferService_PullServer = grpc.ServerStreamingServer[PullResponse]
+
 // TransferService_ServiceDesc is the grpc.ServiceDesc for TransferService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -217,6 +271,11 @@ var TransferService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Download",
 			Handler:       _TransferService_Download_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Pull",
+			Handler:       _TransferService_Pull_Handler,
 			ServerStreams: true,
 		},
 	},

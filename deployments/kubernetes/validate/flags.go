@@ -28,6 +28,8 @@ var FerrydFlags = []Flag{
 	{Name: "tls-key", Type: "string"},
 	{Name: "tls-client-ca", Type: "string"},
 	{Name: "auth-token-file", Type: "string"},
+	{Name: "peer-tls-ca", Type: "string"},
+	{Name: "peer-token-file", Type: "string"},
 	{Name: "max-transfers", Type: "int", Default: "0"},
 	{Name: "max-streams", Type: "int", Default: "0"},
 	{Name: "max-handshakes", Type: "int", Default: "0"},

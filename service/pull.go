@@ -1,0 +1,87 @@
+package service
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Pull fetches a file from a peer ferryd into this node's root: check the
+// request, prepare the destination beneath the root, download into it
+// with the node's own peer credentials, forwarding progress, and end with
+// the report of both sides.
+func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStreamingServer[ferryv1.PullResponse]) error {
+	dest, err := checkPull(req)
+	if err != nil {
+		return err
+	}
+	dst, err := s.root.RootDestination(dest, req.GetOverwrite())
+	if err != nil {
+		return toStatus(err, dest)
+	}
+	defer dst.Abort()
+	peer, err := client.Dial(req.GetPeer(), s.peerDial...)
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "peer %q: %v", req.GetPeer(), err)
+	}
+	defer peer.Close()
+	start := time.Now()
+	report, err := peer.DownloadTo(stream.Context(), req.GetPath(), dst, client.DownloadOptions{
+		Offset: req.GetOffset(), Length: req.GetLength(), Strategy: req.GetStrategy(),
+		Progress: s.forwardProgress(stream),
+	})
+	if err != nil {
+		return pullStatus(err, dest)
+	}
+	s.log.Info("pull finished", "peer", req.GetPeer(), "path", req.GetPath(), "destination", dest,
+		"strategy", report.GetSender().GetStrategy().String(), "bytes", report.GetReceiver().GetBytes(),
+		"took", time.Since(start))
+	return stream.Send(&ferryv1.PullResponse{Event: &ferryv1.PullResponse_Report{Report: report}})
+}
+
+// checkPull validates a PullRequest and returns its cleaned destination.
+func checkPull(req *ferryv1.PullRequest) (string, error) {
+	if host, port, err := net.SplitHostPort(req.GetPeer()); err != nil || host == "" || port == "" {
+		return "", status.Errorf(codes.InvalidArgument, "peer %q: want host:port", req.GetPeer())
+	}
+	dest, err := transfer.CleanPath(req.GetDestination())
+	if err == nil && dest == "." {
+		err = fmt.Errorf("%w: the destination names the root itself", transfer.ErrInvalidPath)
+	}
+	if err != nil {
+		return "", toStatus(err, req.GetDestination())
+	}
+	return dest, nil
+}
+
+// forwardProgress relays the peer's progress messages to the caller, at
+// most one per progress interval. It runs on the goroutine that called
+// DownloadTo, the stream's only sender until the report. A failed send
+// is not fatal here: the stream's context ends, and with it the download.
+func (s *transferService) forwardProgress(stream grpc.ServerStreamingServer[ferryv1.PullResponse]) func(*ferryv1.Progress) {
+	var last time.Time
+	return func(p *ferryv1.Progress) {
+		if time.Since(last) < s.progress {
+			return
+		}
+		last = time.Now()
+		stream.Send(&ferryv1.PullResponse{Event: &ferryv1.PullResponse_Progress{Progress: p}})
+	}
+}
+
+// pullStatus maps a failed pull's error: a status from the peer (or from
+// reaching it: Unavailable) keeps its code, its message prefixed with
+// "peer: "; a local error is mapped as any data-plane error.
+func pullStatus(err error, dest string) error {
+	if st, ok := status.FromError(err); ok {
+		return status.Error(st.Code(), "peer: "+st.Message())
+	}
+	return toStatus(err, "pull to "+dest)
+}

@@ -1,0 +1,191 @@
+package service_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/service"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// pull calls Pull on n and collects the stream up to its end.
+func pull(t *testing.T, n *testNode, req *ferryv1.PullRequest) ([]*ferryv1.PullResponse, error) {
+	t.Helper()
+	stream, err := n.api().Pull(testCtx(t), req)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []*ferryv1.PullResponse
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return msgs, nil
+		}
+		if err != nil {
+			return msgs, err
+		}
+		msgs = append(msgs, msg)
+	}
+}
+
+// noPartial fails the test if any .partial file is left under dir.
+func noPartial(t *testing.T, dir string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".partial") {
+			t.Errorf("%s left behind", p)
+		}
+		return nil
+	})
+}
+
+func TestPullStrategies(t *testing.T) {
+	// Progress as often as possible, so that forwarding it is exercised.
+	fast := service.Config{ProgressInterval: time.Millisecond}
+	a, b := startNode(t, fast), startNode(t, fast)
+	want := writeFile(t, a.root, "models/m.bin", 3<<20+17)
+	if err := os.Mkdir(filepath.Join(b.root, "cache"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range a.caps(t).GetStrategies() {
+		t.Run(s.String(), func(t *testing.T) {
+			dest := "cache/" + s.String()
+			msgs, err := pull(t, b, &ferryv1.PullRequest{Peer: a.Addr().String(), Path: "models/m.bin", Destination: dest, Strategy: s})
+			if err != nil {
+				t.Fatalf("Pull(%s) = %v", s, err)
+			}
+			report := msgs[len(msgs)-1].GetReport()
+			if report == nil {
+				t.Fatalf("Pull(%s): last message = %v, want a report", s, msgs[len(msgs)-1])
+			}
+			for _, m := range msgs[:len(msgs)-1] {
+				if m.GetProgress() == nil {
+					t.Errorf("Pull(%s): message before the report = %v, want progress", s, m)
+				}
+			}
+			if got := report.GetSender().GetStrategy(); got != s {
+				t.Errorf("Pull(%s): report.sender.strategy = %v", s, got)
+			}
+			if got := report.GetReceiver().GetBytes(); got != uint64(len(want)) {
+				t.Errorf("Pull(%s): report.receiver.bytes = %d, want %d", s, got, len(want))
+			}
+			got, err := os.ReadFile(filepath.Join(b.root, dest))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("Pull(%s): destination holds %d bytes (err %v), want the %d source bytes", s, len(got), err, len(want))
+			}
+			noPartial(t, b.root)
+		})
+	}
+}
+
+func TestPullOverwrite(t *testing.T) {
+	a, b := startNode(t, service.Config{}), startNode(t, service.Config{})
+	want := writeFile(t, a.root, "f.bin", 4096)
+	old := writeFile(t, b.root, "f.bin", 100)
+	req := &ferryv1.PullRequest{Peer: a.Addr().String(), Path: "f.bin", Destination: "f.bin"}
+	if _, err := pull(t, b, req); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("Pull onto an existing file = %v, want AlreadyExists", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(b.root, "f.bin")); !bytes.Equal(got, old) {
+		t.Errorf("Pull without overwrite changed the existing file")
+	}
+	noPartial(t, b.root)
+	req.Overwrite = true
+	if _, err := pull(t, b, req); err != nil {
+		t.Fatalf("Pull with overwrite = %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(b.root, "f.bin")); !bytes.Equal(got, want) {
+		t.Errorf("Pull with overwrite did not replace the file")
+	}
+	noPartial(t, b.root)
+}
+
+func TestPullErrors(t *testing.T) {
+	a := startNode(t, service.Config{})
+	writeFile(t, a.root, "f.bin", 4096)
+	outside := t.TempDir()
+	b := startNode(t, service.Config{})
+	if err := os.Symlink(outside, filepath.Join(b.root, "out")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(b.root, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreachable := gone.Addr().String()
+	gone.Close()
+	peer := a.Addr().String()
+	for _, tc := range []struct {
+		name, peer, path, dest string
+		code                   codes.Code
+		fromPeer               bool
+	}{
+		{"dotdot", peer, "f.bin", "../x", codes.InvalidArgument, false},
+		{"absolute", peer, "f.bin", filepath.Join(outside, "x"), codes.InvalidArgument, false},
+		{"symlink-out", peer, "f.bin", "out/x", codes.PermissionDenied, false},
+		{"root", peer, "f.bin", ".", codes.InvalidArgument, false},
+		{"empty", peer, "f.bin", "", codes.InvalidArgument, false},
+		{"no-parent", peer, "f.bin", "missing/x", codes.NotFound, false},
+		{"onto-dir", peer, "f.bin", "dir", codes.FailedPrecondition, false},
+		{"missing-source", peer, "nope.bin", "x", codes.NotFound, true},
+		{"source-escapes", peer, "../etc/passwd", "x", codes.InvalidArgument, true},
+		{"unreachable", unreachable, "f.bin", "x", codes.Unavailable, true},
+		{"no-port", "127.0.0.1", "f.bin", "x", codes.InvalidArgument, false},
+		{"no-peer", "", "f.bin", "x", codes.InvalidArgument, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pull(t, b, &ferryv1.PullRequest{Peer: tc.peer, Path: tc.path, Destination: tc.dest})
+			st := status.Convert(err)
+			if st.Code() != tc.code {
+				t.Errorf("Pull(peer %q, %q → %q) = %v, want %v", tc.peer, tc.path, tc.dest, err, tc.code)
+			}
+			if got := strings.HasPrefix(st.Message(), "peer: "); got != tc.fromPeer {
+				t.Errorf("Pull(%q → %q) message = %q, want a \"peer: \" prefix: %v", tc.path, tc.dest, st.Message(), tc.fromPeer)
+			}
+			if _, err := os.Lstat(filepath.Join(b.root, "x")); err == nil {
+				t.Errorf("Pull(%q → %q) failed but left %s", tc.path, tc.dest, "x")
+			}
+			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+				t.Errorf("Pull(%q → %q) wrote %v outside the root", tc.path, tc.dest, ents)
+			}
+			noPartial(t, b.root)
+		})
+	}
+}
+
+// TestPullReplacesSymlink: a destination that is a symlink to a file
+// outside the root is replaced, with overwrite, by the pulled file; the
+// file it pointed to is not touched.
+func TestPullReplacesSymlink(t *testing.T) {
+	a, b := startNode(t, service.Config{}), startNode(t, service.Config{})
+	want := writeFile(t, a.root, "f.bin", 4096)
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(b.root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	req := &ferryv1.PullRequest{Peer: a.Addr().String(), Path: "f.bin", Destination: "link", Overwrite: true}
+	if _, err := pull(t, b, req); err != nil {
+		t.Fatalf("Pull onto a symlink with overwrite = %v", err)
+	}
+	if got, _ := os.ReadFile(outside); string(got) != "keep" {
+		t.Errorf("Pull wrote through the symlink: outside file holds %q", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(b.root, "link")); !bytes.Equal(got, want) {
+		t.Errorf("Pull did not replace the symlink with the pulled file")
+	}
+}
