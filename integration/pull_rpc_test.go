@@ -28,7 +28,7 @@ func TestPullRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := writeRandom(t, filepath.Join(rootA, "models"), "m.bin", 8<<20+5)
-	a, b := startFerryd(t, rootA), startFerryd(t, rootB)
+	a, b := startFerryd(t, rootA), startFerryd(t, rootB, "--allow-pull")
 
 	body := `{"peer": "` + a.Addr + `", "path": "models/m.bin", "destination": "cache/m.bin", "strategy": "STRATEGY_SPLICE"}`
 	r := run(t, os.Environ(), grpcurl, "-plaintext", "-d", body, b.Addr, serviceName+"/Pull")
@@ -77,11 +77,11 @@ func TestPullPeerToken(t *testing.T) {
 	want := writeRandom(t, rootA, "f.bin", 123457)
 	a := startFerryd(t, rootA, "--auth-token-file", token)
 	req := &ferryv1.PullRequest{Peer: a.Addr, Path: "f.bin", Destination: "f.bin"}
-	bare := startFerryd(t, t.TempDir())
+	bare := startFerryd(t, t.TempDir(), "--allow-pull")
 	if _, err := pullOnce(t, bare, req); err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
 		t.Errorf("Pull from a token-protected peer without --peer-token-file = %v, want Unauthenticated", err)
 	}
-	b := startFerryd(t, rootB, "--peer-token-file", token)
+	b := startFerryd(t, rootB, "--allow-pull", "--peer-token-file", token)
 	if _, err := pullOnce(t, b, req); err != nil {
 		t.Fatalf("Pull with --peer-token-file = %v", err)
 	}

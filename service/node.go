@@ -51,6 +51,11 @@ type Config struct {
 	// AuthToken, when set, is the bearer token every TransferService call
 	// must carry; health and reflection stay open. "" means none.
 	AuthToken string
+	// AllowPull lets callers make this node fetch files from peers into
+	// its root (the Pull RPC), which turns a read-only file server into
+	// one that writes and dials out. false means Pull is refused with
+	// PermissionDenied.
+	AllowPull bool
 	// PeerDialOptions are the options Pull dials a peer's control plane
 	// with: this node's own credentials toward its peers (TLS, a token),
 	// never the caller's. nil means plaintext with no token.
@@ -111,7 +116,7 @@ func NewNode(cfg Config) (*Node, error) {
 		root: root, data: n.data, address: advertise,
 		version:  orDefault(cfg.Version, "dev"),
 		progress: orDefault(cfg.ProgressInterval, 250*time.Millisecond),
-		peerDial: cfg.PeerDialOptions, log: n.log,
+		peerDial: cfg.PeerDialOptions, allowPull: cfg.AllowPull, log: n.log,
 	}
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},

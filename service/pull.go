@@ -18,6 +18,9 @@ import (
 // with the node's own peer credentials, forwarding progress, and end with
 // the report of both sides.
 func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStreamingServer[ferryv1.PullResponse]) error {
+	if !s.allowPull {
+		return status.Error(codes.PermissionDenied, "pulls are disabled on this node; start ferryd with --allow-pull")
+	}
 	dest, err := checkPull(req)
 	if err != nil {
 		return err

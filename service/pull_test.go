@@ -50,7 +50,7 @@ func noPartial(t *testing.T, dir string) {
 
 func TestPullStrategies(t *testing.T) {
 	// Progress as often as possible, so that forwarding it is exercised.
-	fast := service.Config{ProgressInterval: time.Millisecond}
+	fast := service.Config{ProgressInterval: time.Millisecond, AllowPull: true}
 	a, b := startNode(t, fast), startNode(t, fast)
 	want := writeFile(t, a.root, "models/m.bin", 3<<20+17)
 	if err := os.Mkdir(filepath.Join(b.root, "cache"), 0o755); err != nil {
@@ -88,7 +88,7 @@ func TestPullStrategies(t *testing.T) {
 }
 
 func TestPullOverwrite(t *testing.T) {
-	a, b := startNode(t, service.Config{}), startNode(t, service.Config{})
+	a, b := startNode(t, service.Config{}), startNode(t, service.Config{AllowPull: true})
 	want := writeFile(t, a.root, "f.bin", 4096)
 	old := writeFile(t, b.root, "f.bin", 100)
 	req := &ferryv1.PullRequest{Peer: a.Addr().String(), Path: "f.bin", Destination: "f.bin"}
@@ -113,7 +113,7 @@ func TestPullErrors(t *testing.T) {
 	a := startNode(t, service.Config{})
 	writeFile(t, a.root, "f.bin", 4096)
 	outside := t.TempDir()
-	b := startNode(t, service.Config{})
+	b := startNode(t, service.Config{AllowPull: true})
 	if err := os.Symlink(outside, filepath.Join(b.root, "out")); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestPullErrors(t *testing.T) {
 // outside the root is replaced, with overwrite, by the pulled file; the
 // file it pointed to is not touched.
 func TestPullReplacesSymlink(t *testing.T) {
-	a, b := startNode(t, service.Config{}), startNode(t, service.Config{})
+	a, b := startNode(t, service.Config{}), startNode(t, service.Config{AllowPull: true})
 	want := writeFile(t, a.root, "f.bin", 4096)
 	outside := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(outside, []byte("keep"), 0o600); err != nil {
@@ -187,5 +187,22 @@ func TestPullReplacesSymlink(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(b.root, "link")); !bytes.Equal(got, want) {
 		t.Errorf("Pull did not replace the symlink with the pulled file")
+	}
+}
+
+// Pull writes into the root and dials out, so a node refuses it unless
+// started with AllowPull (ferryd --allow-pull).
+func TestPullDisabledByDefault(t *testing.T) {
+	a, b := startNode(t, service.Config{}), startNode(t, service.Config{})
+	writeFile(t, a.root, "f.bin", 4096)
+	stream, err := b.api().Pull(testCtx(t), &ferryv1.PullRequest{Peer: a.Addr().String(), Path: "f.bin", Destination: "f.bin"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "--allow-pull") {
+		t.Fatalf("Pull on a node without AllowPull = %v, want PermissionDenied naming --allow-pull", err)
+	}
+	if _, err := os.Stat(filepath.Join(b.root, "f.bin")); !os.IsNotExist(err) {
+		t.Errorf("the destination exists after a refused Pull: %v", err)
 	}
 }

@@ -20,13 +20,14 @@ import (
 // and a data-plane server.
 type transferService struct {
 	ferryv1.UnimplementedTransferServiceServer
-	root     *transfer.Root
-	data     *transfer.Server
-	address  string // data address put in offers
-	version  string
-	progress time.Duration
-	peerDial []grpc.DialOption // for Pull's peers
-	log      *slog.Logger
+	root      *transfer.Root
+	data      *transfer.Server
+	address   string // data address put in offers
+	version   string
+	progress  time.Duration
+	peerDial  []grpc.DialOption // for Pull's peers
+	allowPull bool              // Config.AllowPull
+	log       *slog.Logger
 }
 
 func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilitiesRequest) (*ferryv1.GetCapabilitiesResponse, error) {

@@ -11,6 +11,7 @@ import (
 
 // securityFlags are the files that secure the control plane.
 type securityFlags struct {
+	allowPull                      bool
 	cert, key, clientCA, tokenFile string
 	peerCA, peerTokenFile          string // toward peers, for Pull
 }
@@ -21,6 +22,7 @@ func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
 	fs.StringVar(&s.key, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&s.clientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates it signed (mutual TLS)")
 	fs.StringVar(&s.tokenFile, "auth-token-file", "", "file holding the bearer token every TransferService call must carry (health and reflection stay open)")
+	fs.BoolVar(&s.allowPull, "allow-pull", false, "let callers make this node pull files from peers into its root (the Pull RPC)")
 	fs.StringVar(&s.peerCA, "peer-tls-ca", "", "PEM CA bundle: Pull dials peers over TLS, checking their certificates against it")
 	fs.StringVar(&s.peerTokenFile, "peer-token-file", "", "file holding the bearer token Pull sends to peers (without --peer-tls-ca, to loopback peers only)")
 	return s
@@ -28,6 +30,7 @@ func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
 
 // apply loads the files into cfg, naming the flag at fault.
 func (s *securityFlags) apply(cfg *service.Config) error {
+	cfg.AllowPull = s.allowPull
 	tlsCfg, err := service.ServerTLS(s.cert, s.key, s.clientCA)
 	if err != nil {
 		return fmt.Errorf("--tls-cert/--tls-key/--tls-client-ca: %w", err)

@@ -28,6 +28,7 @@ var FerrydFlags = []Flag{
 	{Name: "tls-key", Type: "string"},
 	{Name: "tls-client-ca", Type: "string"},
 	{Name: "auth-token-file", Type: "string"},
+	{Name: "allow-pull", Default: "false"},
 	{Name: "peer-tls-ca", Type: "string"},
 	{Name: "peer-token-file", Type: "string"},
 	{Name: "max-transfers", Type: "int", Default: "0"},
