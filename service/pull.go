@@ -27,7 +27,7 @@ func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStrea
 	}
 	dst, err := s.root.RootDestination(dest, req.GetOverwrite())
 	if err != nil {
-		return toStatus(err, dest)
+		return s.statusOf(err, dest)
 	}
 	defer dst.Abort()
 	peer, err := client.Dial(req.GetPeer(), s.peerDial...)
@@ -41,7 +41,7 @@ func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStrea
 		Progress: s.forwardProgress(stream),
 	})
 	if err != nil {
-		return pullStatus(err, dest)
+		return s.pullStatus(err, dest)
 	}
 	s.log.Info("pull finished", "peer", req.GetPeer(), "path", req.GetPath(), "destination", dest,
 		"strategy", report.GetSender().GetStrategy().String(), "bytes", report.GetReceiver().GetBytes(),
@@ -82,9 +82,9 @@ func (s *transferService) forwardProgress(stream grpc.ServerStreamingServer[ferr
 // pullStatus maps a failed pull's error: a status from the peer (or from
 // reaching it: Unavailable) keeps its code, its message prefixed with
 // "peer: "; a local error is mapped as any data-plane error.
-func pullStatus(err error, dest string) error {
+func (s *transferService) pullStatus(err error, dest string) error {
 	if st, ok := status.FromError(err); ok {
 		return status.Error(st.Code(), "peer: "+st.Message())
 	}
-	return toStatus(err, "pull to "+dest)
+	return s.statusOf(err, "pull to "+dest)
 }

@@ -1,9 +1,11 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"syscall"
@@ -82,5 +84,20 @@ func TestAdvertiseAddr(t *testing.T) {
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("advertiseAddr(%q, %v) = (%q, %v), want (%q, error %v)", tt.advertise, data, got, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+// An Internal error tells the client to look in the server's log, so the
+// cause must be there; caller errors are not logged.
+func TestStatusOfLogsInternalCauses(t *testing.T) {
+	var buf bytes.Buffer
+	s := &transferService{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	err := s.statusOf(fmt.Errorf("open %q: %w", "f", syscall.EMFILE), "f")
+	if status.Code(err) != codes.Internal || !strings.Contains(buf.String(), "too many open files") || !strings.Contains(buf.String(), "ref=f") {
+		t.Errorf("statusOf(EMFILE) = %v, logged %q; want Internal and the cause logged with its ref", err, buf.String())
+	}
+	buf.Reset()
+	if err := s.statusOf(transfer.ErrNotFound, "g"); status.Code(err) != codes.NotFound || buf.Len() != 0 {
+		t.Errorf("statusOf(ErrNotFound) = %v, logged %q; want NotFound and nothing logged", err, buf.String())
 	}
 }

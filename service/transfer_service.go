@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
 	"time"
@@ -33,11 +32,11 @@ type transferService struct {
 func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilitiesRequest) (*ferryv1.GetCapabilitiesResponse, error) {
 	def, err := s.data.Choose(transfer.Auto)
 	if err != nil {
-		return nil, toStatus(err, "capabilities")
+		return nil, s.statusOf(err, "capabilities")
 	}
 	small, err := s.data.ChooseFor(transfer.Auto, 0)
 	if err != nil {
-		return nil, toStatus(err, "capabilities")
+		return nil, s.statusOf(err, "capabilities")
 	}
 	return &ferryv1.GetCapabilitiesResponse{
 		Strategies:           apiconv.Strategies(s.data.Supported()),
@@ -52,11 +51,11 @@ func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilit
 func (s *transferService) StatFile(_ context.Context, req *ferryv1.StatFileRequest) (*ferryv1.StatFileResponse, error) {
 	clean, err := transfer.CleanPath(req.GetPath())
 	if err != nil {
-		return nil, toStatus(err, req.GetPath())
+		return nil, s.statusOf(err, req.GetPath())
 	}
 	fi, err := s.root.Stat(clean)
 	if err != nil {
-		return nil, toStatus(err, clean)
+		return nil, s.statusOf(err, clean)
 	}
 	resp := &ferryv1.StatFileResponse{
 		Path:       clean,
@@ -100,19 +99,11 @@ func (s *transferService) offer(ctx context.Context, req *ferryv1.DownloadReques
 		return nil, status.Error(codes.OutOfRange, "offset and length must fit in 63 bits")
 	}
 	if _, err := s.data.Choose(strategy); err != nil {
-		return nil, toStatus(err, req.GetPath())
+		return nil, s.statusOf(err, req.GetPath())
 	}
 	f, err := s.root.Open(req.GetPath())
 	if err != nil {
-		return nil, toStatus(err, req.GetPath())
-	}
-	fi, err := f.Stat()
-	if err == nil && fi.IsDir() {
-		err = fmt.Errorf("%w: %q", transfer.ErrIsDir, f.Name())
-	}
-	if err != nil {
-		f.Close()
-		return nil, toStatus(err, req.GetPath())
+		return nil, s.statusOf(err, req.GetPath())
 	}
 	t, err := s.data.Offer(transfer.Source{
 		File: f, Path: f.Name(), Offset: int64(req.GetOffset()), Length: int64(req.GetLength()), Strategy: strategy,
@@ -120,9 +111,19 @@ func (s *transferService) offer(ctx context.Context, req *ferryv1.DownloadReques
 	})
 	if err != nil {
 		f.Close()
-		return nil, toStatus(err, req.GetPath())
+		return nil, s.statusOf(err, req.GetPath())
 	}
 	return t, nil
+}
+
+// statusOf is toStatus that also logs the cause of an Internal error,
+// which the client is told to look for in the server's log.
+func (s *transferService) statusOf(err error, ref string) error {
+	st := toStatus(err, ref)
+	if status.Code(st) == codes.Internal {
+		s.log.Error("internal error", "ref", ref, "err", err)
+	}
+	return st
 }
 
 // follow streams progress until the transfer ends, then the report.
@@ -147,7 +148,7 @@ func (s *transferService) follow(stream grpc.ServerStreamingServer[ferryv1.Downl
 		case <-t.Done():
 			st, err := t.Result()
 			if err != nil { // the data plane has logged the details
-				return toStatus(err, "transfer "+t.ID)
+				return s.statusOf(err, "transfer "+t.ID)
 			}
 			return stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Report{Report: &ferryv1.Report{
 				TransferId: t.ID,

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -85,11 +86,28 @@ func openPartial(path string) (*Destination, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockPartial(f, unix.AT_FDCWD, partial); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: another receive is writing it (flock: %w)", partial, err)
+		return nil, fmt.Errorf("%s: %w", partial, err)
 	}
 	return &Destination{Path: path, f: f, partial: partial}, nil
+}
+
+// lockPartial takes the exclusive lock on an open partial file and checks
+// that the file is still the one at name (in directory dirfd): another
+// receive may have renamed or removed the file between our open and our
+// lock, releasing its lock on an inode that is no longer the partial file.
+func lockPartial(f *os.File, dirfd int, name string) error {
+	fd := int(f.Fd())
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return fmt.Errorf("another receive is writing it (flock: %w)", err)
+	}
+	var held, now unix.Stat_t
+	if unix.Fstat(fd, &held) != nil || unix.Fstatat(dirfd, name, &now, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+		held.Dev != now.Dev || held.Ino != now.Ino {
+		return errors.New("another receive is writing it (the file was replaced while we opened it)")
+	}
+	return nil
 }
 
 // Discards reports whether bytes are thrown away.
@@ -303,8 +321,9 @@ func (r *recvJob) read(p []byte) (int, error) {
 	if err == nil && rerr != nil {
 		err = rerr
 	}
-	if err == unix.ECONNRESET {
-		err = fmt.Errorf("%w: connection reset after %d bytes", ErrShortTransfer, r.got)
+	var errno unix.Errno
+	if errors.As(err, &errno) { // reset, keepalive timeout, unreachable...
+		err = fmt.Errorf("%w: got %d bytes, then %w", ErrShortTransfer, r.got, errno)
 	}
 	return max(n, 0), err
 }
@@ -315,6 +334,7 @@ func (r *recvJob) write(p []byte) error {
 		return nil
 	}
 	if r.dst.partial == "" { // standard output: let the os package handle a pipe
+		// Counted once per call, though a pipe may take several write(2)s.
 		r.n[sysWrite]++
 		_, err := r.dst.f.Write(p)
 		return err

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestResumeDestination receives a file in two ranges: the first lands
@@ -108,5 +110,41 @@ func TestResumeDestinationLifeCycle(t *testing.T) {
 			d.Abort()
 			t.Errorf("ResumeDestination(%q) = nil error, want one: there is nothing to resume into", p)
 		}
+	}
+}
+
+// TestLockPartialReplaced: a receive that opened the partial file just
+// before another one renamed it into place (and so released its lock)
+// must not take the lock on that inode, now the landed file.
+func TestLockPartialReplaced(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "f.partial")
+	if err := os.WriteFile(name, []byte("landed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Rename(name, filepath.Join(dir, "f")); err != nil { // the other receive commits
+		t.Fatal(err)
+	}
+	if err := lockPartial(f, unix.AT_FDCWD, name); err == nil {
+		t.Error("lockPartial on a renamed-away inode = nil, want an error")
+	}
+	if err := os.WriteFile(name, nil, 0o644); err != nil { // a new partial appears
+		t.Fatal(err)
+	}
+	if err := lockPartial(f, unix.AT_FDCWD, name); err == nil {
+		t.Error("lockPartial on an inode no longer at the name = nil, want an error")
+	}
+	g, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := lockPartial(g, unix.AT_FDCWD, name); err != nil {
+		t.Errorf("lockPartial on the file at the name = %v, want nil", err)
 	}
 }

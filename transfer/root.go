@@ -209,9 +209,9 @@ func (a *rootDest) openPartial(name string) (*os.File, error) {
 		return nil, openErr(err)
 	}
 	f := os.NewFile(uintptr(fd), name)
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockPartial(f, int(a.dir.Fd()), name); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("another receive is writing it (flock: %w)", err)
+		return nil, err
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
