@@ -273,6 +273,12 @@ type recvJob struct {
 	got   int64
 	round int64
 	n     counts
+
+	// The read under way, for readStep.
+	rbuf   []byte
+	rn     int
+	rerr   error
+	readFn func(uintptr) bool
 }
 
 func (r *recvJob) run(length int64) error {
@@ -302,30 +308,38 @@ func (r *recvJob) run(length int64) error {
 }
 
 // read makes one successful read(2) from the socket, parking on EAGAIN.
+// The callback is a method value made once per job, its state in fields,
+// so the loop does not allocate a closure per read.
 func (r *recvJob) read(p []byte) (int, error) {
-	var n int
-	var err error
-	rerr := r.rc.Read(func(fd uintptr) bool {
-		for {
-			n, err = unix.Read(int(fd), p)
-			r.n[sysRead]++
-			switch err {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			}
-			return true
-		}
-	})
-	if err == nil && rerr != nil {
-		err = rerr
+	if r.readFn == nil {
+		r.readFn = r.readStep
+	}
+	r.rbuf, r.rn, r.rerr = p, 0, nil
+	werr := r.rc.Read(r.readFn)
+	n, err := r.rn, r.rerr
+	r.rbuf = nil
+	if err == nil && werr != nil {
+		err = werr
 	}
 	var errno unix.Errno
 	if errors.As(err, &errno) { // reset, keepalive timeout, unreachable...
 		err = fmt.Errorf("%w: got %d bytes, then %w", ErrShortTransfer, r.got, errno)
 	}
 	return max(n, 0), err
+}
+
+func (r *recvJob) readStep(fd uintptr) bool {
+	for {
+		r.rn, r.rerr = unix.Read(int(fd), r.rbuf)
+		r.n[sysRead]++
+		switch r.rerr {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		return true
+	}
 }
 
 // write lands p in the destination, counting each write(2).
