@@ -37,9 +37,15 @@ type Report struct {
 	Sender *TransferStats `protobuf:"bytes,5,opt,name=sender,proto3" json:"sender,omitempty"`
 	// Figures of the receiving side, measured by the receiver (the ferry client
 	// or library). The server leaves this empty in Download reports.
-	Receiver      *TransferStats `protobuf:"bytes,6,opt,name=receiver,proto3" json:"receiver,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Receiver *TransferStats `protobuf:"bytes,6,opt,name=receiver,proto3" json:"receiver,omitempty"`
+	// The sender's checksum of the range, when one was asked for (the same
+	// value as the offer's).
+	Checksum *Checksum `protobuf:"bytes,7,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	// True when the receiver computed the checksum of what it holds and it
+	// matched. A mismatch fails the transfer (DATA_LOSS) and leaves no file.
+	ChecksumVerified bool `protobuf:"varint,8,opt,name=checksum_verified,json=checksumVerified,proto3" json:"checksum_verified,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
@@ -114,6 +120,20 @@ func (x *Report) GetReceiver() *TransferStats {
 	return nil
 }
 
+func (x *Report) GetChecksum() *Checksum {
+	if x != nil {
+		return x.Checksum
+	}
+	return nil
+}
+
+func (x *Report) GetChecksumVerified() bool {
+	if x != nil {
+		return x.ChecksumVerified
+	}
+	return false
+}
+
 // TransferStats are one side's figures for one transfer. Each field says
 // whether it is MEASURED (observed on this transfer), COUNTED (incremented at
 // the call site of every system call the data path made), DERIVED (computed
@@ -167,7 +187,22 @@ type TransferStats struct {
 	ThreadId int64 `protobuf:"varint,16,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
 	// MEASURED. For SPLICE, the pipe capacity in bytes that was in effect
 	// (smaller than asked when F_SETPIPE_SZ was refused); 0 otherwise.
-	PipeSize      uint64 `protobuf:"varint,17,opt,name=pipe_size,json=pipeSize,proto3" json:"pipe_size,omitempty"`
+	PipeSize uint64 `protobuf:"varint,17,opt,name=pipe_size,json=pipeSize,proto3" json:"pipe_size,omitempty"`
+	// MEASURED. CPU time (user + system, of the thread that hashed) spent
+	// computing the checksum, kept apart from the copy's figures above so
+	// the zero-copy figures stay honest. 0 when none was asked for or when
+	// the sender's value came from its cache.
+	ChecksumCpu *durationpb.Duration `protobuf:"bytes,18,opt,name=checksum_cpu,json=checksumCpu,proto3" json:"checksum_cpu,omitempty"`
+	// True when the sender's checksum came from its cache (same device,
+	// inode, size and mtime as a file already hashed).
+	ChecksumCached bool `protobuf:"varint,19,opt,name=checksum_cached,json=checksumCached,proto3" json:"checksum_cached,omitempty"`
+	// The pace that applied, in bytes per second: the lower of the
+	// request's rate_limit and the server's --max-rate; 0 when unlimited.
+	// throughput_bytes_per_second is the rate achieved.
+	RateLimit uint64 `protobuf:"varint,20,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// True when the bytes travelled inside the offer on the control plane
+	// (Offer.inline): the syscall figures then cover the file read only.
+	Inline        bool `protobuf:"varint,21,opt,name=inline,proto3" json:"inline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -321,6 +356,34 @@ func (x *TransferStats) GetPipeSize() uint64 {
 	return 0
 }
 
+func (x *TransferStats) GetChecksumCpu() *durationpb.Duration {
+	if x != nil {
+		return x.ChecksumCpu
+	}
+	return nil
+}
+
+func (x *TransferStats) GetChecksumCached() bool {
+	if x != nil {
+		return x.ChecksumCached
+	}
+	return false
+}
+
+func (x *TransferStats) GetRateLimit() uint64 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *TransferStats) GetInline() bool {
+	if x != nil {
+		return x.Inline
+	}
+	return false
+}
+
 // CopyModel is the textbook cost of one round of a strategy (see
 // docs in the README): copies of the payload and user/kernel switches.
 type CopyModel struct {
@@ -410,7 +473,7 @@ var File_ferry_v1_stats_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_stats_proto_rawDesc = "" +
 	"\n" +
-	"\x14ferry/v1/stats.proto\x12\bferry.v1\x1a\x17ferry/v1/strategy.proto\x1a\x1egoogle/protobuf/duration.proto\"\xd3\x01\n" +
+	"\x14ferry/v1/stats.proto\x12\bferry.v1\x1a\x17ferry/v1/checksum.proto\x1a\x17ferry/v1/strategy.proto\x1a\x1egoogle/protobuf/duration.proto\"\xb0\x02\n" +
 	"\x06Report\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12\x12\n" +
@@ -418,7 +481,9 @@ const file_ferry_v1_stats_proto_rawDesc = "" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x16\n" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12/\n" +
 	"\x06sender\x18\x05 \x01(\v2\x17.ferry.v1.TransferStatsR\x06sender\x123\n" +
-	"\breceiver\x18\x06 \x01(\v2\x17.ferry.v1.TransferStatsR\breceiver\"\xda\x06\n" +
+	"\breceiver\x18\x06 \x01(\v2\x17.ferry.v1.TransferStatsR\breceiver\x12.\n" +
+	"\bchecksum\x18\a \x01(\v2\x12.ferry.v1.ChecksumR\bchecksum\x12+\n" +
+	"\x11checksum_verified\x18\b \x01(\bR\x10checksumVerified\"\xf8\a\n" +
 	"\rTransferStats\x12.\n" +
 	"\bstrategy\x18\x01 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x125\n" +
@@ -438,7 +503,12 @@ const file_ferry_v1_stats_proto_rawDesc = "" +
 	"system_cpu\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\tsystemCpu\x12'\n" +
 	"\x0fthread_measured\x18\x0f \x01(\bR\x0ethreadMeasured\x12\x1b\n" +
 	"\tthread_id\x18\x10 \x01(\x03R\bthreadId\x12\x1b\n" +
-	"\tpipe_size\x18\x11 \x01(\x04R\bpipeSize\x1a;\n" +
+	"\tpipe_size\x18\x11 \x01(\x04R\bpipeSize\x12<\n" +
+	"\fchecksum_cpu\x18\x12 \x01(\v2\x19.google.protobuf.DurationR\vchecksumCpu\x12'\n" +
+	"\x0fchecksum_cached\x18\x13 \x01(\bR\x0echecksumCached\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\x14 \x01(\x04R\trateLimit\x12\x16\n" +
+	"\x06inline\x18\x15 \x01(\bR\x06inline\x1a;\n" +
 	"\rSyscallsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xa8\x01\n" +
@@ -469,23 +539,26 @@ var file_ferry_v1_stats_proto_goTypes = []any{
 	(*TransferStats)(nil),       // 1: ferry.v1.TransferStats
 	(*CopyModel)(nil),           // 2: ferry.v1.CopyModel
 	nil,                         // 3: ferry.v1.TransferStats.SyscallsEntry
-	(Strategy)(0),               // 4: ferry.v1.Strategy
-	(*durationpb.Duration)(nil), // 5: google.protobuf.Duration
+	(*Checksum)(nil),            // 4: ferry.v1.Checksum
+	(Strategy)(0),               // 5: ferry.v1.Strategy
+	(*durationpb.Duration)(nil), // 6: google.protobuf.Duration
 }
 var file_ferry_v1_stats_proto_depIdxs = []int32{
-	1, // 0: ferry.v1.Report.sender:type_name -> ferry.v1.TransferStats
-	1, // 1: ferry.v1.Report.receiver:type_name -> ferry.v1.TransferStats
-	4, // 2: ferry.v1.TransferStats.strategy:type_name -> ferry.v1.Strategy
-	5, // 3: ferry.v1.TransferStats.duration:type_name -> google.protobuf.Duration
-	2, // 4: ferry.v1.TransferStats.model:type_name -> ferry.v1.CopyModel
-	3, // 5: ferry.v1.TransferStats.syscalls:type_name -> ferry.v1.TransferStats.SyscallsEntry
-	5, // 6: ferry.v1.TransferStats.user_cpu:type_name -> google.protobuf.Duration
-	5, // 7: ferry.v1.TransferStats.system_cpu:type_name -> google.protobuf.Duration
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	1,  // 0: ferry.v1.Report.sender:type_name -> ferry.v1.TransferStats
+	1,  // 1: ferry.v1.Report.receiver:type_name -> ferry.v1.TransferStats
+	4,  // 2: ferry.v1.Report.checksum:type_name -> ferry.v1.Checksum
+	5,  // 3: ferry.v1.TransferStats.strategy:type_name -> ferry.v1.Strategy
+	6,  // 4: ferry.v1.TransferStats.duration:type_name -> google.protobuf.Duration
+	2,  // 5: ferry.v1.TransferStats.model:type_name -> ferry.v1.CopyModel
+	3,  // 6: ferry.v1.TransferStats.syscalls:type_name -> ferry.v1.TransferStats.SyscallsEntry
+	6,  // 7: ferry.v1.TransferStats.user_cpu:type_name -> google.protobuf.Duration
+	6,  // 8: ferry.v1.TransferStats.system_cpu:type_name -> google.protobuf.Duration
+	6,  // 9: ferry.v1.TransferStats.checksum_cpu:type_name -> google.protobuf.Duration
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_stats_proto_init() }
@@ -493,6 +566,7 @@ func file_ferry_v1_stats_proto_init() {
 	if File_ferry_v1_stats_proto != nil {
 		return
 	}
+	file_ferry_v1_checksum_proto_init()
 	file_ferry_v1_strategy_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -297,7 +297,19 @@ type DownloadRequest struct {
 	// runs past the end is cut at the end (the offer says the exact count).
 	Length uint64 `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
 	// The copy strategy; STRATEGY_UNSPECIFIED lets the server choose.
-	Strategy      Strategy `protobuf:"varint,4,opt,name=strategy,proto3,enum=ferry.v1.Strategy" json:"strategy,omitempty"`
+	Strategy Strategy `protobuf:"varint,4,opt,name=strategy,proto3,enum=ferry.v1.Strategy" json:"strategy,omitempty"`
+	// The end-to-end checksum the sender computes over the range and puts in
+	// the offer, for the receiver to verify before it keeps the file.
+	// CHECKSUM_ALGORITHM_UNSPECIFIED asks for none.
+	Checksum ChecksumAlgorithm `protobuf:"varint,5,opt,name=checksum,proto3,enum=ferry.v1.ChecksumAlgorithm" json:"checksum,omitempty"`
+	// Pace the data channel to at most this many bytes per second; 0 means
+	// no per-transfer limit. A server-wide ceiling (ferryd --max-rate) may
+	// hold the transfer lower; the report says the limit that applied.
+	RateLimit uint64 `protobuf:"varint,6,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// The client accepts the bytes inside the offer (Offer.data) when the
+	// range is at most this many bytes: no data connection at all. The server
+	// caps it at its own limit (64 KiB); 0 means never inline.
+	InlineMax     uint64 `protobuf:"varint,7,opt,name=inline_max,json=inlineMax,proto3" json:"inline_max,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -358,6 +370,27 @@ func (x *DownloadRequest) GetStrategy() Strategy {
 		return x.Strategy
 	}
 	return Strategy_STRATEGY_UNSPECIFIED
+}
+
+func (x *DownloadRequest) GetChecksum() ChecksumAlgorithm {
+	if x != nil {
+		return x.Checksum
+	}
+	return ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED
+}
+
+func (x *DownloadRequest) GetRateLimit() uint64 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *DownloadRequest) GetInlineMax() uint64 {
+	if x != nil {
+		return x.InlineMax
+	}
+	return 0
 }
 
 // DownloadResponse is one event of a Download stream: an offer first, then
@@ -483,7 +516,16 @@ type Offer struct {
 	// it unspecified).
 	Strategy Strategy `protobuf:"varint,6,opt,name=strategy,proto3,enum=ferry.v1.Strategy" json:"strategy,omitempty"`
 	// Size of the whole file when the offer was made.
-	FileSize      uint64 `protobuf:"varint,7,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`
+	FileSize uint64 `protobuf:"varint,7,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`
+	// The sender's checksum of the offered range, when the request asked for
+	// one. The receiver must compare it with what it received before it
+	// keeps the file.
+	Checksum *Checksum `protobuf:"bytes,8,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	// True when the bytes are in data and no data connection is made;
+	// data_address and ticket are then empty.
+	Inline bool `protobuf:"varint,9,opt,name=inline,proto3" json:"inline,omitempty"`
+	// The range's bytes, when inline.
+	Data          []byte `protobuf:"bytes,10,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -567,13 +609,39 @@ func (x *Offer) GetFileSize() uint64 {
 	return 0
 }
 
+func (x *Offer) GetChecksum() *Checksum {
+	if x != nil {
+		return x.Checksum
+	}
+	return nil
+}
+
+func (x *Offer) GetInline() bool {
+	if x != nil {
+		return x.Inline
+	}
+	return false
+}
+
+func (x *Offer) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // Progress reports how many bytes the sender has handed to the kernel.
 type Progress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Bytes written to the data socket so far.
 	BytesSent uint64 `protobuf:"varint,1,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
-	// Total bytes of the transfer (the offer's length).
-	BytesTotal    uint64 `protobuf:"varint,2,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
+	// Total bytes of the transfer (the offer's length; for a tree, the sum of
+	// its files' sizes).
+	BytesTotal uint64 `protobuf:"varint,2,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
+	// For a tree: files finished so far.
+	FilesDone uint64 `protobuf:"varint,3,opt,name=files_done,json=filesDone,proto3" json:"files_done,omitempty"`
+	// For a tree: regular files in it.
+	FilesTotal    uint64 `protobuf:"varint,4,opt,name=files_total,json=filesTotal,proto3" json:"files_total,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -622,8 +690,22 @@ func (x *Progress) GetBytesTotal() uint64 {
 	return 0
 }
 
-// PullRequest asks this node to fetch a file, or a byte range of one,
-// from a peer into its own root.
+func (x *Progress) GetFilesDone() uint64 {
+	if x != nil {
+		return x.FilesDone
+	}
+	return 0
+}
+
+func (x *Progress) GetFilesTotal() uint64 {
+	if x != nil {
+		return x.FilesTotal
+	}
+	return 0
+}
+
+// PullRequest asks this node to fetch a file, a byte range of one, or a
+// whole directory, from a peer into its own root.
 type PullRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The peer ferryd's control-plane address (host:port).
@@ -645,7 +727,14 @@ type PullRequest struct {
 	Offset uint64 `protobuf:"varint,6,opt,name=offset,proto3" json:"offset,omitempty"`
 	// Bytes to fetch from offset; 0 means to the end of the file, as in
 	// DownloadRequest.
-	Length        uint64 `protobuf:"varint,7,opt,name=length,proto3" json:"length,omitempty"`
+	Length uint64 `protobuf:"varint,7,opt,name=length,proto3" json:"length,omitempty"`
+	// End-to-end checksum, as in DownloadRequest: this node verifies it
+	// before the rename; a mismatch is DATA_LOSS and leaves no file.
+	Checksum ChecksumAlgorithm `protobuf:"varint,8,opt,name=checksum,proto3,enum=ferry.v1.ChecksumAlgorithm" json:"checksum,omitempty"`
+	// Per-transfer pace in bytes per second, as in DownloadRequest.
+	RateLimit uint64 `protobuf:"varint,9,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// For a directory: files in flight at once. 0 means 4.
+	Concurrency   uint32 `protobuf:"varint,10,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -729,6 +818,27 @@ func (x *PullRequest) GetLength() uint64 {
 	return 0
 }
 
+func (x *PullRequest) GetChecksum() ChecksumAlgorithm {
+	if x != nil {
+		return x.Checksum
+	}
+	return ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED
+}
+
+func (x *PullRequest) GetRateLimit() uint64 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *PullRequest) GetConcurrency() uint32 {
+	if x != nil {
+		return x.Concurrency
+	}
+	return 0
+}
+
 // PullResponse is one event of a Pull stream: progress, then the report.
 type PullResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -738,6 +848,7 @@ type PullResponse struct {
 	//
 	//	*PullResponse_Progress
 	//	*PullResponse_Report
+	//	*PullResponse_TreeReport
 	Event         isPullResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -798,6 +909,15 @@ func (x *PullResponse) GetReport() *Report {
 	return nil
 }
 
+func (x *PullResponse) GetTreeReport() *TreeReport {
+	if x != nil {
+		if x, ok := x.Event.(*PullResponse_TreeReport); ok {
+			return x.TreeReport
+		}
+	}
+	return nil
+}
+
 type isPullResponse_Event interface {
 	isPullResponse_Event()
 }
@@ -809,20 +929,244 @@ type PullResponse_Progress struct {
 }
 
 type PullResponse_Report struct {
-	// Last message: sender holds the peer's statistics, receiver this
-	// node's.
+	// Last message of a file pull: sender holds the peer's statistics,
+	// receiver this node's.
 	Report *Report `protobuf:"bytes,2,opt,name=report,proto3,oneof"`
+}
+
+type PullResponse_TreeReport struct {
+	// Last message of a directory pull.
+	TreeReport *TreeReport `protobuf:"bytes,3,opt,name=tree_report,json=treeReport,proto3,oneof"`
 }
 
 func (*PullResponse_Progress) isPullResponse_Event() {}
 
 func (*PullResponse_Report) isPullResponse_Event() {}
 
+func (*PullResponse_TreeReport) isPullResponse_Event() {}
+
+// DownloadTreeRequest asks for a whole directory.
+type DownloadTreeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Slash-separated directory path relative to the served root; "" or "."
+	// is the root. A regular file is FAILED_PRECONDITION (use Download).
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// The copy strategy for every file; STRATEGY_UNSPECIFIED lets the server
+	// choose per file, by its size.
+	Strategy Strategy `protobuf:"varint,2,opt,name=strategy,proto3,enum=ferry.v1.Strategy" json:"strategy,omitempty"`
+	// Checksum for every file, as in DownloadRequest.
+	Checksum ChecksumAlgorithm `protobuf:"varint,3,opt,name=checksum,proto3,enum=ferry.v1.ChecksumAlgorithm" json:"checksum,omitempty"`
+	// Per-file pace in bytes per second, as in DownloadRequest.
+	RateLimit uint64 `protobuf:"varint,4,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// Offers outstanding at once: the server sends more as files finish.
+	// 0 means 16; the server caps it (at most 256 and its --max-transfers).
+	Window uint32 `protobuf:"varint,5,opt,name=window,proto3" json:"window,omitempty"`
+	// Files of at most this many bytes come inline in their offer, as in
+	// DownloadRequest.
+	InlineMax     uint64 `protobuf:"varint,6,opt,name=inline_max,json=inlineMax,proto3" json:"inline_max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadTreeRequest) Reset() {
+	*x = DownloadTreeRequest{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadTreeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadTreeRequest) ProtoMessage() {}
+
+func (x *DownloadTreeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadTreeRequest.ProtoReflect.Descriptor instead.
+func (*DownloadTreeRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DownloadTreeRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *DownloadTreeRequest) GetStrategy() Strategy {
+	if x != nil {
+		return x.Strategy
+	}
+	return Strategy_STRATEGY_UNSPECIFIED
+}
+
+func (x *DownloadTreeRequest) GetChecksum() ChecksumAlgorithm {
+	if x != nil {
+		return x.Checksum
+	}
+	return ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED
+}
+
+func (x *DownloadTreeRequest) GetRateLimit() uint64 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *DownloadTreeRequest) GetWindow() uint32 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
+func (x *DownloadTreeRequest) GetInlineMax() uint64 {
+	if x != nil {
+		return x.InlineMax
+	}
+	return 0
+}
+
+// TreeEntry is one entry of the tree.
+type TreeEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry; its path is relative to the requested directory.
+	File *FileEntry `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	// For a regular file: its offer (connect, send the ticket, read
+	// offer.length bytes; or take offer.data when inline).
+	Offer         *Offer `protobuf:"bytes,2,opt,name=offer,proto3" json:"offer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeEntry) Reset() {
+	*x = TreeEntry{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeEntry) ProtoMessage() {}
+
+func (x *TreeEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeEntry.ProtoReflect.Descriptor instead.
+func (*TreeEntry) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TreeEntry) GetFile() *FileEntry {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
+func (x *TreeEntry) GetOffer() *Offer {
+	if x != nil {
+		return x.Offer
+	}
+	return nil
+}
+
+// DownloadTreeResponse is a batch of events of a DownloadTree stream.
+type DownloadTreeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Entries in walk order: a directory comes before the entries it holds.
+	Entries []*TreeEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Reports of files whose transfers finished since the previous message
+	// (sender figures only). A file whose transfer failed ends the call with
+	// its error.
+	Reports []*Report `protobuf:"bytes,2,rep,name=reports,proto3" json:"reports,omitempty"`
+	// Set on the last message only.
+	Report        *TreeReport `protobuf:"bytes,3,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadTreeResponse) Reset() {
+	*x = DownloadTreeResponse{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadTreeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadTreeResponse) ProtoMessage() {}
+
+func (x *DownloadTreeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadTreeResponse.ProtoReflect.Descriptor instead.
+func (*DownloadTreeResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DownloadTreeResponse) GetEntries() []*TreeEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *DownloadTreeResponse) GetReports() []*Report {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+func (x *DownloadTreeResponse) GetReport() *TreeReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 var File_ferry_v1_transfer_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
-	"\x17ferry/v1/transfer.proto\x12\bferry.v1\x1a\x14ferry/v1/stats.proto\x1a\x17ferry/v1/strategy.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n" +
+	"\x17ferry/v1/transfer.proto\x12\bferry.v1\x1a\x17ferry/v1/checksum.proto\x1a\x14ferry/v1/files.proto\x1a\x14ferry/v1/stats.proto\x1a\x17ferry/v1/strategy.proto\x1a\x18ferry/v1/transfers.proto\x1a\x13ferry/v1/tree.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n" +
 	"\x16GetCapabilitiesRequest\"\xc1\x02\n" +
 	"\x17GetCapabilitiesResponse\x122\n" +
 	"\n" +
@@ -842,17 +1186,22 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x04mode\x18\x03 \x01(\rR\x04mode\x12;\n" +
 	"\vmodify_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"modifyTime\x12\x15\n" +
-	"\x06is_dir\x18\x05 \x01(\bR\x05isDir\"\x85\x01\n" +
+	"\x06is_dir\x18\x05 \x01(\bR\x05isDir\"\xfc\x01\n" +
 	"\x0fDownloadRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
 	"\x06length\x18\x03 \x01(\x04R\x06length\x12.\n" +
-	"\bstrategy\x18\x04 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\"\xa2\x01\n" +
+	"\bstrategy\x18\x04 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x127\n" +
+	"\bchecksum\x18\x05 \x01(\x0e2\x1b.ferry.v1.ChecksumAlgorithmR\bchecksum\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\x06 \x01(\x04R\trateLimit\x12\x1d\n" +
+	"\n" +
+	"inline_max\x18\a \x01(\x04R\tinlineMax\"\xa2\x01\n" +
 	"\x10DownloadResponse\x12'\n" +
 	"\x05offer\x18\x01 \x01(\v2\x0f.ferry.v1.OfferH\x00R\x05offer\x120\n" +
 	"\bprogress\x18\x02 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
 	"\x06report\x18\x03 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06reportB\a\n" +
-	"\x05event\"\xe0\x01\n" +
+	"\x05event\"\xbc\x02\n" +
 	"\x05Offer\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12!\n" +
@@ -861,12 +1210,20 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x06offset\x18\x04 \x01(\x04R\x06offset\x12\x16\n" +
 	"\x06length\x18\x05 \x01(\x04R\x06length\x12.\n" +
 	"\bstrategy\x18\x06 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x12\x1b\n" +
-	"\tfile_size\x18\a \x01(\x04R\bfileSize\"J\n" +
+	"\tfile_size\x18\a \x01(\x04R\bfileSize\x12.\n" +
+	"\bchecksum\x18\b \x01(\v2\x12.ferry.v1.ChecksumR\bchecksum\x12\x16\n" +
+	"\x06inline\x18\t \x01(\bR\x06inline\x12\x12\n" +
+	"\x04data\x18\n" +
+	" \x01(\fR\x04data\"\x8a\x01\n" +
 	"\bProgress\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x01 \x01(\x04R\tbytesSent\x12\x1f\n" +
 	"\vbytes_total\x18\x02 \x01(\x04R\n" +
-	"bytesTotal\"\xd5\x01\n" +
+	"bytesTotal\x12\x1d\n" +
+	"\n" +
+	"files_done\x18\x03 \x01(\x04R\tfilesDone\x12\x1f\n" +
+	"\vfiles_total\x18\x04 \x01(\x04R\n" +
+	"filesTotal\"\xcf\x02\n" +
 	"\vPullRequest\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12 \n" +
@@ -874,16 +1231,42 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\bstrategy\x18\x04 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x12\x1c\n" +
 	"\toverwrite\x18\x05 \x01(\bR\toverwrite\x12\x16\n" +
 	"\x06offset\x18\x06 \x01(\x04R\x06offset\x12\x16\n" +
-	"\x06length\x18\a \x01(\x04R\x06length\"u\n" +
+	"\x06length\x18\a \x01(\x04R\x06length\x127\n" +
+	"\bchecksum\x18\b \x01(\x0e2\x1b.ferry.v1.ChecksumAlgorithmR\bchecksum\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\t \x01(\x04R\trateLimit\x12 \n" +
+	"\vconcurrency\x18\n" +
+	" \x01(\rR\vconcurrency\"\xae\x01\n" +
 	"\fPullResponse\x120\n" +
 	"\bprogress\x18\x01 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
-	"\x06report\x18\x02 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06reportB\a\n" +
-	"\x05event2\xaa\x02\n" +
+	"\x06report\x18\x02 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06report\x127\n" +
+	"\vtree_report\x18\x03 \x01(\v2\x14.ferry.v1.TreeReportH\x00R\n" +
+	"treeReportB\a\n" +
+	"\x05event\"\xe8\x01\n" +
+	"\x13DownloadTreeRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12.\n" +
+	"\bstrategy\x18\x02 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x127\n" +
+	"\bchecksum\x18\x03 \x01(\x0e2\x1b.ferry.v1.ChecksumAlgorithmR\bchecksum\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\x04 \x01(\x04R\trateLimit\x12\x16\n" +
+	"\x06window\x18\x05 \x01(\rR\x06window\x12\x1d\n" +
+	"\n" +
+	"inline_max\x18\x06 \x01(\x04R\tinlineMax\"[\n" +
+	"\tTreeEntry\x12'\n" +
+	"\x04file\x18\x01 \x01(\v2\x13.ferry.v1.FileEntryR\x04file\x12%\n" +
+	"\x05offer\x18\x02 \x01(\v2\x0f.ferry.v1.OfferR\x05offer\"\x9f\x01\n" +
+	"\x14DownloadTreeResponse\x12-\n" +
+	"\aentries\x18\x01 \x03(\v2\x13.ferry.v1.TreeEntryR\aentries\x12*\n" +
+	"\areports\x18\x02 \x03(\v2\x10.ferry.v1.ReportR\areports\x12,\n" +
+	"\x06report\x18\x03 \x01(\v2\x14.ferry.v1.TreeReportR\x06report2\x93\x04\n" +
 	"\x0fTransferService\x12V\n" +
 	"\x0fGetCapabilities\x12 .ferry.v1.GetCapabilitiesRequest\x1a!.ferry.v1.GetCapabilitiesResponse\x12A\n" +
 	"\bStatFile\x12\x19.ferry.v1.StatFileRequest\x1a\x1a.ferry.v1.StatFileResponse\x12C\n" +
 	"\bDownload\x12\x19.ferry.v1.DownloadRequest\x1a\x1a.ferry.v1.DownloadResponse0\x01\x127\n" +
-	"\x04Pull\x12\x15.ferry.v1.PullRequest\x1a\x16.ferry.v1.PullResponse0\x01B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
+	"\x04Pull\x12\x15.ferry.v1.PullRequest\x1a\x16.ferry.v1.PullResponse0\x01\x12D\n" +
+	"\tListFiles\x12\x1a.ferry.v1.ListFilesRequest\x1a\x1b.ferry.v1.ListFilesResponse\x12P\n" +
+	"\rListTransfers\x12\x1e.ferry.v1.ListTransfersRequest\x1a\x1f.ferry.v1.ListTransfersResponse\x12O\n" +
+	"\fDownloadTree\x12\x1d.ferry.v1.DownloadTreeRequest\x1a\x1e.ferry.v1.DownloadTreeResponse0\x01B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
 
 var (
 	file_ferry_v1_transfer_proto_rawDescOnce sync.Once
@@ -897,7 +1280,7 @@ func file_ferry_v1_transfer_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_transfer_proto_rawDescData
 }
 
-var file_ferry_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_ferry_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_ferry_v1_transfer_proto_goTypes = []any{
 	(*GetCapabilitiesRequest)(nil),  // 0: ferry.v1.GetCapabilitiesRequest
 	(*GetCapabilitiesResponse)(nil), // 1: ferry.v1.GetCapabilitiesResponse
@@ -909,36 +1292,64 @@ var file_ferry_v1_transfer_proto_goTypes = []any{
 	(*Progress)(nil),                // 7: ferry.v1.Progress
 	(*PullRequest)(nil),             // 8: ferry.v1.PullRequest
 	(*PullResponse)(nil),            // 9: ferry.v1.PullResponse
-	(Strategy)(0),                   // 10: ferry.v1.Strategy
-	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
-	(*Report)(nil),                  // 12: ferry.v1.Report
+	(*DownloadTreeRequest)(nil),     // 10: ferry.v1.DownloadTreeRequest
+	(*TreeEntry)(nil),               // 11: ferry.v1.TreeEntry
+	(*DownloadTreeResponse)(nil),    // 12: ferry.v1.DownloadTreeResponse
+	(Strategy)(0),                   // 13: ferry.v1.Strategy
+	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
+	(ChecksumAlgorithm)(0),          // 15: ferry.v1.ChecksumAlgorithm
+	(*Report)(nil),                  // 16: ferry.v1.Report
+	(*Checksum)(nil),                // 17: ferry.v1.Checksum
+	(*TreeReport)(nil),              // 18: ferry.v1.TreeReport
+	(*FileEntry)(nil),               // 19: ferry.v1.FileEntry
+	(*ListFilesRequest)(nil),        // 20: ferry.v1.ListFilesRequest
+	(*ListTransfersRequest)(nil),    // 21: ferry.v1.ListTransfersRequest
+	(*ListFilesResponse)(nil),       // 22: ferry.v1.ListFilesResponse
+	(*ListTransfersResponse)(nil),   // 23: ferry.v1.ListTransfersResponse
 }
 var file_ferry_v1_transfer_proto_depIdxs = []int32{
-	10, // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
-	10, // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
-	10, // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
-	11, // 3: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
-	10, // 4: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
-	6,  // 5: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
-	7,  // 6: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
-	12, // 7: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
-	10, // 8: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
-	10, // 9: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
-	7,  // 10: ferry.v1.PullResponse.progress:type_name -> ferry.v1.Progress
-	12, // 11: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
-	0,  // 12: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
-	2,  // 13: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
-	4,  // 14: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
-	8,  // 15: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
-	1,  // 16: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
-	3,  // 17: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
-	5,  // 18: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
-	9,  // 19: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
-	16, // [16:20] is the sub-list for method output_type
-	12, // [12:16] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	13, // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
+	13, // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
+	13, // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
+	14, // 3: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
+	13, // 4: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
+	15, // 5: ferry.v1.DownloadRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	6,  // 6: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
+	7,  // 7: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
+	16, // 8: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
+	13, // 9: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
+	17, // 10: ferry.v1.Offer.checksum:type_name -> ferry.v1.Checksum
+	13, // 11: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
+	15, // 12: ferry.v1.PullRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	7,  // 13: ferry.v1.PullResponse.progress:type_name -> ferry.v1.Progress
+	16, // 14: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
+	18, // 15: ferry.v1.PullResponse.tree_report:type_name -> ferry.v1.TreeReport
+	13, // 16: ferry.v1.DownloadTreeRequest.strategy:type_name -> ferry.v1.Strategy
+	15, // 17: ferry.v1.DownloadTreeRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	19, // 18: ferry.v1.TreeEntry.file:type_name -> ferry.v1.FileEntry
+	6,  // 19: ferry.v1.TreeEntry.offer:type_name -> ferry.v1.Offer
+	11, // 20: ferry.v1.DownloadTreeResponse.entries:type_name -> ferry.v1.TreeEntry
+	16, // 21: ferry.v1.DownloadTreeResponse.reports:type_name -> ferry.v1.Report
+	18, // 22: ferry.v1.DownloadTreeResponse.report:type_name -> ferry.v1.TreeReport
+	0,  // 23: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
+	2,  // 24: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
+	4,  // 25: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
+	8,  // 26: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
+	20, // 27: ferry.v1.TransferService.ListFiles:input_type -> ferry.v1.ListFilesRequest
+	21, // 28: ferry.v1.TransferService.ListTransfers:input_type -> ferry.v1.ListTransfersRequest
+	10, // 29: ferry.v1.TransferService.DownloadTree:input_type -> ferry.v1.DownloadTreeRequest
+	1,  // 30: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
+	3,  // 31: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
+	5,  // 32: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
+	9,  // 33: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
+	22, // 34: ferry.v1.TransferService.ListFiles:output_type -> ferry.v1.ListFilesResponse
+	23, // 35: ferry.v1.TransferService.ListTransfers:output_type -> ferry.v1.ListTransfersResponse
+	12, // 36: ferry.v1.TransferService.DownloadTree:output_type -> ferry.v1.DownloadTreeResponse
+	30, // [30:37] is the sub-list for method output_type
+	23, // [23:30] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_transfer_proto_init() }
@@ -946,8 +1357,12 @@ func file_ferry_v1_transfer_proto_init() {
 	if File_ferry_v1_transfer_proto != nil {
 		return
 	}
+	file_ferry_v1_checksum_proto_init()
+	file_ferry_v1_files_proto_init()
 	file_ferry_v1_stats_proto_init()
 	file_ferry_v1_strategy_proto_init()
+	file_ferry_v1_transfers_proto_init()
+	file_ferry_v1_tree_proto_init()
 	file_ferry_v1_transfer_proto_msgTypes[5].OneofWrappers = []any{
 		(*DownloadResponse_Offer)(nil),
 		(*DownloadResponse_Progress)(nil),
@@ -956,6 +1371,7 @@ func file_ferry_v1_transfer_proto_init() {
 	file_ferry_v1_transfer_proto_msgTypes[9].OneofWrappers = []any{
 		(*PullResponse_Progress)(nil),
 		(*PullResponse_Report)(nil),
+		(*PullResponse_TreeReport)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -963,7 +1379,7 @@ func file_ferry_v1_transfer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_transfer_proto_rawDesc), len(file_ferry_v1_transfer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

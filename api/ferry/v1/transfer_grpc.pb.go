@@ -26,6 +26,9 @@ const (
 	TransferService_StatFile_FullMethodName        = "/ferry.v1.TransferService/StatFile"
 	TransferService_Download_FullMethodName        = "/ferry.v1.TransferService/Download"
 	TransferService_Pull_FullMethodName            = "/ferry.v1.TransferService/Pull"
+	TransferService_ListFiles_FullMethodName       = "/ferry.v1.TransferService/ListFiles"
+	TransferService_ListTransfers_FullMethodName   = "/ferry.v1.TransferService/ListTransfers"
+	TransferService_DownloadTree_FullMethodName    = "/ferry.v1.TransferService/DownloadTree"
 )
 
 // TransferServiceClient is the client API for TransferService service.
@@ -54,7 +57,28 @@ type TransferServiceClient interface {
 	// and renamed once every byte arrived. Errors the peer returned keep
 	// their code, with "peer: " before the message; a peer that cannot be
 	// reached is UNAVAILABLE.
+	//
+	// When path names a directory on the peer, Pull copies the tree into
+	// destination (see DownloadTree): progress counts files and bytes, and
+	// the last message is a TreeReport instead of a Report.
 	Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullResponse], error)
+	// ListFiles lists a directory beneath the served root, one level or the
+	// whole tree, in lexical path order, a page at a time.
+	ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (*ListFilesResponse, error)
+	// ListTransfers lists the transfers this node is running (Download,
+	// DownloadTree and Pull calls) and the most recently finished ones, with
+	// their progress and, once finished, their outcome and report. Finished
+	// transfers are kept in a bounded history (ferryd --transfer-history).
+	ListTransfers(ctx context.Context, in *ListTransfersRequest, opts ...grpc.CallOption) (*ListTransfersResponse, error)
+	// DownloadTree negotiates a whole directory. The server walks it without
+	// following symlinks and streams its entries, a directory before what it
+	// holds; each regular file comes with its own offer (tickets as in
+	// Download). The server keeps at most `window` offers outstanding and
+	// sends more as transfers finish, reporting each finished file. A data
+	// connection can carry one transfer after another (see the README's
+	// "Data channel" section), so a tree does not cost one TCP handshake per
+	// file. The last message carries the TreeReport.
+	DownloadTree(ctx context.Context, in *DownloadTreeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadTreeResponse], error)
 }
 
 type transferServiceClient struct {
@@ -123,6 +147,45 @@ func (c *transferServiceClient) Pull(ctx context.Context, in *PullRequest, opts 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TransferService_PullClient = grpc.ServerStreamingClient[PullResponse]
 
+func (c *transferServiceClient) ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (*ListFilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFilesResponse)
+	err := c.cc.Invoke(ctx, TransferService_ListFiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *transferServiceClient) ListTransfers(ctx context.Context, in *ListTransfersRequest, opts ...grpc.CallOption) (*ListTransfersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTransfersResponse)
+	err := c.cc.Invoke(ctx, TransferService_ListTransfers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *transferServiceClient) DownloadTree(ctx context.Context, in *DownloadTreeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadTreeResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TransferService_ServiceDesc.Streams[2], TransferService_DownloadTree_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DownloadTreeRequest, DownloadTreeResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TransferService_DownloadTreeClient = grpc.ServerStreamingClient[DownloadTreeResponse]
+
 // TransferServiceServer is the server API for TransferService service.
 // All implementations must embed UnimplementedTransferServiceServer
 // for forward compatibility.
@@ -149,7 +212,28 @@ type TransferServiceServer interface {
 	// and renamed once every byte arrived. Errors the peer returned keep
 	// their code, with "peer: " before the message; a peer that cannot be
 	// reached is UNAVAILABLE.
+	//
+	// When path names a directory on the peer, Pull copies the tree into
+	// destination (see DownloadTree): progress counts files and bytes, and
+	// the last message is a TreeReport instead of a Report.
 	Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error
+	// ListFiles lists a directory beneath the served root, one level or the
+	// whole tree, in lexical path order, a page at a time.
+	ListFiles(context.Context, *ListFilesRequest) (*ListFilesResponse, error)
+	// ListTransfers lists the transfers this node is running (Download,
+	// DownloadTree and Pull calls) and the most recently finished ones, with
+	// their progress and, once finished, their outcome and report. Finished
+	// transfers are kept in a bounded history (ferryd --transfer-history).
+	ListTransfers(context.Context, *ListTransfersRequest) (*ListTransfersResponse, error)
+	// DownloadTree negotiates a whole directory. The server walks it without
+	// following symlinks and streams its entries, a directory before what it
+	// holds; each regular file comes with its own offer (tickets as in
+	// Download). The server keeps at most `window` offers outstanding and
+	// sends more as transfers finish, reporting each finished file. A data
+	// connection can carry one transfer after another (see the README's
+	// "Data channel" section), so a tree does not cost one TCP handshake per
+	// file. The last message carries the TreeReport.
+	DownloadTree(*DownloadTreeRequest, grpc.ServerStreamingServer[DownloadTreeResponse]) error
 	mustEmbedUnimplementedTransferServiceServer()
 }
 
@@ -171,6 +255,15 @@ func (UnimplementedTransferServiceServer) Download(*DownloadRequest, grpc.Server
 }
 func (UnimplementedTransferServiceServer) Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error {
 	return status.Error(codes.Unimplemented, "method Pull not implemented")
+}
+func (UnimplementedTransferServiceServer) ListFiles(context.Context, *ListFilesRequest) (*ListFilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFiles not implemented")
+}
+func (UnimplementedTransferServiceServer) ListTransfers(context.Context, *ListTransfersRequest) (*ListTransfersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTransfers not implemented")
+}
+func (UnimplementedTransferServiceServer) DownloadTree(*DownloadTreeRequest, grpc.ServerStreamingServer[DownloadTreeResponse]) error {
+	return status.Error(codes.Unimplemented, "method DownloadTree not implemented")
 }
 func (UnimplementedTransferServiceServer) mustEmbedUnimplementedTransferServiceServer() {}
 func (UnimplementedTransferServiceServer) testEmbeddedByValue()                         {}
@@ -251,6 +344,53 @@ func _TransferService_Pull_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TransferService_PullServer = grpc.ServerStreamingServer[PullResponse]
 
+func _TransferService_ListFiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransferServiceServer).ListFiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TransferService_ListFiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransferServiceServer).ListFiles(ctx, req.(*ListFilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TransferService_ListTransfers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTransfersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransferServiceServer).ListTransfers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TransferService_ListTransfers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransferServiceServer).ListTransfers(ctx, req.(*ListTransfersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TransferService_DownloadTree_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DownloadTreeRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(TransferServiceServer).DownloadTree(m, &grpc.GenericServerStream[DownloadTreeRequest, DownloadTreeResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TransferService_DownloadTreeServer = grpc.ServerStreamingServer[DownloadTreeResponse]
+
 // TransferService_ServiceDesc is the grpc.ServiceDesc for TransferService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -266,6 +406,14 @@ var TransferService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "StatFile",
 			Handler:    _TransferService_StatFile_Handler,
 		},
+		{
+			MethodName: "ListFiles",
+			Handler:    _TransferService_ListFiles_Handler,
+		},
+		{
+			MethodName: "ListTransfers",
+			Handler:    _TransferService_ListTransfers_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -276,6 +424,11 @@ var TransferService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Pull",
 			Handler:       _TransferService_Pull_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DownloadTree",
+			Handler:       _TransferService_DownloadTree_Handler,
 			ServerStreams: true,
 		},
 	},
