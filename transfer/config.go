@@ -82,9 +82,22 @@ type Config struct {
 	// Disable lists strategies not to offer even if the kernel supports
 	// them. nil means none.
 	Disable []Strategy
+	// MaxRate is a server-wide ceiling, in bytes per second, on the data
+	// channel: all transfers together send no faster (each is paced, see
+	// pace.go), and one that asks for more (Source.RateLimit) gets it
+	// shared. 0 means no ceiling.
+	MaxRate int64
 	// Logger receives one line per finished transfer. nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// ChecksumCache is how many checksums the server keeps, keyed by file
+	// identity (device, inode, size, mtime, ctime), range and algorithm,
+	// least recently used first out. 0 means 4096 (about 1 MiB); -1
+	// means none are kept.
+	ChecksumCache int
+	// Events are called at the data plane's notable moments, for
+	// metrics. The zero value calls nothing.
+	Events Events
 }
 
 // DefaultPreference orders strategies for the server's choice on large
@@ -140,6 +153,7 @@ func (c *Config) bufferSize() int    { return orDefault(c.BufferSize, mib) }
 func (c *Config) sendfileChunk() int { return orDefault(c.SendfileChunk, 4*mib) }
 func (c *Config) pipeSize() int      { return orDefault(c.PipeSize, mib) }
 func (c *Config) idlePipes() int     { return orDefault(c.IdlePipes, 16) }
+func (c *Config) checksumCache() int { return orDefault(c.ChecksumCache, 4096) }
 
 func (c *Config) mmapWindow() int {
 	w := int64(orDefault(c.MmapWindow, mib))

@@ -6,9 +6,18 @@
 // an open file; the Offer carries a ticket that a client presents on the
 // data channel (see preamble.go for the wire format), after which the
 // Server sends exactly the offered bytes with the offered Strategy and
-// closes the connection. Every strategy has the same contract:
+// closes the connection, or, for a keep-alive preamble (version 2), ends
+// them with a trailer byte and waits for the next ticket on the same
+// connection (keepalive.go); a Pool keeps such connections on the
+// receiving side. Tree walks a directory without following symlinks, for
+// copying it whole, and Root builds a received tree beneath itself. Every strategy has the same contract:
 // (written int64, handled bool, err error), driven through syscall.RawConn
 // so that EAGAIN parks the goroutine in the netpoller.
+//
+// An Offer may also carry the range's end-to-end checksum (CRC32C or
+// SHA256, cached by file identity: checksum.go), which a Destination
+// verifies before Commit (verify.go), and a range of at most MaxInline
+// bytes may travel inside the offer with no data connection (inline.go).
 //
 // The package also opens files beneath a served root (Root), because that
 // is a kernel matter (openat2 with RESOLVE_BENEATH), not a gRPC one.

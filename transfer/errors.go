@@ -21,6 +21,8 @@ var (
 	ErrIsDir = errors.New("is a directory")
 	// ErrNotRegular: a device, socket or FIFO where a file is needed.
 	ErrNotRegular = errors.New("not a regular file")
+	// ErrNotDir: a file where a directory is needed.
+	ErrNotDir = errors.New("not a directory")
 	// ErrOutOfRange: an offset past the end of the file.
 	ErrOutOfRange = errors.New("offset past the end of the file")
 	// ErrUnsupported: a strategy this host does not support.
@@ -40,4 +42,7 @@ var (
 	ErrBusy = errors.New("server busy: too many concurrent transfers")
 	// ErrClosed: the data-plane server is shut down.
 	ErrClosed = errors.New("data-plane server closed")
+	// ErrChecksumMismatch: the received bytes' checksum differs from the
+	// sender's; the receiver keeps no file.
+	ErrChecksumMismatch = errors.New("checksum mismatch: the received bytes differ from the sent")
 )

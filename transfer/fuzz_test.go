@@ -23,33 +23,37 @@ func FuzzParsePreamble(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:preambleSize-1])
 	f.Add(append(bytes.Clone(good), 0))
+	f.Add(appendPreambleVersion(nil, ProtocolVersionKeepAlive, bytes.Repeat([]byte{0xcd}, TicketSize)))
+	f.Add(appendPreambleVersion(nil, 3, bytes.Repeat([]byte{0xcd}, TicketSize)))
 	f.Add([]byte{})
 	f.Add([]byte("FERY\x02"))
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ticket, ok, err := parsePreamble(b)
+		ticket, version, ok, err := parsePreamble(b)
 		if err != nil {
 			t.Fatalf("parsePreamble(%q) error = %v, want nil", b, err)
 		}
 		if !ok {
-			if ticket != [TicketSize]byte{} {
-				t.Fatalf("parsePreamble(%q) = %x, false; want a zero ticket", b, ticket)
+			if ticket != [TicketSize]byte{} || version != 0 {
+				t.Fatalf("parsePreamble(%q) = %x, %d, false; want a zero ticket and version", b, ticket, version)
 			}
-		} else if re := appendPreamble(nil, ticket[:]); !bytes.Equal(re, b) {
-			t.Fatalf("appendPreamble(parsePreamble(%q)) = %q, want the input", b, re)
+		} else if version != ProtocolVersion && version != ProtocolVersionKeepAlive {
+			t.Fatalf("parsePreamble(%q) accepted version %d", b, version)
+		} else if re := appendPreambleVersion(nil, version, ticket[:]); !bytes.Equal(re, b) {
+			t.Fatalf("appendPreambleVersion(parsePreamble(%q)) = %q, want the input", b, re)
 		}
 		// readPreamble takes the first preambleSize bytes and judges them
 		// alike.
-		rt, rok, rerr := readPreamble(bytes.NewReader(b))
+		rt, rv, rok, rerr := readPreamble(bytes.NewReader(b))
 		switch {
 		case len(b) < preambleSize:
 			if rok || (rerr != io.EOF && rerr != io.ErrUnexpectedEOF) {
 				t.Fatalf("readPreamble(%d bytes) = %v, %v; want false, EOF", len(b), rok, rerr)
 			}
 		default:
-			pt, pok, _ := parsePreamble(b[:preambleSize])
-			if rt != pt || rok != pok || rerr != nil {
-				t.Fatalf("readPreamble(%q) = %x, %v, %v; want %x, %v, nil", b, rt, rok, rerr, pt, pok)
+			pt, pv, pok, _ := parsePreamble(b[:preambleSize])
+			if rt != pt || rv != pv || rok != pok || rerr != nil {
+				t.Fatalf("readPreamble(%q) = %x, %d, %v, %v; want %x, %d, %v, nil", b, rt, rv, rok, rerr, pt, pv, pok)
 			}
 		}
 	})

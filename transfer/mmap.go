@@ -53,11 +53,18 @@ func sendMmap(j *sendJob) (written int64, handled bool, err error) {
 		j.maps.mapped.Add(-reserved)
 	}()
 	for j.left > 0 {
+		// Paced: waits before a window is reserved, and books no more than
+		// a window carries (booking a larger round than it sends would
+		// hold MMAP to a fraction of its limit).
+		want, err := j.nextRound(min(j.left, int64(j.cfg.mmapWindow())))
+		if err != nil {
+			return written, true, err
+		}
 		window := j.maps.reserve(j.cfg)
 		reserved = window
 		base := j.off &^ (pageSize - 1)
 		skip := j.off - base
-		length := min(window, skip+j.left)
+		length := min(window, skip+want)
 		var e error
 		m, e = unix.Mmap(j.fd, base, int(length), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
 		j.n[sysMmap]++

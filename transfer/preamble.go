@@ -17,11 +17,27 @@ import (
 // send them all, it resets the connection instead, so that a receiver
 // never takes a failed transfer for a complete one. After any other
 // verdict the server closes at once and sends nothing more.
+//
+// Version 2 (ProtocolVersionKeepAlive) is the same up to the last byte of
+// the payload; then the server writes one trailer byte (TrailerOK) instead
+// of closing, and waits for the next preamble on the same connection, for
+// at most Config.HandshakeTimeout (see keepalive.go). A failed send still
+// resets the connection. A preamble of either version may follow; version
+// 1 ends the connection after its transfer as before.
 const (
 	preambleMagic   = "FERY"
 	ProtocolVersion = 1
-	TicketSize      = 32
-	preambleSize    = len(preambleMagic) + 1 + TicketSize
+	// ProtocolVersionKeepAlive asks the server to keep the connection
+	// open after the transfer, for the next preamble.
+	ProtocolVersionKeepAlive = 2
+	TicketSize               = 32
+	preambleSize             = len(preambleMagic) + 1 + TicketSize
+)
+
+// Trailer bytes end a transfer on a keep-alive (version 2) connection.
+const (
+	TrailerOK     byte = 0
+	TrailerFailed byte = 1
 )
 
 // Verdict is the server's one-byte answer to a preamble.
@@ -50,28 +66,34 @@ func (v Verdict) String() string {
 	return "unknown verdict"
 }
 
-// appendPreamble appends the preamble for ticket to b.
+// appendPreamble appends the version 1 preamble for ticket to b.
 func appendPreamble(b []byte, ticket []byte) []byte {
+	return appendPreambleVersion(b, ProtocolVersion, ticket)
+}
+
+// appendPreambleVersion appends the preamble of a version for ticket to b.
+func appendPreambleVersion(b []byte, version byte, ticket []byte) []byte {
 	b = append(b, preambleMagic...)
-	b = append(b, ProtocolVersion)
+	b = append(b, version)
 	return append(b, ticket...)
 }
 
-// readPreamble reads a preamble and returns its ticket, or ok == false
-// when the magic or version is wrong.
-func readPreamble(r io.Reader) (ticket [TicketSize]byte, ok bool, err error) {
+// readPreamble reads a preamble and returns its ticket and version, or
+// ok == false when the magic or version is wrong.
+func readPreamble(r io.Reader) (ticket [TicketSize]byte, version byte, ok bool, err error) {
 	var buf [preambleSize]byte
 	if _, err := io.ReadFull(r, buf[:]); err != nil {
-		return ticket, false, err
+		return ticket, 0, false, err
 	}
 	return parsePreamble(buf[:])
 }
 
 // parsePreamble checks a complete preamble.
-func parsePreamble(buf []byte) (ticket [TicketSize]byte, ok bool, err error) {
-	if len(buf) != preambleSize || !bytes.Equal(buf[:4], []byte(preambleMagic)) || buf[4] != ProtocolVersion {
-		return ticket, false, nil
+func parsePreamble(buf []byte) (ticket [TicketSize]byte, version byte, ok bool, err error) {
+	if len(buf) != preambleSize || !bytes.Equal(buf[:4], []byte(preambleMagic)) ||
+		(buf[4] != ProtocolVersion && buf[4] != ProtocolVersionKeepAlive) {
+		return ticket, 0, false, nil
 	}
 	copy(ticket[:], buf[5:])
-	return ticket, true, nil
+	return ticket, buf[4], true, nil
 }

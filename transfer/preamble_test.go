@@ -17,13 +17,21 @@ func TestPreambleRoundTrip(t *testing.T) {
 	if !bytes.Equal(b[:10], []byte("prefixFERY")) || b[10] != 1 {
 		t.Errorf("appendPreamble wrote %q, want magic FERY then version 1", b[:11])
 	}
-	got, ok, err := parsePreamble(b[len("prefix"):])
-	if got != ticket || !ok || err != nil {
-		t.Errorf("parsePreamble(appendPreamble(%x)) = %x, %v, %v; want the ticket, true, nil", ticket, got, ok, err)
+	got, v, ok, err := parsePreamble(b[len("prefix"):])
+	if got != ticket || v != ProtocolVersion || !ok || err != nil {
+		t.Errorf("parsePreamble(appendPreamble(%x)) = %x, %d, %v, %v; want the ticket, 1, true, nil", ticket, got, v, ok, err)
 	}
-	got, ok, err = readPreamble(bytes.NewReader(b[len("prefix"):]))
-	if got != ticket || !ok || err != nil {
-		t.Errorf("readPreamble(appendPreamble(%x)) = %x, %v, %v; want the ticket, true, nil", ticket, got, ok, err)
+	got, v, ok, err = readPreamble(bytes.NewReader(b[len("prefix"):]))
+	if got != ticket || v != ProtocolVersion || !ok || err != nil {
+		t.Errorf("readPreamble(appendPreamble(%x)) = %x, %d, %v, %v; want the ticket, 1, true, nil", ticket, got, v, ok, err)
+	}
+	b2 := appendPreambleVersion(nil, ProtocolVersionKeepAlive, ticket[:])
+	if len(b2) != 37 || b2[4] != 2 {
+		t.Errorf("appendPreambleVersion(2) wrote %q, want 37 bytes with version 2", b2)
+	}
+	got, v, ok, err = parsePreamble(b2)
+	if got != ticket || v != ProtocolVersionKeepAlive || !ok || err != nil {
+		t.Errorf("parsePreamble(version 2 preamble) = %x, %d, %v, %v; want the ticket, 2, true, nil", got, v, ok, err)
 	}
 }
 
@@ -41,20 +49,20 @@ func TestPreambleBad(t *testing.T) {
 		{"magic", with(0, 'f')},
 		{"magic end", with(3, 'Z')},
 		{"version 0", with(4, 0)},
-		{"version 2", with(4, 2)},
+		{"version 3", with(4, 3)},
 		{"short", good[:preambleSize-1]},
 		{"long", append(bytes.Clone(good), 0)},
 		{"empty", nil},
 	}
 	for _, tt := range tests {
-		if got, ok, err := parsePreamble(tt.in); ok || err != nil || got != [TicketSize]byte{} {
+		if got, _, ok, err := parsePreamble(tt.in); ok || err != nil || got != [TicketSize]byte{} {
 			t.Errorf("parsePreamble(%s) = %x, %v, %v; want zero, false, nil", tt.name, got, ok, err)
 		}
 	}
-	if _, ok, err := readPreamble(bytes.NewReader(good[:10])); ok || !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, _, ok, err := readPreamble(bytes.NewReader(good[:10])); ok || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("readPreamble(10 bytes) = %v, %v; want false, %v", ok, err, io.ErrUnexpectedEOF)
 	}
-	if _, ok, err := readPreamble(bytes.NewReader(with(4, 9))); ok || err != nil {
+	if _, _, ok, err := readPreamble(bytes.NewReader(with(4, 9))); ok || err != nil {
 		t.Errorf("readPreamble(version 9) = %v, %v; want false, nil", ok, err)
 	}
 }

@@ -30,6 +30,7 @@ type Destination struct {
 	keep    bool      // Abort keeps a non-empty partial file
 	resumed int64     // bytes the partial file held when opened
 	at      *rootDest // non-nil for RootDestination: names resolve beneath it
+	sum     *passSum  // set by ExpectChecksum on a discarding or stdout destination
 }
 
 // CreateDestination prepares path to receive a file, emptying a partial
@@ -78,11 +79,11 @@ func ResumeDestination(path string) (*Destination, error) {
 	return d, nil
 }
 
-// openPartial opens path's partial file for appending, creating it, and
-// locks it.
+// openPartial opens path's partial file for appending (and for reading
+// back, to verify a checksum), creating it, and locks it.
 func openPartial(path string) (*Destination, error) {
 	partial := path + ".partial"
-	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o644)
+	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +283,22 @@ type recvJob struct {
 }
 
 func (r *recvJob) run(length int64) error {
+	if err := r.payload(length); err != nil {
+		return err
+	}
+	// The sender closes right after the last byte: anything more is wrong.
+	n, err := r.read(r.buf[:1])
+	if err != nil {
+		return err
+	}
+	if n != 0 {
+		return fmt.Errorf("%w: more than the %d bytes offered", ErrShortTransfer, length)
+	}
+	return nil
+}
+
+// payload reads exactly length bytes, never more, into the destination.
+func (r *recvJob) payload(length int64) error {
 	for r.got < length {
 		n, err := r.read(r.buf[:min(int64(len(r.buf)), length-r.got)])
 		if err != nil {
@@ -295,14 +312,6 @@ func (r *recvJob) run(length int64) error {
 		}
 		r.got += int64(n)
 		r.round++
-	}
-	// The sender closes right after the last byte: anything more is wrong.
-	n, err := r.read(r.buf[:1])
-	if err != nil {
-		return err
-	}
-	if n != 0 {
-		return fmt.Errorf("%w: more than the %d bytes offered", ErrShortTransfer, length)
 	}
 	return nil
 }
@@ -344,6 +353,9 @@ func (r *recvJob) readStep(fd uintptr) bool {
 
 // write lands p in the destination, counting each write(2).
 func (r *recvJob) write(p []byte) error {
+	if r.dst.sum != nil {
+		r.dst.sum.add(p)
+	}
 	if r.dst.f == nil {
 		return nil
 	}

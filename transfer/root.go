@@ -204,7 +204,7 @@ func (a *rootDest) check(clean string) error {
 // only once locked, so that it cannot empty another receive's file.
 func (a *rootDest) openPartial(name string) (*os.File, error) {
 	fd, err := unix.Openat(int(a.dir.Fd()), name,
-		unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_NONBLOCK, 0o644)
+		unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_NONBLOCK, 0o644)
 	if err != nil {
 		return nil, openErr(err)
 	}

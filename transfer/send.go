@@ -26,6 +26,7 @@ type sendJob struct {
 	pipes *pipePool
 	pipe  int        // SPLICE: pipe capacity in effect
 	maps  *mapBudget // the server's MMAP mapping budget
+	pace  *pacer     // nil when the transfer is not rate-limited
 
 	// The socket operation under way. Its state lives here, and the
 	// callbacks handed to RawConn.Write are method values made once per
@@ -110,7 +111,11 @@ func sendReadWrite(j *sendJob) (int64, bool, error) {
 	buf := *bp
 	var written int64
 	for j.left > 0 {
-		chunk := buf[:min(int64(len(buf)), j.left)]
+		size, err := j.nextRound(int64(len(buf)))
+		if err != nil {
+			return written, true, err
+		}
+		chunk := buf[:size]
 		n, err := unix.Pread(j.fd, chunk, j.off)
 		j.n[sysPread]++
 		if err == unix.EINTR {
@@ -136,12 +141,14 @@ func sendReadWrite(j *sendJob) (int64, bool, error) {
 // explicit offset so the file position is never shared.
 func sendSendfile(j *sendJob) (int64, bool, error) {
 	j.wdone = 0
-	err := j.onSocket(&j.sendfileFn, j.sendfileStep)
+	err := j.inRounds(int64(j.cfg.sendfileChunk()), j.sendfileRound)
 	if j.wdone == 0 && isUnsupported(err) {
 		return 0, false, err
 	}
 	return j.wdone, true, err
 }
+
+func (j *sendJob) sendfileRound() error { return j.onSocket(&j.sendfileFn, j.sendfileStep) }
 
 func (j *sendJob) sendfileStep(fd uintptr) bool {
 	for j.left > 0 {

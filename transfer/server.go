@@ -32,6 +32,10 @@ type Server struct {
 	active     atomic.Int64
 	handshakes atomic.Int64
 	refusals   refusalLog
+	ceiling    *clock  // Config.MaxRate, shared by every transfer; nil if none
+	idle       idleSet // keep-alive connections waiting for a preamble
+
+	sums *sumCache // Checksum's cache (Config.ChecksumCache)
 
 	ctx    context.Context // cancelled by Close with ErrClosed: aborts every transfer
 	cancel context.CancelCauseFunc
@@ -50,9 +54,11 @@ func NewServer(cfg Config) *Server {
 		cfg:       cfg,
 		tickets:   newTickets(),
 		pipes:     newPipePool(cfg.pipeSize(), cfg.idlePipes(), cfg.logger()),
+		ceiling:   newClock(cfg.MaxRate),
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),
+		sums:      newSumCache(cfg.checksumCache()),
 	}
 	for _, st := range Probe() {
 		if !slices.Contains(cfg.Disable, st) {
@@ -102,13 +108,37 @@ type Source struct {
 	// Config.BindDataToClient the data connection must come from it, and
 	// an offer without one is an error.
 	ClientIP netip.Addr
+	// RateLimit paces the transfer's data channel to at most this many
+	// bytes per second; Config.MaxRate may hold it lower
+	// (Transfer.RateLimit). 0 means no per-transfer limit.
+	RateLimit int64
+	// Checksum asks Offer for the range's checksum (Transfer.Checksum),
+	// computed before the ticket is issued, or taken from the cache.
+	// NoChecksum, the zero value, asks for none.
+	Checksum ChecksumAlgorithm
+	// InlineMax lets Offer read a range of at most this many bytes (and
+	// at most MaxInline) into Transfer.Data instead of issuing a ticket.
+	// 0 means never.
+	InlineMax int64
+	// TicketTTL is how long this offer's ticket waits for its data
+	// connection, for an offer the client will take up later than usual
+	// (a tree's queued offers, whose owner watches for a stall itself).
+	// 0 means Config.TicketTTL.
+	TicketTTL time.Duration
+	// Context bounds the checksum's hashing. nil means
+	// context.Background().
+	Context context.Context
 }
 
 // Offer registers a transfer of src and mints its ticket. On success the
 // Transfer owns src.File and closes it when it finishes; on error the
 // caller still owns it. A range that runs past the end of the file is cut
 // at the end; an offset past the end is ErrOutOfRange. Past
-// Config.MaxTransfers it is ErrBusy.
+// Config.MaxTransfers it is ErrBusy. With src.Checksum the range is
+// hashed (or its hash taken from the cache) before the ticket is minted;
+// with src.InlineMax a short enough range is read into Transfer.Data
+// instead, and the Transfer has finished, with no ticket, when Offer
+// returns.
 func (s *Server) Offer(src Source) (*Transfer, error) {
 	fi, err := src.File.Stat()
 	if err != nil {
@@ -124,6 +154,9 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 	if src.Offset < 0 || src.Length < 0 || src.Offset > size {
 		return nil, fmt.Errorf("%w: offset %d, size %d", ErrOutOfRange, src.Offset, size)
 	}
+	if src.RateLimit < 0 {
+		return nil, fmt.Errorf("negative rate limit: %d bytes/s", src.RateLimit)
+	}
 	length := size - src.Offset
 	if src.Length > 0 && src.Length < length {
 		length = src.Length
@@ -136,20 +169,31 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 		return nil, errors.New("BindDataToClient is set but the offer names no client address")
 	}
 	t := &Transfer{
-		ID:       strconv.FormatUint(s.ids.Add(1), 10),
-		Strategy: strategy,
-		Path:     src.Path,
-		Offset:   src.Offset,
-		Length:   length,
-		FileSize: size,
-		file:     src.File,
-		srv:      s,
-		done:     make(chan struct{}),
+		ID:        strconv.FormatUint(s.ids.Add(1), 10),
+		Strategy:  strategy,
+		Path:      src.Path,
+		Offset:    src.Offset,
+		Length:    length,
+		FileSize:  size,
+		RateLimit: appliedRate(src.RateLimit, s.cfg.MaxRate),
+		file:      src.File,
+		srv:       s,
+		done:      make(chan struct{}),
 	}
 	if s.cfg.BindDataToClient {
 		t.client = src.ClientIP.Unmap()
 	}
+	if src.ClientIP.IsValid() {
+		t.peer = src.ClientIP.Unmap().String()
+	}
 	t.ctx, t.cancel = context.WithCancelCause(s.ctx)
+	if inline, err := s.prepare(t, src); inline || err != nil {
+		if err != nil {
+			t.cancel(err)
+			return nil, err
+		}
+		return t, nil
+	}
 	// Issue under mu, so that Shutdown, which sets closing under mu and
 	// then revokes every ticket, either sees this one or refuses it here.
 	s.mu.Lock()
@@ -162,13 +206,15 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 	if max := s.cfg.maxTransfers(); s.active.Add(1) > int64(max) {
 		s.active.Add(-1)
 		t.cancel(ErrBusy)
+		s.cfg.Events.refused(RefusedBusy)
 		return nil, fmt.Errorf("%w (the limit is %d); retry later", ErrBusy, max)
 	}
-	s.tickets.issue(t, s.cfg.ticketTTL(), func() {
+	s.tickets.issue(t, orDefault(src.TicketTTL, s.cfg.ticketTTL()), func() {
 		if s.tickets.revoke(t) {
 			t.finish(Stats{Strategy: t.Strategy}, ErrTicketExpired)
 		}
 	})
+	s.cfg.Events.issued()
 	return t, nil
 }
 
@@ -208,6 +254,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		if max := s.cfg.maxHandshakes(); s.handshakes.Add(1) > int64(max) {
 			s.handshakes.Add(-1)
 			s.refusals.note(s.cfg.logger(), max)
+			s.cfg.Events.refused(RefusedHandshakeLimit)
 			c.Write([]byte{byte(VerdictUnavailable)}) // a new socket's buffer has room: no wait
 			c.Close()
 			continue
@@ -241,6 +288,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
+	s.idle.closeAll()
 	for _, t := range s.tickets.revokeAll() {
 		t.finish(Stats{Strategy: t.Strategy}, ErrClosed)
 	}

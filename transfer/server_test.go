@@ -107,7 +107,7 @@ func TestTicketRefused(t *testing.T) {
 		good := preambleFor(tr.Ticket[:])
 		badMagic := append([]byte("FERZ"), good[4:]...)
 		badVersion := append([]byte(nil), good...)
-		badVersion[4] = ProtocolVersion + 1
+		badVersion[4] = ProtocolVersionKeepAlive + 1
 		for _, p := range [][]byte{badMagic, badVersion} {
 			if v, n := verdictOf(t, ts.addr, p); v != VerdictBadPreamble || n != 0 {
 				t.Errorf("preamble %q: verdict %v and %d bytes, want %v and 0", p[:5], v, n, VerdictBadPreamble)

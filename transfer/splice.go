@@ -106,8 +106,12 @@ func sendSplice(j *sendJob) (int64, bool, error) {
 		}
 	}()
 	for j.left > 0 {
+		size, err := j.nextRound(int64(p.size))
+		if err != nil {
+			return written, true, err
+		}
 		off := j.off
-		n, e := unix.Splice(j.fd, &off, p.w, nil, int(min(j.left, int64(p.size))), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		n, e := unix.Splice(j.fd, &off, p.w, nil, int(size), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		j.n[sysSplice]++
 		switch {
 		case e == unix.EINTR:

@@ -19,7 +19,10 @@ type Stats struct {
 	Model    Model // modelled
 
 	// Measured on the copy loop's thread, which was locked to it, when
-	// ThreadMeasured. Deltas of getrusage(RUSAGE_THREAD).
+	// ThreadMeasured. Deltas of getrusage(RUSAGE_THREAD). A paced
+	// transfer (RateLimit) unlocks its thread while it waits between
+	// rounds: its figures sum the rounds, each on the thread that ran it,
+	// and leave the waits out; ThreadID is the thread it started on.
 	ThreadMeasured         bool
 	ThreadID               int
 	VoluntaryCtxSwitches   int64
@@ -27,6 +30,18 @@ type Stats struct {
 	UserCPU, SystemCPU     time.Duration
 
 	PipeSize int // SPLICE: the pipe capacity in effect
+
+	// RateLimit is the pace that applied, in bytes per second: the lower
+	// of Source.RateLimit and Config.MaxRate; 0 when unlimited. Throughput
+	// is the rate achieved.
+	RateLimit int64
+
+	// Measured: CPU time (user + system, of the thread that hashed) spent
+	// on the end-to-end checksum, apart from the copy's figures above; 0
+	// when none was asked for or the value came from the cache.
+	ChecksumCPU    time.Duration
+	ChecksumCached bool // the sender's checksum came from its cache
+	Inline         bool // the bytes travelled inside the offer: no data connection
 }
 
 // ModeSwitches is derived: two switches (entry, exit) per counted call.
@@ -93,6 +108,10 @@ type meter struct {
 	locked bool
 	tid    int
 	ru     unix.Rusage
+	// Between a pacing wait's pause and resume: the stretch measured so
+	// far (see pace.go).
+	spent  unix.Rusage
+	paused bool
 }
 
 // startMeter begins a measurement. With lock, it locks the goroutine to

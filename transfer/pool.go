@@ -1,0 +1,219 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// PoolConfig tunes a Pool. The zero value is ready to use.
+type PoolConfig struct {
+	// MaxIdle caps the idle connections kept per data address. 0 means 16.
+	MaxIdle int
+	// IdleTimeout is how long an idle connection is kept for reuse. 0
+	// means 5 s, under the server's default HandshakeTimeout (10 s), after
+	// which the server closes it.
+	IdleTimeout time.Duration
+}
+
+// Pool keeps data connections open between transfers (preamble version
+// 2, see preamble.go), keyed by data address, so that a receiver runs
+// many transfers over a few connections. A connection is taken by one
+// Receive at a time and given back only when its transfer went well, the
+// trailer said so and nothing was cancelled: a connection that saw any
+// error is closed, never reused. Its methods are safe for concurrent use.
+type Pool struct {
+	cfg    PoolConfig
+	dials  atomic.Int64
+	reuses atomic.Int64
+
+	mu     sync.Mutex
+	idle   map[string][]idleConn
+	closed bool
+}
+
+type idleConn struct {
+	c     net.Conn
+	since time.Time
+}
+
+// NewPool returns an empty pool.
+func NewPool(cfg PoolConfig) *Pool {
+	return &Pool{cfg: cfg, idle: make(map[string][]idleConn)}
+}
+
+// Dials reports how many data connections the pool has opened.
+func (p *Pool) Dials() int64 { return p.dials.Load() }
+
+// Reuses reports how many transfers went over a connection an earlier
+// transfer had used.
+func (p *Pool) Reuses() int64 { return p.reuses.Load() }
+
+// Close closes the idle connections; connections in use are closed when
+// their Receive ends. Receive still works after Close, without reuse.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for addr, conns := range p.idle {
+		for _, ic := range conns {
+			ic.c.Close()
+		}
+		delete(p.idle, addr)
+	}
+	return nil
+}
+
+// get takes the most recently used idle connection to addr that is young
+// enough, closing stale ones; nil when there is none.
+func (p *Pool) get(addr string) net.Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	conns := p.idle[addr]
+	for len(conns) > 0 {
+		ic := conns[len(conns)-1]
+		conns = conns[:len(conns)-1]
+		if time.Since(ic.since) < orDefault(p.cfg.IdleTimeout, 5*time.Second) {
+			p.idle[addr] = conns
+			return ic.c
+		}
+		ic.c.Close()
+	}
+	delete(p.idle, addr)
+	return nil
+}
+
+// put gives a connection back, or closes it when the pool is closed or
+// full.
+func (p *Pool) put(addr string, c net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.idle[addr]) >= orDefault(p.cfg.MaxIdle, 16) {
+		c.Close()
+		return
+	}
+	p.idle[addr] = append(p.idle[addr], idleConn{c, time.Now()})
+}
+
+// Receive is the package's Receive over a pooled connection: it presents
+// the ticket with a keep-alive preamble on an idle connection to
+// tk.Address (or a new one), writes exactly tk.Length bytes to dst,
+// checks the server's trailer and gives the connection back. An idle
+// connection the server has closed meanwhile (no verdict comes) is
+// dropped and the ticket presented once more on a new one. The
+// statistics cover this transfer only, as Receive's do.
+func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *Destination, cfg ReceiveConfig) (Stats, error) {
+	st := Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards())}
+	if len(tk.Ticket) != TicketSize {
+		return st, fmt.Errorf("%w: ticket is %d bytes, want %d", ErrRefused, len(tk.Ticket), TicketSize)
+	}
+	hs := orDefault(cfg.HandshakeTimeout, 10*time.Second)
+	c, err := p.connect(ctx, tk, hs)
+	if err != nil {
+		return st, ctxErr(ctx, err)
+	}
+	keep := false
+	defer func() {
+		if keep {
+			p.put(tk.Address, c)
+		} else {
+			c.Close()
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		stop()
+		return st, err
+	}
+	bp := getBuffer(orDefault(cfg.BufferSize, mib))
+	defer putBuffer(bp)
+	r := recvJob{rc: rc, dst: dst, buf: *bp}
+	m := startMeter(tk.Length >= cfg.ThreadMeasureMin)
+	err = r.payload(tk.Length)
+	if err == nil {
+		err = r.trailer()
+	}
+	st.Bytes, st.Rounds = r.got, r.round
+	m.stop(&st, &r.n)
+	// A cancellation that came while we ran may have set a deadline in
+	// the past: such a connection is not given back.
+	keep = stop() && err == nil && ctx.Err() == nil
+	return st, ctxErr(ctx, err)
+}
+
+// trailer reads the byte a keep-alive server writes after the payload.
+func (r *recvJob) trailer() error {
+	n, err := r.read(r.buf[:1])
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return fmt.Errorf("%w: the connection closed before the trailer", ErrShortTransfer)
+	case r.buf[0] == TrailerFailed:
+		return fmt.Errorf("%w: the sender failed after the last byte", ErrShortTransfer)
+	case r.buf[0] != TrailerOK:
+		return fmt.Errorf("%w: unknown trailer %d", ErrShortTransfer, r.buf[0])
+	}
+	return nil
+}
+
+// connect presents tk's ticket on a pooled connection, or on a new one
+// when there is none or the pooled one turns out closed before its
+// verdict. The connection is returned with no deadline set.
+func (p *Pool) connect(ctx context.Context, tk Ticket, hs time.Duration) (net.Conn, error) {
+	if c := p.get(tk.Address); c != nil {
+		verdict, err := presentTicket(ctx, c, tk.Ticket, hs)
+		if err == nil {
+			p.reuses.Add(1)
+			return c, nil
+		}
+		c.Close()
+		if verdict || ctx.Err() != nil {
+			return nil, err
+		}
+		// No verdict: the server never claimed the ticket on this
+		// connection (it closed it idle), so it is still good.
+	}
+	d := net.Dialer{Timeout: hs}
+	c, err := d.DialContext(ctx, "tcp", tk.Address)
+	if err != nil {
+		return nil, err
+	}
+	p.dials.Add(1)
+	if _, err := presentTicket(ctx, c, tk.Ticket, hs); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// presentTicket sends a keep-alive preamble and reads the verdict. It
+// reports whether a verdict came, so that a connection that failed
+// before one can be told from a refused ticket.
+func presentTicket(ctx context.Context, c net.Conn, ticket []byte, timeout time.Duration) (bool, error) {
+	c.SetDeadline(time.Now().Add(timeout))
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	var b [preambleSize]byte
+	if _, err := c.Write(appendPreambleVersion(b[:0], ProtocolVersionKeepAlive, ticket)); err != nil {
+		return false, err
+	}
+	var v [1]byte
+	if _, err := io.ReadFull(c, v[:]); err != nil {
+		return false, fmt.Errorf("%w: no verdict: %w", ErrRefused, err)
+	}
+	if !stop() {
+		return true, context.Cause(ctx)
+	}
+	c.SetDeadline(time.Time{})
+	if Verdict(v[0]) != VerdictOK {
+		return true, fmt.Errorf("%w: %v", ErrRefused, Verdict(v[0]))
+	}
+	return true, nil
+}

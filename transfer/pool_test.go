@@ -1,0 +1,223 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// poolReceive receives tr over p into a new file in dir, commits it and
+// returns the receiver's stats and the file's content.
+func (ts *testServer) poolReceive(t testing.TB, p *Pool, tr *Transfer, dir string) (Stats, []byte) {
+	t.Helper()
+	path := filepath.Join(dir, "dst-"+tr.ID)
+	dst, err := CreateDestination(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Receive(context.Background(), ts.ticket(tr), dst, ReceiveConfig{})
+	if err != nil {
+		dst.Abort()
+		t.Fatalf("Pool.Receive(transfer %s, %v) = %v", tr.ID, tr.Strategy, err)
+	}
+	if err := dst.Commit(); err != nil {
+		t.Fatalf("Commit() = %v", err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	return st, got
+}
+
+// TestPoolReuse runs several transfers of every strategy, of awkward
+// sizes, one after another over one pooled connection, and checks every
+// byte and both sides' counts.
+func TestPoolReuse(t *testing.T) {
+	sizes := []int64{0, 1, 4095, 4097, 1<<20 + 3}
+	dir := t.TempDir()
+	ts := startServer(t, Config{})
+	p := NewPool(PoolConfig{})
+	defer p.Close()
+	files := make(map[int64][]byte)
+	paths := make(map[int64]string)
+	for _, size := range sizes {
+		paths[size], files[size] = writeFile(t, dir, size)
+	}
+	n := 0
+	for _, strategy := range ts.Supported() {
+		for _, size := range sizes {
+			t.Run(fmt.Sprintf("%v/%d", strategy, size), func(t *testing.T) {
+				tr := ts.offer(t, paths[size], Source{Strategy: strategy})
+				rst, got := ts.poolReceive(t, p, tr, dir)
+				n++
+				if !bytes.Equal(got, files[size]) {
+					t.Errorf("received %d bytes (sha256 %x), want %d (sha256 %x)", len(got), sum(got), size, sum(files[size]))
+				}
+				st, err := tr.Result()
+				if err != nil {
+					t.Fatalf("Result() error = %v", err)
+				}
+				if st.Strategy != strategy || st.Bytes != size || rst.Bytes != size {
+					t.Errorf("sender %v sent %d bytes, receiver got %d; want %v, %d", st.Strategy, st.Bytes, rst.Bytes, strategy, size)
+				}
+				// Every payload round is a read that returned bytes, and one
+				// more read takes the trailer.
+				if reads := rst.Syscalls["read"]; reads < rst.Rounds+1 {
+					t.Errorf("receiver counted %d reads for %d rounds, want at least rounds+1 (the trailer)", reads, rst.Rounds)
+				}
+			})
+		}
+	}
+	if got := p.Dials(); got != 1 {
+		t.Errorf("Dials() = %d after %d transfers in a row, want 1", got, n)
+	}
+	if got, want := p.Reuses(), int64(n-1); got != want {
+		t.Errorf("Reuses() = %d, want %d", got, want)
+	}
+}
+
+// TestPoolFailureNotReused fails a transfer mid-way (the source shrinks
+// after the offer) and a ticket, and checks that neither connection is
+// reused and that the pool still works afterwards.
+func TestPoolFailureNotReused(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, Config{})
+	p := NewPool(PoolConfig{})
+	defer p.Close()
+	path, _ := writeFile(t, dir, 1<<20)
+	small, smallData := writeFile(t, dir, 4096)
+
+	ts.poolReceive(t, p, ts.offer(t, small, Source{Strategy: ReadWrite}), dir)
+
+	tr := ts.offer(t, path, Source{Strategy: ReadWrite})
+	if err := os.Truncate(path, 100<<10); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := CreateDestination(filepath.Join(dir, "failed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Abort()
+	if _, err := p.Receive(context.Background(), ts.ticket(tr), dst, ReceiveConfig{}); !errors.Is(err, ErrShortTransfer) {
+		t.Errorf("Pool.Receive of a source that shrank = %v, want %v", err, ErrShortTransfer)
+	}
+	if _, err := tr.Result(); err == nil {
+		t.Errorf("sender Result() = nil error for a source that shrank, want one")
+	}
+	if got := p.Dials(); got != 1 {
+		t.Errorf("Dials() = %d after the failed transfer, want 1 (it reused the first connection)", got)
+	}
+
+	// A refused ticket: the connection ends with the verdict.
+	bad := Ticket{Address: ts.addr, Ticket: make([]byte, TicketSize), Length: 1}
+	if _, err := p.Receive(context.Background(), bad, dst, ReceiveConfig{}); !errors.Is(err, ErrRefused) {
+		t.Errorf("Pool.Receive with a wrong ticket = %v, want %v", err, ErrRefused)
+	}
+	if got := p.Dials(); got != 2 {
+		t.Errorf("Dials() = %d after the refused ticket, want 2 (the failed connection was not reused)", got)
+	}
+
+	_, got := ts.poolReceive(t, p, ts.offer(t, small, Source{}), dir)
+	if !bytes.Equal(got, smallData) {
+		t.Errorf("after the failures: received %d bytes, want the %d of the file", len(got), len(smallData))
+	}
+	if got := p.Dials(); got != 3 {
+		t.Errorf("Dials() = %d, want 3 (the refused connection was not reused)", got)
+	}
+}
+
+// TestPoolStaleConnection plays a server that closes a kept connection
+// after one transfer: the pool must notice before the verdict and present
+// the ticket again on a new connection.
+func TestPoolStaleConnection(t *testing.T) {
+	ln := listenRaw(t)
+	payload := []byte("hello")
+	served := make(chan error, 1)
+	go func() {
+		for range 2 {
+			c, err := ln.Accept()
+			if err != nil {
+				served <- err
+				return
+			}
+			var pre [preambleSize]byte
+			if _, err := io.ReadFull(c, pre[:]); err != nil {
+				served <- err
+				return
+			}
+			if _, v, ok, _ := parsePreamble(pre[:]); !ok || v != ProtocolVersionKeepAlive {
+				served <- fmt.Errorf("preamble version %d, ok %v; want a keep-alive one", v, ok)
+				return
+			}
+			c.Write(append(append([]byte{byte(VerdictOK)}, payload...), TrailerOK))
+			c.Close() // and never read the next preamble
+		}
+		served <- nil
+	}()
+	p := NewPool(PoolConfig{})
+	defer p.Close()
+	for i := range 2 {
+		dst, err := CreateDestination(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk := Ticket{Address: ln.Addr().String(), Ticket: make([]byte, TicketSize), Length: int64(len(payload))}
+		if st, err := p.Receive(context.Background(), tk, dst, ReceiveConfig{}); err != nil || st.Bytes != int64(len(payload)) {
+			t.Fatalf("transfer %d: Pool.Receive() = %d bytes, %v; want %d, nil", i, st.Bytes, err, len(payload))
+		}
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Dials(); got != 2 {
+		t.Errorf("Dials() = %d, want 2", got)
+	}
+}
+
+// TestVersion1Unchanged checks the old wire format on the server that
+// speaks both: the payload, then end of stream, no trailer.
+func TestVersion1Unchanged(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, Config{})
+	path, data := writeFile(t, dir, 4096)
+	tr := ts.offer(t, path, Source{})
+	c := dialRaw(t, ts.addr, preambleFor(tr.Ticket[:]))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1+len(data) || Verdict(got[0]) != VerdictOK || !bytes.Equal(got[1:], data) {
+		t.Errorf("version 1: read %d bytes after the preamble, want the verdict and exactly the %d bytes, then EOF", len(got), len(data))
+	}
+	if _, err := tr.Result(); err != nil {
+		t.Errorf("Result() = %v", err)
+	}
+}
+
+// TestKeepAliveShutdown checks that an idle kept connection does not hold
+// Shutdown for the handshake timeout and that the server has no goroutine
+// left.
+func TestKeepAliveShutdown(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, Config{})
+	path, _ := writeFile(t, dir, 10)
+	p := NewPool(PoolConfig{})
+	defer p.Close()
+	ts.poolReceive(t, p, ts.offer(t, path, Source{}), dir)
+	// Well under the 10 s an idle connection would otherwise wait.
+	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Second)
+	defer cancel()
+	if err := ts.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown() with an idle kept connection = %v, want nil", err)
+	}
+	ts.close(t)()
+	checkNoGoroutines(t)
+}
