@@ -67,6 +67,10 @@ func Stats(st transfer.Stats) *ferryv1.TransferStats {
 		ThreadMeasured:             st.ThreadMeasured,
 		ThreadId:                   int64(st.ThreadID),
 		PipeSize:                   uint64(st.PipeSize),
+		RateLimit:                  uint64(st.RateLimit),
+		ChecksumCpu:                durationpb.New(st.ChecksumCPU),
+		ChecksumCached:             st.ChecksumCached,
+		Inline:                     st.Inline,
 	}
 }
 
@@ -79,4 +83,43 @@ func Model(m transfer.Model) *ferryv1.CopyModel {
 		Gather:       m.Gather,
 		Description:  m.Description,
 	}
+}
+
+var checksumToProto = map[transfer.ChecksumAlgorithm]ferryv1.ChecksumAlgorithm{
+	transfer.NoChecksum: ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED,
+	transfer.CRC32C:     ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_CRC32C,
+	transfer.SHA256:     ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_SHA256,
+}
+
+// ChecksumAlgorithm maps a data-plane checksum algorithm to the API enum.
+func ChecksumAlgorithm(a transfer.ChecksumAlgorithm) ferryv1.ChecksumAlgorithm {
+	return checksumToProto[a]
+}
+
+// FromChecksumAlgorithm maps the API enum to a data-plane algorithm; a
+// number the enum does not define is an error.
+func FromChecksumAlgorithm(a ferryv1.ChecksumAlgorithm) (transfer.ChecksumAlgorithm, error) {
+	for k, v := range checksumToProto {
+		if v == a {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown checksum algorithm %d", int32(a))
+}
+
+// Checksum maps a checksum; nil for none.
+func Checksum(c transfer.Checksum) *ferryv1.Checksum {
+	if c.Algorithm == transfer.NoChecksum {
+		return nil
+	}
+	return &ferryv1.Checksum{Algorithm: ChecksumAlgorithm(c.Algorithm), Value: c.Value}
+}
+
+// FromChecksum maps an API checksum; the zero Checksum for nil.
+func FromChecksum(c *ferryv1.Checksum) (transfer.Checksum, error) {
+	if c == nil {
+		return transfer.Checksum{}, nil
+	}
+	a, err := FromChecksumAlgorithm(c.GetAlgorithm())
+	return transfer.Checksum{Algorithm: a, Value: c.GetValue()}, err
 }

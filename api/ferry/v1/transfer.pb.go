@@ -718,7 +718,8 @@ type PullRequest struct {
 	// exist (NOT_FOUND otherwise): Pull creates no directories.
 	Destination string `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
 	// The copy strategy the peer sends with; STRATEGY_UNSPECIFIED lets the
-	// peer choose.
+	// peer choose, and lets files of at most 64 KiB come inline in their
+	// offers (Offer.inline) rather than over a data connection.
 	Strategy Strategy `protobuf:"varint,4,opt,name=strategy,proto3,enum=ferry.v1.Strategy" json:"strategy,omitempty"`
 	// Replace an existing destination. Without it an existing destination
 	// is ALREADY_EXISTS and is left as it was.
