@@ -6,7 +6,9 @@
 // It does not serve files, and it does not retry: a failed transfer leaves
 // no destination file and returns the error for the caller to judge; with
 // DownloadOptions.Resume it keeps the partial file, for the caller to
-// continue from by calling again.
+// continue from by calling again. With DownloadOptions.Checksum it
+// verifies the bytes it holds against the server's checksum before it
+// keeps the file.
 package client
 
 import (
@@ -81,6 +83,20 @@ type DownloadOptions struct {
 	Progress func(*ferryv1.Progress)
 	// Receive tunes the receiving copy loop.
 	Receive transfer.ReceiveConfig
+	// Checksum asks the server for the range's checksum, which Download
+	// verifies against what the destination holds before it keeps the
+	// file; a mismatch is an error wrapping transfer.ErrChecksumMismatch
+	// and leaves no file. UNSPECIFIED asks for none.
+	Checksum ferryv1.ChecksumAlgorithm
+	// InlineMax accepts the bytes inside the offer, with no data
+	// connection, when the range is at most this long (the server caps
+	// it at transfer.MaxInline). 0 means never.
+	InlineMax uint64
+	// RateLimit asks the server to pace the data channel to at most this
+	// many bytes per second; its own ceiling (ferryd --max-rate) may hold
+	// it lower, and the report's sender.rate_limit says which applied.
+	// 0 means no limit of this download's own.
+	RateLimit uint64
 }
 
 // Download fetches path into dest (a file path, "-" for standard output,
@@ -98,7 +114,7 @@ type DownloadOptions struct {
 // server says the source changed during the transfer (Aborted): then the
 // bytes it holds are no longer worth continuing from.
 func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadOptions) (*ferryv1.Report, error) {
-	req := &ferryv1.DownloadRequest{Path: path, Offset: opts.Offset, Length: opts.Length, Strategy: opts.Strategy}
+	req := downloadRequest(path, opts)
 	if !opts.Resume {
 		return c.download(ctx, req, dest, nil, opts)
 	}
@@ -126,7 +142,7 @@ func (c *Client) DownloadTo(ctx context.Context, path string, dst *transfer.Dest
 	if opts.Resume {
 		return nil, errors.New("ferry: DownloadTo cannot resume")
 	}
-	req := &ferryv1.DownloadRequest{Path: path, Offset: opts.Offset, Length: opts.Length, Strategy: opts.Strategy}
+	req := downloadRequest(path, opts)
 	return c.download(ctx, req, dst.Path, dst, opts)
 }
 
@@ -193,6 +209,10 @@ func (c *Client) download(ctx context.Context, req *ferryv1.DownloadRequest, des
 		}
 	}
 	defer dst.Abort()
+	want, err := expectChecksum(req, offer, dst)
+	if err != nil {
+		return nil, err
+	}
 
 	recv := make(chan received, 1)
 	go func() {
@@ -215,6 +235,10 @@ func (c *Client) download(ctx context.Context, req *ferryv1.DownloadRequest, des
 		}
 		return nil, err
 	}
+	if err := verify(ctx, want, dst, report, &r.stats); err != nil {
+		dst.Remove() // which bytes are wrong is unknown: none are worth resuming from
+		return nil, fmt.Errorf("ferry: %s: %w", dest, err)
+	}
 	if err := dst.Commit(); err != nil {
 		return nil, fmt.Errorf("ferry: landing %s: %w", dest, err)
 	}
@@ -230,6 +254,9 @@ type received struct {
 // receive runs the data channel for an offer.
 func (c *Client) receive(ctx context.Context, offer *ferryv1.Offer, dst *transfer.Destination, cfg transfer.ReceiveConfig) (transfer.Stats, error) {
 	strategy, _ := apiconv.FromStrategy(offer.GetStrategy())
+	if offer.GetInline() {
+		return transfer.ReceiveInline(offer.GetData(), int64(offer.GetLength()), dst, strategy)
+	}
 	return transfer.Receive(ctx, transfer.Ticket{
 		Address:  dataAddress(offer.GetDataAddress(), c.target),
 		Ticket:   offer.GetTicket(),

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
@@ -22,12 +23,13 @@ import (
 const maxRequestSize = 64 << 10
 
 // newGRPCServer builds the control plane's gRPC server: TLS, interceptors
-// (logging outermost so refused calls are logged too, then the bearer-token
-// check, then the stream limit, so strangers take no places, recovery
-// last so a panic is logged as an Internal error), limits, keepalive
-// policy, health and reflection. ferryd and the tests both get their
-// server from here.
-func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, log *slog.Logger, sec security, maxStreams int) *grpc.Server {
+// (logging outermost so refused calls are logged too, then the metrics,
+// which count them too, then the bearer-token check, then the stream
+// limit, so strangers take no places, recovery last so a panic is logged
+// as an Internal error), limits, keepalive policy, health and
+// reflection. ferryd and the tests both get their server from here.
+func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, log *slog.Logger, sec security, maxStreams int,
+	gm *grpcprom.ServerMetrics) *grpc.Server {
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
@@ -40,11 +42,13 @@ func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, 
 		sec.creds(),
 		grpc.ChainUnaryInterceptor(
 			logging.UnaryServerInterceptor(logger, logOpts...),
+			gm.UnaryServerInterceptor(),
 			sec.auth.unary(),
 			recovery.UnaryServerInterceptor(recoverOpts...),
 		),
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(logger, logOpts...),
+			gm.StreamServerInterceptor(),
 			sec.auth.stream(),
 			limitStreams(maxStreams),
 			recovery.StreamServerInterceptor(recoverOpts...),
@@ -58,5 +62,6 @@ func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, 
 	ferryv1.RegisterTransferServiceServer(s, svc)
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
+	gm.InitializeMetrics(s)
 	return s
 }

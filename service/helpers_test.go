@@ -34,7 +34,7 @@ type testNode struct {
 // startNode runs a Node on 127.0.0.1:0 with both listeners. cfg.Root ""
 // means a new temporary directory. Cleanup closes the client, cancels
 // Run's context and checks that Run returned nil.
-func startNode(t *testing.T, cfg service.Config) *testNode {
+func startNode(t testing.TB, cfg service.Config) *testNode {
 	t.Helper()
 	if cfg.Root == "" {
 		cfg.Root = t.TempDir()
@@ -97,7 +97,7 @@ func orDefault(v, def string) string {
 var seed = rand.NewChaCha8([32]byte{'f', 'e', 'r', 'r', 'y', 's', 'v', 'c'})
 
 // writeFile writes size random bytes to root/name and returns them.
-func writeFile(t *testing.T, root, name string, size int) []byte {
+func writeFile(t testing.TB, root, name string, size int) []byte {
 	t.Helper()
 	data := make([]byte, size)
 	seed.Read(data)

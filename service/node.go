@@ -62,6 +62,13 @@ type Config struct {
 	PeerDialOptions []grpc.DialOption
 	// Logger receives the node's logs. nil means slog.Default().
 	Logger *slog.Logger
+	// TransferHistory is how many finished transfers ListTransfers
+	// keeps, newest first. 0 means 100.
+	TransferHistory int
+	// MetricsListen is the address of an admin HTTP listener serving
+	// Prometheus metrics on /metrics, unauthenticated: bind it to
+	// loopback or a port only the scraper reaches. "" means none.
+	MetricsListen string
 }
 
 // Node is one ferryd: the gRPC control plane and the data plane, bound to
@@ -80,6 +87,8 @@ type Node struct {
 	ctl          net.Listener
 	dl           net.Listener
 	advertise    string // the data address put in offers
+	metrics      *metrics
+	admin        *metricsServer // nil without MetricsListen
 }
 
 // NewNode opens the root and both listeners. Call Run to serve.
@@ -109,6 +118,16 @@ func NewNode(cfg Config) (*Node, error) {
 		n.closeAll()
 		return nil, err
 	}
+	// The node's metrics take the data plane's events: Data.Events is
+	// replaced, not chained.
+	n.metrics = newMetrics(func() int { return n.data.Pending() })
+	cfg.Data.Events = n.metrics.events()
+	if cfg.MetricsListen != "" {
+		if n.admin, err = listenMetrics(cfg.MetricsListen, n.metrics.reg); err != nil {
+			n.closeAll()
+			return nil, err
+		}
+	}
 	n.data = transfer.NewServer(cfg.Data)
 	n.health = health.NewServer()
 	n.health.SetServingStatus(ferryv1.TransferService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -117,10 +136,11 @@ func NewNode(cfg Config) (*Node, error) {
 		version:  orDefault(cfg.Version, "dev"),
 		progress: orDefault(cfg.ProgressInterval, 250*time.Millisecond),
 		peerDial: cfg.PeerDialOptions, allowPull: cfg.AllowPull, log: n.log,
+		transfers: newRegistry(cfg.TransferHistory),
 	}
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},
-		orDefault(cfg.MaxStreams, defaultMaxStreams))
+		orDefault(cfg.MaxStreams, defaultMaxStreams), n.metrics.grpc)
 	n.logSecurity()
 	return n, nil
 }
@@ -129,6 +149,9 @@ func (n *Node) closeAll() {
 	n.root.Close()
 	n.ctl.Close()
 	n.dl.Close()
+	if n.admin != nil {
+		n.admin.ln.Close()
+	}
 }
 
 // Close releases a node that will not Run: its root and listeners.
@@ -144,14 +167,29 @@ func (n *Node) Addr() net.Addr { return n.ctl.Addr() }
 // DataAddr is the data listener's address.
 func (n *Node) DataAddr() net.Addr { return n.dl.Addr() }
 
+// MetricsAddr is the metrics listener's address, nil without
+// Config.MetricsListen.
+func (n *Node) MetricsAddr() net.Addr {
+	if n.admin == nil {
+		return nil
+	}
+	return n.admin.ln.Addr()
+}
+
 // Run serves until ctx ends, then shuts down gracefully: health turns
 // NOT_SERVING, new transfers are refused, running ones get ShutdownGrace
 // to finish, then the rest is stopped. It returns nil after a shutdown
 // asked for through ctx.
 func (n *Node) Run(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- n.grpc.Serve(n.ctl) }()
 	go func() { errc <- n.data.Serve(n.dl) }()
+	running := 2
+	if n.admin != nil {
+		go func() { errc <- n.admin.serve() }()
+		running++
+		n.log.Info("serving metrics, unauthenticated", "url", "http://"+n.admin.ln.Addr().String()+"/metrics")
+	}
 	n.log.Info("ferryd serving", "grpc", n.ctl.Addr().String(), "data", n.dl.Addr().String(),
 		"advertise", n.advertise, "strategies", fmt.Sprint(n.data.Supported()))
 	if ip := n.dl.Addr().(*net.TCPAddr).IP; n.cfg.AdvertiseData == "" && ip.IsUnspecified() {
@@ -159,7 +197,6 @@ func (n *Node) Run(ctx context.Context) error {
 			"offers name the wildcard, and clients use the host they dialled for the control plane; " +
 			"set --advertise-data behind a load balancer")
 	}
-	running := 2
 	var err error
 	select {
 	case <-ctx.Done():
@@ -195,6 +232,9 @@ func (n *Node) shutdown() {
 	case <-ctx.Done():
 		n.grpc.Stop()
 		<-stopped
+	}
+	if n.admin != nil {
+		n.admin.srv.Close()
 	}
 }
 

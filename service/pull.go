@@ -7,6 +7,7 @@ import (
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/internal/apiconv"
 	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -17,7 +18,7 @@ import (
 // request, prepare the destination beneath the root, download into it
 // with the node's own peer credentials, forwarding progress, and end with
 // the report of both sides.
-func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStreamingServer[ferryv1.PullResponse]) error {
+func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStreamingServer[ferryv1.PullResponse]) (err error) {
 	if !s.allowPull {
 		return status.Error(codes.PermissionDenied, "pulls are disabled on this node; start ferryd with --allow-pull")
 	}
@@ -25,19 +26,27 @@ func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStrea
 	if err != nil {
 		return err
 	}
-	dst, err := s.root.RootDestination(dest, req.GetOverwrite())
-	if err != nil {
-		return s.statusOf(err, dest)
-	}
-	defer dst.Abort()
+	rec, stream := s.recordPull(stream, req, dest)
+	defer func() { rec.finish(nil, nil, err) }()
 	peer, err := client.Dial(req.GetPeer(), s.peerDial...)
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "peer %q: %v", req.GetPeer(), err)
 	}
 	defer peer.Close()
+	if fi, err := peer.Stat(stream.Context(), req.GetPath()); err != nil {
+		return s.pullStatus(err, dest)
+	} else if fi.GetIsDir() {
+		return s.pullTree(req, dest, peer, stream) // pulltree.go
+	}
+	dst, err := s.root.RootDestination(dest, req.GetOverwrite())
+	if err != nil {
+		return s.statusOf(err, dest)
+	}
+	defer dst.Abort()
 	start := time.Now()
 	report, err := peer.DownloadTo(stream.Context(), req.GetPath(), dst, client.DownloadOptions{
 		Offset: req.GetOffset(), Length: req.GetLength(), Strategy: req.GetStrategy(),
+		Checksum: req.GetChecksum(), RateLimit: req.GetRateLimit(), InlineMax: pullInlineMax(req),
 		Progress: s.forwardProgress(stream),
 	})
 	if err != nil {
@@ -53,6 +62,9 @@ func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStrea
 func checkPull(req *ferryv1.PullRequest) (string, error) {
 	if host, port, err := net.SplitHostPort(req.GetPeer()); err != nil || host == "" || port == "" {
 		return "", status.Errorf(codes.InvalidArgument, "peer %q: want host:port", req.GetPeer())
+	}
+	if _, err := apiconv.FromChecksumAlgorithm(req.GetChecksum()); err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
 	}
 	dest, err := transfer.CleanPath(req.GetDestination())
 	if err == nil && dest == "." {
@@ -87,4 +99,14 @@ func (s *transferService) pullStatus(err error, dest string) error {
 		return status.Error(st.Code(), "peer: "+st.Message())
 	}
 	return s.statusOf(err, "pull to "+dest)
+}
+
+// pullInlineMax is what a Pull accepts inline from its peer: small files
+// inside the offer when the caller left the strategy to the peer, as
+// ferry pull does; a named strategy means that copy path.
+func pullInlineMax(req *ferryv1.PullRequest) uint64 {
+	if req.GetStrategy() == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
+		return transfer.MaxInline
+	}
+	return 0
 }

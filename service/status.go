@@ -24,6 +24,7 @@ var callerErrors = []struct {
 	{transfer.ErrExists, codes.AlreadyExists},
 	{transfer.ErrIsDir, codes.FailedPrecondition},
 	{transfer.ErrNotRegular, codes.FailedPrecondition},
+	{transfer.ErrNotDir, codes.FailedPrecondition},
 	{transfer.ErrOutOfRange, codes.OutOfRange},
 	{transfer.ErrUnsupported, codes.FailedPrecondition},
 	{transfer.ErrBusy, codes.ResourceExhausted},
@@ -37,6 +38,7 @@ var runtimeErrors = []struct {
 }{
 	{transfer.ErrTicketExpired, codes.DeadlineExceeded},
 	{transfer.ErrSourceChanged, codes.Aborted},
+	{transfer.ErrChecksumMismatch, codes.DataLoss},
 	{transfer.ErrClosed, codes.Unavailable},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},

@@ -26,6 +26,7 @@ type transferService struct {
 	progress  time.Duration
 	peerDial  []grpc.DialOption // for Pull's peers
 	allowPull bool              // Config.AllowPull
+	transfers *registry         // what ListTransfers lists
 	log       *slog.Logger
 }
 
@@ -69,20 +70,25 @@ func (s *transferService) StatFile(_ context.Context, req *ferryv1.StatFileReque
 	return resp, nil
 }
 
-func (s *transferService) Download(req *ferryv1.DownloadRequest, stream grpc.ServerStreamingServer[ferryv1.DownloadResponse]) error {
+func (s *transferService) Download(req *ferryv1.DownloadRequest, stream grpc.ServerStreamingServer[ferryv1.DownloadResponse]) (err error) {
 	t, err := s.offer(stream.Context(), req)
 	if err != nil {
 		return err
 	}
 	defer t.Cancel() // revokes an unused ticket, aborts a running copy
+	rec, stream := s.recordDownload(stream, t)
+	defer func() { rec.finish(nil, nil, err) }()
 	if err := stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Offer{Offer: &ferryv1.Offer{
 		TransferId:  t.ID,
-		DataAddress: s.address,
-		Ticket:      t.Ticket[:],
+		DataAddress: s.dataAddress(t),
+		Ticket:      ticketOf(t),
 		Offset:      uint64(t.Offset),
 		Length:      uint64(t.Length),
 		Strategy:    apiconv.Strategy(t.Strategy),
 		FileSize:    uint64(t.FileSize),
+		Checksum:    apiconv.Checksum(t.Checksum),
+		Inline:      t.Inline,
+		Data:        t.Data,
 	}}}); err != nil {
 		return err
 	}
@@ -92,6 +98,10 @@ func (s *transferService) Download(req *ferryv1.DownloadRequest, stream grpc.Ser
 // offer checks the request and registers the transfer with the data plane.
 func (s *transferService) offer(ctx context.Context, req *ferryv1.DownloadRequest) (*transfer.Transfer, error) {
 	strategy, err := apiconv.FromStrategy(req.GetStrategy())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	sum, err := apiconv.FromChecksumAlgorithm(req.GetChecksum())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -107,7 +117,8 @@ func (s *transferService) offer(ctx context.Context, req *ferryv1.DownloadReques
 	}
 	t, err := s.data.Offer(transfer.Source{
 		File: f, Path: f.Name(), Offset: int64(req.GetOffset()), Length: int64(req.GetLength()), Strategy: strategy,
-		ClientIP: clientIP(ctx),
+		ClientIP: clientIP(ctx), RateLimit: rateLimit(req.GetRateLimit()),
+		Checksum: sum, InlineMax: inlineMax(req.GetInlineMax()), Context: ctx,
 	})
 	if err != nil {
 		f.Close()
@@ -156,6 +167,7 @@ func (s *transferService) follow(stream grpc.ServerStreamingServer[ferryv1.Downl
 				Offset:     uint64(t.Offset),
 				Length:     uint64(t.Length),
 				Sender:     apiconv.Stats(st),
+				Checksum:   apiconv.Checksum(t.Checksum),
 			}}})
 		}
 	}

@@ -1,0 +1,51 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/internal/apiconv"
+	"github.com/ferrydev/ferry/transfer"
+)
+
+// downloadRequest is the Download call opts ask for.
+func downloadRequest(path string, opts DownloadOptions) *ferryv1.DownloadRequest {
+	return &ferryv1.DownloadRequest{
+		Path: path, Offset: opts.Offset, Length: opts.Length, Strategy: opts.Strategy,
+		Checksum: opts.Checksum, InlineMax: opts.InlineMax, RateLimit: opts.RateLimit,
+	}
+}
+
+// expectChecksum returns the checksum the offer promises, when req asked
+// for one, and prepares dst to verify it. A server that sends none (one
+// that predates checksums ignores the field) is an error: the caller
+// asked for a verified file.
+func expectChecksum(req *ferryv1.DownloadRequest, offer *ferryv1.Offer, dst *transfer.Destination) (transfer.Checksum, error) {
+	if req.GetChecksum() == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+		return transfer.Checksum{}, nil
+	}
+	want, err := apiconv.FromChecksum(offer.GetChecksum())
+	if err != nil {
+		return want, fmt.Errorf("ferry: the offer's checksum: %w", err)
+	}
+	if asked, _ := apiconv.FromChecksumAlgorithm(req.GetChecksum()); want.Algorithm != asked {
+		return want, fmt.Errorf("ferry: asked for a %v checksum, the server's offer has %v", asked, want.Algorithm)
+	}
+	return want, dst.ExpectChecksum(want.Algorithm)
+}
+
+// verify checks what dst holds against want, when there is one, and
+// notes the outcome in the report and the receiver's statistics.
+func verify(ctx context.Context, want transfer.Checksum, dst *transfer.Destination, report *ferryv1.Report, st *transfer.Stats) error {
+	if want.Algorithm == transfer.NoChecksum {
+		return nil
+	}
+	got, err := dst.VerifyChecksum(ctx, want)
+	st.ChecksumCPU = got.CPU
+	if err != nil {
+		return err
+	}
+	report.ChecksumVerified = true
+	return nil
+}

@@ -1,0 +1,496 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/internal/apiconv"
+	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// TreeOptions shape a directory download. The zero value copies the tree
+// into a new directory, four files at a time, with the server's choice
+// of strategy for each file.
+type TreeOptions struct {
+	// Strategy for every file; UNSPECIFIED lets the server choose per
+	// file, by its size.
+	Strategy ferryv1.Strategy
+	// Checksum for every file, verified before the file is kept, as
+	// DownloadOptions.Checksum.
+	Checksum ferryv1.ChecksumAlgorithm
+	// RateLimit paces each file's data channel, as DownloadOptions.
+	RateLimit uint64
+	// InlineMax accepts files of at most this many bytes inside their
+	// offers, as DownloadOptions. 0 means never.
+	InlineMax uint64
+	// Concurrency is the number of files received at once, each by a
+	// worker that takes data connections from a pool shared by all, so a
+	// tree needs about Concurrency connections, not one per file. 0
+	// means 4; at most 256.
+	Concurrency int
+	// Window is how many offers the server keeps outstanding. 0 means
+	// 16, or 4 × Concurrency when that is more; the server caps it.
+	Window uint32
+	// Overwrite lets the destination directory exist: the tree is then
+	// merged into it. Files and symlinks of the tree replace entries of
+	// the same name (each atomically, by rename), existing directories
+	// are kept and filled, and entries the tree does not name are left
+	// alone (nothing is deleted). A directory where the tree has a file or
+	// symlink, or anything but a directory where it has a directory, is
+	// an error. Without Overwrite an existing destination is an error
+	// (wrapping transfer.ErrExists) and is left untouched.
+	Overwrite bool
+	// Progress, if set, is called as each file lands, with the files and
+	// bytes done and the totals announced so far (the server walks the
+	// tree as it sends it, so the totals grow until the last entry).
+	// Calls come from the receiving goroutines, one at a time.
+	Progress func(*ferryv1.Progress)
+	// Receive tunes the receiving copy loop.
+	Receive transfer.ReceiveConfig
+}
+
+// maxTreeConcurrency caps TreeOptions.Concurrency (and a Pull request's
+// concurrency): the server's window is at most 256 anyway.
+const maxTreeConcurrency = 256
+
+func (o *TreeOptions) concurrency() int {
+	if o.Concurrency <= 0 {
+		return 4
+	}
+	return min(o.Concurrency, maxTreeConcurrency)
+}
+
+func (o *TreeOptions) window() uint32 {
+	if o.Window != 0 {
+		return o.Window
+	}
+	return uint32(max(16, 4*o.concurrency()))
+}
+
+// DownloadTree copies the directory path on the server into destDir, a
+// new directory (see TreeOptions.Overwrite), recreating regular files,
+// directories, modes and modification times, and symlinks whose target is
+// relative and stays inside the tree (with the target cleaned lexically:
+// "a/../b" becomes "b"); other symlinks, sockets, devices and FIFOs are
+// counted as skipped. Every name is created beneath destDir in the kernel
+// (transfer.Root): a server naming "..", an absolute path or a path
+// through a symlink gets an error, never a file outside destDir.
+//
+// Each file lands whole or not at all, as with Download. On failure the
+// first error is returned and the call cancelled; files already landed
+// stay, and no partial file is left.
+func (c *Client) DownloadTree(ctx context.Context, path, destDir string, opts TreeOptions) (*ferryv1.TreeReport, error) {
+	top, err := c.statTree(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(destDir, 0o700); err != nil {
+		fi, serr := os.Lstat(destDir)
+		switch {
+		case !errors.Is(err, fs.ErrExist):
+			return nil, err
+		case serr == nil && !fi.IsDir():
+			return nil, fmt.Errorf("ferry: %s: %w", destDir, transfer.ErrNotDir)
+		case !opts.Overwrite:
+			return nil, fmt.Errorf("ferry: %s: %w (use overwrite to merge into it)", destDir, transfer.ErrExists)
+		}
+	}
+	root, err := transfer.OpenRoot(destDir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return c.downloadTree(ctx, path, top, root, opts)
+}
+
+// statTree describes path on the server, which must be a directory.
+func (c *Client) statTree(ctx context.Context, path string) (*ferryv1.StatFileResponse, error) {
+	top, err := c.Stat(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if !top.GetIsDir() {
+		return nil, fmt.Errorf("ferry: %s: %w (use Download)", path, transfer.ErrNotDir)
+	}
+	return top, nil
+}
+
+// DownloadTreeTo is DownloadTree into a directory the caller opened as a
+// Root, such as one beneath a node's own root. It creates everything
+// beneath dest, and sets dest's own mode and time last.
+func (c *Client) DownloadTreeTo(ctx context.Context, path string, dest *transfer.Root, opts TreeOptions) (*ferryv1.TreeReport, error) {
+	top, err := c.statTree(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return c.downloadTree(ctx, path, top, dest, opts)
+}
+
+// downloadTree runs the DownloadTree call for the directory top describes.
+func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.StatFileResponse, dest *transfer.Root, opts TreeOptions) (*ferryv1.TreeReport, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	stream, err := c.api.DownloadTree(ctx, &ferryv1.DownloadTreeRequest{
+		Path: path, Strategy: opts.Strategy, Checksum: opts.Checksum, RateLimit: opts.RateLimit,
+		Window: opts.window(), InlineMax: opts.InlineMax,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tr := newTreeRecv(c, dest, opts, cancel)
+	defer tr.pool.Close()
+	sent, serr := tr.run(ctx, stream)
+	if err := tr.finish(serr); err != nil {
+		return nil, err
+	}
+	tr.dirs = append(tr.dirs, dirMeta{".", fs.FileMode(top.GetMode()), top.GetModifyTime().AsTime()})
+	if err := tr.setDirMeta(); err != nil {
+		return nil, err
+	}
+	return tr.report(path, sent, time.Since(start)), nil
+}
+
+// treeRecv is one tree download's receiving side: the goroutine reading
+// the stream creates directories and symlinks and hands files to the
+// workers.
+type treeRecv struct {
+	c      *Client
+	dest   *transfer.Root
+	opts   TreeOptions
+	cancel context.CancelFunc
+	pool   *transfer.Pool
+	jobs   chan *ferryv1.TreeEntry
+	wg     sync.WaitGroup
+
+	dirs []dirMeta // set last, deepest first
+
+	mu       sync.Mutex // guards what follows, written by the workers
+	err      error      // the first worker error
+	sum      *ferryv1.TreeReport
+	progress treeProgress
+}
+
+// treeProgress is what Progress reports, kept as plain numbers.
+type treeProgress struct {
+	BytesSent, BytesTotal, FilesDone, FilesTotal uint64
+}
+
+type dirMeta struct {
+	path  string
+	mode  fs.FileMode
+	mtime time.Time
+}
+
+func newTreeRecv(c *Client, dest *transfer.Root, opts TreeOptions, cancel context.CancelFunc) *treeRecv {
+	tr := &treeRecv{
+		c: c, dest: dest, opts: opts, cancel: cancel,
+		pool: transfer.NewPool(transfer.PoolConfig{MaxIdle: opts.concurrency()}),
+		jobs: make(chan *ferryv1.TreeEntry, opts.window()),
+		sum:  &ferryv1.TreeReport{Directories: 1},
+	}
+	return tr
+}
+
+// run reads the stream to its end, starting the workers, and returns the
+// server's TreeReport.
+func (tr *treeRecv) run(ctx context.Context, stream interface {
+	Recv() (*ferryv1.DownloadTreeResponse, error)
+}) (*ferryv1.TreeReport, error) {
+	for range tr.opts.concurrency() {
+		tr.wg.Add(1)
+		go tr.work(ctx)
+	}
+	defer close(tr.jobs)
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range msg.GetEntries() {
+			if err := tr.entry(ctx, e); err != nil {
+				return nil, err
+			}
+		}
+		if r := msg.GetReport(); r != nil {
+			return r, nil
+		}
+	}
+}
+
+// entry creates a directory or symlink at once and queues a file.
+func (tr *treeRecv) entry(ctx context.Context, e *ferryv1.TreeEntry) error {
+	f := e.GetFile()
+	p, err := entryPath(f.GetPath())
+	if err != nil {
+		return err
+	}
+	mode := fs.FileMode(f.GetMode())
+	switch f.GetType() {
+	case ferryv1.FileType_FILE_TYPE_DIRECTORY:
+		if err := tr.dest.Mkdir(p, mode, tr.opts.Overwrite); err != nil {
+			return fmt.Errorf("ferry: %w", err)
+		}
+		tr.dirs = append(tr.dirs, dirMeta{p, mode, f.GetModifyTime().AsTime()})
+		tr.count(func(s *ferryv1.TreeReport) { s.Directories++ })
+	case ferryv1.FileType_FILE_TYPE_SYMLINK:
+		target, ok := safeTarget(p, f.GetSymlinkTarget())
+		if !ok {
+			tr.count(func(s *ferryv1.TreeReport) { s.Skipped++ })
+			return nil
+		}
+		if err := tr.dest.Symlink(target, p, tr.opts.Overwrite); err != nil {
+			return fmt.Errorf("ferry: %w", err)
+		}
+		tr.count(func(s *ferryv1.TreeReport) { s.Symlinks++ })
+	case ferryv1.FileType_FILE_TYPE_REGULAR:
+		if e.GetOffer() == nil {
+			return fmt.Errorf("ferry: the server sent file %q without an offer", p)
+		}
+		tr.count(func(s *ferryv1.TreeReport) {
+			tr.progress.FilesTotal++
+			tr.progress.BytesTotal += e.GetOffer().GetLength()
+		})
+		select {
+		case tr.jobs <- e:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	default:
+		tr.count(func(s *ferryv1.TreeReport) { s.Skipped++ })
+	}
+	return nil
+}
+
+// entryPath checks a path the server named: clean, relative, below the
+// tree. Confinement does not rest on this check (every name is resolved
+// beneath the destination in the kernel), but a server that sends such a
+// name is broken or hostile, and the copy stops.
+func entryPath(p string) (string, error) {
+	if p == "" || p == "." || path.IsAbs(p) || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") {
+		return "", fmt.Errorf("ferry: the server sent an entry named %q, which is not a path below the tree: %w",
+			p, transfer.ErrInvalidPath)
+	}
+	return p, nil
+}
+
+// safeTarget returns the cleaned target of the symlink at p if it is
+// relative and stays inside the tree. Because every recreated link
+// passes this test and the directories on a link's path are real ones
+// (the sender walks without following links), a chain of such links
+// cannot leave the tree either.
+func safeTarget(p, target string) (string, bool) {
+	if target == "" || path.IsAbs(target) {
+		return "", false
+	}
+	clean := path.Clean(target)
+	in := path.Join(path.Dir(p), clean)
+	if in == ".." || strings.HasPrefix(in, "../") {
+		return "", false
+	}
+	return clean, true
+}
+
+// count updates the receiver's sums under the lock.
+func (tr *treeRecv) count(f func(*ferryv1.TreeReport)) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	f(tr.sum)
+}
+
+// commitBatch bounds the files a worker lands with one CommitAll (each
+// holds two descriptors until then).
+const commitBatch = 32
+
+// landing is a received file waiting for its group commit.
+type landing struct {
+	e   *ferryv1.TreeEntry
+	dst *transfer.Destination
+	st  transfer.Stats
+}
+
+// work receives files until the queue closes; after an error it only
+// drains the queue. Received files are committed in groups (one syncfs
+// for the group instead of one fsync per file, see transfer.CommitAll):
+// a group ends at commitBatch files or when the queue is empty.
+func (tr *treeRecv) work(ctx context.Context) {
+	defer tr.wg.Done()
+	var batch []landing
+	defer func() {
+		for _, l := range batch {
+			l.dst.Abort()
+		}
+	}()
+	for e := range tr.jobs {
+		if ctx.Err() != nil {
+			continue
+		}
+		l, err := tr.receive(ctx, e)
+		if err != nil {
+			if l.dst != nil {
+				l.dst.Abort()
+			}
+			tr.fail(fmt.Errorf("ferry: %s: %w", e.GetFile().GetPath(), err))
+			continue
+		}
+		batch = append(batch, l)
+		if len(batch) >= commitBatch || len(tr.jobs) == 0 {
+			tr.commit(batch)
+			batch = batch[:0]
+		}
+	}
+	if ctx.Err() == nil {
+		tr.commit(batch)
+		batch = batch[:0]
+	}
+}
+
+// commit lands a group of received files and counts them.
+func (tr *treeRecv) commit(batch []landing) {
+	if len(batch) == 0 {
+		return
+	}
+	dsts := make([]*transfer.Destination, len(batch))
+	for i, l := range batch {
+		dsts[i] = l.dst
+	}
+	if err := transfer.CommitAll(dsts); err != nil {
+		for _, d := range dsts {
+			d.Abort()
+		}
+		tr.fail(fmt.Errorf("ferry: landing files: %w", err))
+		return
+	}
+	for _, l := range batch {
+		tr.landed(l.e, l.st)
+	}
+}
+
+// fail records the first error and cancels the call.
+func (tr *treeRecv) fail(err error) {
+	tr.mu.Lock()
+	if tr.err == nil {
+		tr.err = err
+	}
+	tr.mu.Unlock()
+	tr.cancel()
+}
+
+// receive receives one file, up to its commit: its bytes over a pooled
+// connection (or from the offer), the checksum check, mode and time. The
+// caller commits or aborts the destination, when there is one.
+func (tr *treeRecv) receive(ctx context.Context, e *ferryv1.TreeEntry) (landing, error) {
+	f, offer := e.GetFile(), e.GetOffer()
+	l := landing{e: e}
+	dst, err := tr.dest.RootDestination(f.GetPath(), tr.opts.Overwrite)
+	if err != nil {
+		return l, err
+	}
+	l.dst = dst
+	strategy, _ := apiconv.FromStrategy(offer.GetStrategy())
+	if offer.GetInline() {
+		l.st, err = transfer.ReceiveInline(offer.GetData(), int64(offer.GetLength()), dst, strategy)
+	} else {
+		l.st, err = tr.pool.Receive(ctx, transfer.Ticket{
+			Address: dataAddress(offer.GetDataAddress(), tr.c.target), Ticket: offer.GetTicket(),
+			Length: int64(offer.GetLength()), Strategy: strategy,
+		}, dst, tr.opts.Receive)
+	}
+	if err != nil {
+		return l, err
+	}
+	if offer.GetChecksum() != nil {
+		want, err := apiconv.FromChecksum(offer.GetChecksum())
+		if err != nil {
+			return l, err
+		}
+		got, err := dst.VerifyChecksum(ctx, want)
+		l.st.ChecksumCPU = got.CPU
+		if err != nil {
+			return l, err
+		}
+	}
+	return l, dst.SetMeta(fs.FileMode(f.GetMode()), f.GetModifyTime().AsTime())
+}
+
+// landed adds a landed file to the sums and reports progress.
+func (tr *treeRecv) landed(e *ferryv1.TreeEntry, st transfer.Stats) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.sum.Files++
+	tr.sum.Bytes += uint64(st.Bytes)
+	if e.GetOffer().GetInline() {
+		tr.sum.InlineFiles++
+	}
+	tr.sum.Receiver = apiconv.SumStats(tr.sum.Receiver, apiconv.Stats(st))
+	tr.progress.FilesDone++
+	tr.progress.BytesSent += uint64(st.Bytes)
+	if tr.opts.Progress != nil {
+		tr.opts.Progress(&ferryv1.Progress{
+			BytesSent: tr.progress.BytesSent, BytesTotal: tr.progress.BytesTotal,
+			FilesDone: tr.progress.FilesDone, FilesTotal: tr.progress.FilesTotal,
+		})
+	}
+}
+
+// finish waits for the workers and picks the error to report: a
+// worker's own failure explains the stream's cancellation, so it wins.
+func (tr *treeRecv) finish(serr error) error {
+	if serr != nil {
+		tr.cancel()
+	}
+	tr.wg.Wait()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.err != nil {
+		return tr.err
+	}
+	return serr
+}
+
+// setDirMeta sets the directories' modes and times, deepest first, so
+// that filling a directory no longer changes its time and a read-only
+// one is made so only once it is full.
+func (tr *treeRecv) setDirMeta() error {
+	slices.SortStableFunc(tr.dirs, func(a, b dirMeta) int {
+		return strings.Count(b.path, "/") - strings.Count(a.path, "/") +
+			boolInt(a.path == ".") - boolInt(b.path == ".")
+	})
+	for _, d := range tr.dirs {
+		if err := tr.dest.SetDirMeta(d.path, d.mode, d.mtime); err != nil {
+			return fmt.Errorf("ferry: %w", err)
+		}
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// report is the receiver's TreeReport, with the sender's sums from the
+// server's.
+func (tr *treeRecv) report(path string, sent *ferryv1.TreeReport, took time.Duration) *ferryv1.TreeReport {
+	r := tr.sum
+	r.Path = path
+	r.Duration = durationpb.New(took)
+	if took > 0 {
+		r.ThroughputBytesPerSecond = float64(r.Bytes) / took.Seconds()
+	}
+	r.Sender = sent.GetSender()
+	r.DataConnections = uint64(tr.pool.Dials())
+	return r
+}

@@ -1,0 +1,112 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/grpc"
+)
+
+// hostileTree is a real gRPC server that answers DownloadTree with the
+// entries it is given, as a broken or hostile ferryd could: whatever it
+// names, nothing may land outside the destination.
+type hostileTree struct {
+	ferryv1.UnimplementedTransferServiceServer
+	entries []*ferryv1.TreeEntry
+}
+
+func (h *hostileTree) StatFile(context.Context, *ferryv1.StatFileRequest) (*ferryv1.StatFileResponse, error) {
+	return &ferryv1.StatFileResponse{Path: "t", IsDir: true, Mode: 0o755 | uint32(os.ModeDir)}, nil
+}
+
+func (h *hostileTree) DownloadTree(_ *ferryv1.DownloadTreeRequest, stream grpc.ServerStreamingServer[ferryv1.DownloadTreeResponse]) error {
+	if err := stream.Send(&ferryv1.DownloadTreeResponse{Entries: h.entries}); err != nil {
+		return err
+	}
+	return stream.Send(&ferryv1.DownloadTreeResponse{Report: &ferryv1.TreeReport{Path: "t"}})
+}
+
+func serveHostile(t *testing.T, entries []*ferryv1.TreeEntry) *client.Client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	ferryv1.RegisterTransferServiceServer(s, &hostileTree{entries: entries})
+	go s.Serve(ln)
+	t.Cleanup(s.Stop)
+	c, err := client.Dial(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func inlineFile(p string) *ferryv1.TreeEntry {
+	return &ferryv1.TreeEntry{
+		File:  &ferryv1.FileEntry{Path: p, Type: ferryv1.FileType_FILE_TYPE_REGULAR, Size: 4, Mode: 0o644},
+		Offer: &ferryv1.Offer{Inline: true, Data: []byte("evil"), Length: 4, Strategy: ferryv1.Strategy_STRATEGY_READ_WRITE},
+	}
+}
+
+func entry(p string, typ ferryv1.FileType, target string) *ferryv1.TreeEntry {
+	return &ferryv1.TreeEntry{File: &ferryv1.FileEntry{Path: p, Type: typ, Mode: 0o755, SymlinkTarget: target}}
+}
+
+// TestDownloadTreeHostile feeds the client names that climb out, are
+// absolute, or lead through symlinks out of the tree: each copy fails
+// or skips, and nothing appears outside the destination.
+func TestDownloadTreeHostile(t *testing.T) {
+	const (
+		dir  = ferryv1.FileType_FILE_TYPE_DIRECTORY
+		link = ferryv1.FileType_FILE_TYPE_SYMLINK
+	)
+	tests := []struct {
+		name    string
+		entries []*ferryv1.TreeEntry
+		want    error // nil: the copy succeeds (with the hostile parts skipped)
+	}{
+		{"dotdot file", []*ferryv1.TreeEntry{inlineFile("../x")}, transfer.ErrInvalidPath},
+		{"nested dotdot", []*ferryv1.TreeEntry{entry("d", dir, ""), inlineFile("d/../../x")}, transfer.ErrInvalidPath},
+		{"absolute", []*ferryv1.TreeEntry{inlineFile("/tmp/x")}, transfer.ErrInvalidPath},
+		{"dotdot dir", []*ferryv1.TreeEntry{entry("..", dir, "")}, transfer.ErrInvalidPath},
+		{"through an escaping link", []*ferryv1.TreeEntry{entry("s", link, "../.."), inlineFile("s/x")}, transfer.ErrNotFound},
+		{"absolute link", []*ferryv1.TreeEntry{entry("abs", link, "/"), entry("abs/x", dir, "")}, transfer.ErrNotFound},
+		{"link then dir through it", []*ferryv1.TreeEntry{entry("l", link, "."), entry("l/x", dir, "")}, transfer.ErrEscapes},
+		{"escaping links skipped", []*ferryv1.TreeEntry{entry("up", link, "../outside"), entry("abs", link, "/etc")}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			dest, outside := filepath.Join(base, "dest"), filepath.Join(base, "outside")
+			if err := os.Mkdir(outside, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			c := serveHostile(t, tt.entries)
+			_, err := c.DownloadTree(t.Context(), "t", dest, client.TreeOptions{})
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("DownloadTree() = %v, want %v", err, tt.want)
+			}
+			for _, p := range []string{filepath.Join(base, "x"), "/tmp/x"} {
+				if b, err := os.ReadFile(p); err == nil && string(b) == "evil" {
+					t.Errorf("%s was written outside the destination", p)
+				}
+			}
+			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+				t.Errorf("%d entries written outside the destination", len(ents))
+			}
+			if _, err := os.Lstat(filepath.Join(dest, "up")); err == nil {
+				t.Errorf("an escaping symlink was recreated")
+			}
+		})
+	}
+}
