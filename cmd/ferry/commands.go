@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"time"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
@@ -55,6 +56,14 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 	fs.Uint64Var(&opts.Offset, "offset", 0, "first byte to fetch")
 	fs.Uint64Var(&opts.Length, "length", 0, "bytes to fetch (0: to the end)")
 	fs.BoolVar(&opts.Resume, "resume", false, "continue from DEST.partial if a failed pull left one, and keep DEST.partial if this pull fails")
+	var limit cli.Size
+	fs.Var(&limit, "limit-rate", "pace the transfer to at most this `rate` in bytes per second, with K/M/G (binary) or kB/MB/GB suffixes: 50MiB (0: no limit; the server's --max-rate still applies)")
+	noProgress := fs.Bool("no-progress", false, "draw no progress bar (none is drawn unless standard error is a terminal)")
+	checksum := fs.String("checksum", "none", "verify the bytes end to end before keeping the file: crc32c, sha256 or none")
+	recursive := fs.Bool("r", false, "copy the directory REMOTE_PATH and everything in it into the new directory DEST")
+	concurrency := fs.Int("concurrency", 4, "with -r: files in flight at once, sharing a few data connections")
+	overwrite := fs.Bool("overwrite", false, "with -r: merge into DEST if it exists (files of the tree replace those of the same name; nothing is deleted)")
+	inlineMax := fs.Int64("inline-max", -1, "take a range of at most this many `bytes` inside the offer, with no data connection; the server caps it at 64 KiB (default: 64 KiB with --strategy auto; 0 with a named strategy, which asks for that copy path)")
 	if err := parse(fs, args, 1, 2); err != nil {
 		return err
 	}
@@ -63,6 +72,16 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	opts.Strategy = apiconv.Strategy(st)
+	alg, err := transfer.ParseChecksum(*checksum)
+	if err != nil {
+		return err
+	}
+	opts.Checksum = apiconv.ChecksumAlgorithm(alg)
+	opts.InlineMax = uint64(max(*inlineMax, 0))
+	if *inlineMax < 0 && st == transfer.Auto {
+		opts.InlineMax = transfer.MaxInline
+	}
+	opts.RateLimit = uint64(limit)
 	src := fs.Arg(0)
 	dest := fs.Arg(1)
 	if dest == "" {
@@ -73,7 +92,16 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer cl.Close()
+	bar := newProgressBar(os.Stderr, !*noProgress && isTerminal(os.Stderr.Fd()), time.Now())
+	if *recursive { // tree.go
+		return pullTree(ctx, cl, src, dest, client.TreeOptions{
+			Strategy: opts.Strategy, Checksum: opts.Checksum, RateLimit: opts.RateLimit, InlineMax: opts.InlineMax,
+			Concurrency: *concurrency, Overwrite: *overwrite,
+		}, bar, c.json, out)
+	}
+	opts.Progress = bar.Update
 	report, err := cl.Download(ctx, src, dest, opts)
+	bar.Finish(err == nil, report.GetSender().GetBytes(), report.GetSender().GetBytes())
 	if err != nil {
 		return keptHint(err, dest, opts.Resume)
 	}

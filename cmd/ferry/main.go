@@ -2,12 +2,19 @@
 // cost.
 //
 //	ferry pull [flags] REMOTE_PATH [DEST]   fetch a file (DEST: - or /dev/null too)
+//	ferry pull -r [flags] REMOTE_DIR DEST   copy a directory tree (--concurrency N)
 //	ferry stat [flags] REMOTE_PATH          describe a remote path
 //	ferry caps [flags]                      what the server supports
+//	ferry ls [flags] [-r] [REMOTE_PATH]     list a remote directory
+//	ferry transfers [flags] [--running]     the server's running and recent transfers
+//	ferry compare [flags] REMOTE_PATH       pull with every strategy, compare
 //
 // Flags fall back to FERRY_* environment variables (--server is
 // FERRY_SERVER). --json prints the API's messages as protojson, every
-// field included. --tls-ca, --tls-cert, --tls-key, --tls-server-name and
+// field included (compare's medians, which are no API message, as plain
+// JSON with exact integers); human output uses human units. On a terminal
+// pull draws a progress bar on standard error, unless --no-progress.
+// --tls-ca, --tls-cert, --tls-key, --tls-server-name and
 // --token-file reach a ferryd that serves TLS, mutual TLS or requires a
 // token. The token itself never goes on a command line, only its file.
 package main
@@ -27,8 +34,12 @@ import (
 
 const usage = `usage:
   ferry pull [flags] REMOTE_PATH [DEST]
+  ferry pull -r [--concurrency N] [flags] REMOTE_DIR DEST
   ferry stat [flags] REMOTE_PATH
   ferry caps [flags]
+  ferry ls [flags] [-r] [REMOTE_PATH]
+  ferry transfers [flags] [--running]
+  ferry compare [flags] REMOTE_PATH
 Run "ferry COMMAND -h" for a command's flags.`
 
 func main() {
@@ -53,9 +64,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("no command\n%s", usage)
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer) error{
-		"pull": pull,
-		"stat": stat,
-		"caps": caps,
+		"pull":      pull,
+		"stat":      stat,
+		"caps":      caps,
+		"ls":        ls,
+		"transfers": transfers,
+		"compare":   compare,
 	}
 	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(out, usage)

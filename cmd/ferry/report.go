@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -8,59 +9,121 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 )
 
-// printReport renders a pull's report as a two-column table: the server's
-// sending side and this machine's receiving side, each figure labelled
-// with how it was obtained.
+// The labels of stats.proto: how each figure was obtained.
+const (
+	measured = "MEASURED"
+	counted  = "COUNTED"
+	derived  = "DERIVED"
+	modelled = "MODELLED"
+)
+
+// printReport renders a pull's report as a summary table: the server's
+// sending side and this machine's receiving side, side by side, each
+// figure labelled with how it was obtained. Sizes and times are in human
+// units; --json has the exact integers.
 func printReport(out io.Writer, src, dest string, r *ferryv1.Report) {
 	s, rc := r.GetSender(), r.GetReceiver()
-	fmt.Fprintf(out, "pulled %s -> %s: %s in %s (%s/s) with %s\n\n", src, dest,
-		humanBytes(s.GetBytes()), round(rc.GetDuration().AsDuration()), humanBytes(uint64(rc.GetThroughputBytesPerSecond())), strategyName(s.GetStrategy()))
+	fmt.Fprintf(out, "pulled %s -> %s: %s in %s (%s) with %s\n\n", src, dest,
+		humanBytes(s.GetBytes()), humanDuration(rc.GetDuration().AsDuration()), humanRate(rc.GetThroughputBytesPerSecond()), strategyName(s.GetStrategy()))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\tsender (server)\treceiver (this host)")
-	row := func(label string, f func(*ferryv1.TransferStats) string) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", label, f(s), f(rc))
+	fmt.Fprintln(tw, "\t\tsender (server)\treceiver (this host)")
+	for _, row := range reportRows {
+		if row.show == nil || row.show(s) || row.show(rc) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.name, row.how, row.value(s), row.value(rc))
+		}
 	}
-	row("bytes [measured]", func(t *ferryv1.TransferStats) string { return fmt.Sprint(t.GetBytes()) })
-	row("time [measured]", func(t *ferryv1.TransferStats) string { return round(t.GetDuration().AsDuration()).String() })
-	row("throughput [derived]", func(t *ferryv1.TransferStats) string {
-		return humanBytes(uint64(t.GetThroughputBytesPerSecond())) + "/s"
-	})
-	row("copies per round [model]", func(t *ferryv1.TransferStats) string {
-		m := t.GetModel()
-		return fmt.Sprintf("%d CPU, %d DMA, %d mode switches", m.GetCpuCopies(), m.GetDmaCopies(), m.GetModeSwitches())
-	})
-	row("CPU-copied bytes [model x bytes]", func(t *ferryv1.TransferStats) string { return fmt.Sprint(t.GetCpuCopiedBytes()) })
-	row("rounds [counted]", func(t *ferryv1.TransferStats) string { return fmt.Sprint(t.GetRounds()) })
-	row("syscalls [counted]", func(t *ferryv1.TransferStats) string { return syscalls(t.GetSyscalls()) })
-	row("mode switches [2 x syscalls]", func(t *ferryv1.TransferStats) string { return fmt.Sprint(t.GetModeSwitches()) })
-	row("context switches vol/invol [measured]", func(t *ferryv1.TransferStats) string {
-		if !t.GetThreadMeasured() {
-			return "not measured"
-		}
-		return fmt.Sprintf("%d / %d", t.GetVoluntaryContextSwitches(), t.GetInvoluntaryContextSwitches())
-	})
-	row("CPU user/system [measured]", func(t *ferryv1.TransferStats) string {
-		if !t.GetThreadMeasured() {
-			return "not measured"
-		}
-		return fmt.Sprintf("%s / %s", round(t.GetUserCpu().AsDuration()), round(t.GetSystemCpu().AsDuration()))
-	})
-	row("thread", func(t *ferryv1.TransferStats) string {
-		if !t.GetThreadMeasured() {
-			return "not locked"
-		}
-		return fmt.Sprintf("tid %d (locked)", t.GetThreadId())
-	})
 	tw.Flush()
 	fmt.Fprintf(out, "\nsender model: %s\nreceiver model: %s\n", s.GetModel().GetDescription(), rc.GetModel().GetDescription())
 	if s.GetPipeSize() > 0 {
 		fmt.Fprintf(out, "splice pipe: %s\n", humanBytes(s.GetPipeSize()))
 	}
+	if line := checksumLine(r); line != "" {
+		fmt.Fprintln(out, line)
+	}
+	if s.GetInline() {
+		fmt.Fprintln(out, "inline: the bytes came inside the offer; the sender's calls cover the file read only")
+	}
+}
+
+// reportRow is one line of the summary table: a figure of both sides.
+type reportRow struct {
+	name, how string
+	value     func(*ferryv1.TransferStats) string
+	show      func(*ferryv1.TransferStats) bool // nil: always
+}
+
+var reportRows = []reportRow{
+	{"strategy", "", func(t *ferryv1.TransferStats) string { return strategyName(t.GetStrategy()) }, nil},
+	{"bytes", measured, func(t *ferryv1.TransferStats) string {
+		return fmt.Sprintf("%s (%d)", humanBytes(t.GetBytes()), t.GetBytes())
+	}, nil},
+	{"duration", measured, func(t *ferryv1.TransferStats) string { return humanDuration(t.GetDuration().AsDuration()) }, nil},
+	{"throughput", derived, func(t *ferryv1.TransferStats) string { return humanRate(t.GetThroughputBytesPerSecond()) }, nil},
+	{"rate limit", "", func(t *ferryv1.TransferStats) string {
+		if t.GetRateLimit() == 0 {
+			return "none"
+		}
+		return humanRate(float64(t.GetRateLimit()))
+	}, func(t *ferryv1.TransferStats) bool { return t.GetRateLimit() > 0 }},
+	{"CPU user / sys", measured, threadFigure(func(t *ferryv1.TransferStats) string {
+		return humanDuration(t.GetUserCpu().AsDuration()) + " / " + humanDuration(t.GetSystemCpu().AsDuration())
+	}), nil},
+	{"context switches vol / invol", measured, threadFigure(func(t *ferryv1.TransferStats) string {
+		return fmt.Sprintf("%d / %d", t.GetVoluntaryContextSwitches(), t.GetInvoluntaryContextSwitches())
+	}), nil},
+	{"syscalls", counted, func(t *ferryv1.TransferStats) string { return syscalls(t.GetSyscalls()) }, nil},
+	{"rounds", counted, func(t *ferryv1.TransferStats) string { return fmt.Sprint(t.GetRounds()) }, nil},
+	{"mode switches (2 x syscalls)", derived, func(t *ferryv1.TransferStats) string { return fmt.Sprint(t.GetModeSwitches()) }, nil},
+	{"copies per round", modelled, func(t *ferryv1.TransferStats) string {
+		m := t.GetModel()
+		return fmt.Sprintf("%d CPU, %d DMA, %d mode switches", m.GetCpuCopies(), m.GetDmaCopies(), m.GetModeSwitches())
+	}, nil},
+	{"CPU-copied bytes", modelled, func(t *ferryv1.TransferStats) string { return humanBytes(t.GetCpuCopiedBytes()) }, nil},
+	{"DMA-copied bytes", modelled, func(t *ferryv1.TransferStats) string { return humanBytes(t.GetDmaCopiedBytes()) }, nil},
+	{"checksum CPU", measured, func(t *ferryv1.TransferStats) string {
+		if t.GetChecksumCached() {
+			return "cached"
+		}
+		return humanDuration(t.GetChecksumCpu().AsDuration())
+	}, func(t *ferryv1.TransferStats) bool {
+		return t.GetChecksumCpu().AsDuration() > 0 || t.GetChecksumCached()
+	}},
+	{"thread", "", func(t *ferryv1.TransferStats) string {
+		if !t.GetThreadMeasured() {
+			return "not locked"
+		}
+		return fmt.Sprintf("tid %d (locked)", t.GetThreadId())
+	}, nil},
+}
+
+// threadFigure shows a per-thread figure only when the data path ran on
+// one locked thread, the condition for it to belong to this transfer.
+func threadFigure(f func(*ferryv1.TransferStats) string) func(*ferryv1.TransferStats) string {
+	return func(t *ferryv1.TransferStats) string {
+		if !t.GetThreadMeasured() {
+			return "not measured"
+		}
+		return f(t)
+	}
+}
+
+// checksumLine describes the report's end-to-end checksum, or is empty
+// when none was asked for.
+func checksumLine(r *ferryv1.Report) string {
+	c := r.GetChecksum()
+	if c == nil || c.GetAlgorithm() == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+		return ""
+	}
+	verdict := "not verified by the receiver"
+	if r.GetChecksumVerified() {
+		verdict = "verified by the receiver"
+	}
+	name := strings.TrimPrefix(c.GetAlgorithm().String(), "CHECKSUM_ALGORITHM_")
+	return fmt.Sprintf("checksum: %s %s, %s", name, hex.EncodeToString(c.GetValue()), verdict)
 }
 
 func syscalls(m map[string]uint64) string {
@@ -72,29 +135,6 @@ func syscalls(m map[string]uint64) string {
 		return "none"
 	}
 	return strings.Join(parts, " ")
-}
-
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-func round(d time.Duration) time.Duration {
-	switch {
-	case d >= time.Second:
-		return d.Round(time.Millisecond)
-	case d >= time.Millisecond:
-		return d.Round(time.Microsecond)
-	}
-	return d
 }
 
 func fsMode(m uint32) fs.FileMode { return fs.FileMode(m) }

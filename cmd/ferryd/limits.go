@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/ferrydev/ferry/internal/cli"
 	"github.com/ferrydev/ferry/service"
 )
 
@@ -17,12 +18,14 @@ func addLimitFlags(fs *flag.FlagSet, cfg *service.Config) func() error {
 	fs.DurationVar(&d.HandshakeTimeout, "handshake-timeout", 0, "time a data connection gets to send its preamble (0: 10s)")
 	fs.BoolVar(&d.BindDataToClient, "bind-data-to-client", false, "take a ticket's data connection only from the IP address that asked for it (NAT or a proxy breaks this)")
 	fs.IntVar(&d.PipeSize, "pipe-size", 0, "SPLICE pipe capacity to ask for, in bytes (0: 1 MiB); the kernel may give less")
+	fs.Var((*cli.Size)(&d.MaxRate), "max-rate", "server-wide ceiling on the data channel, a `rate` in bytes per second shared by all transfers, with K/M/G (binary) or kB/MB/GB suffixes: 100MiB (0: none)")
+	fs.IntVar(&cfg.TransferHistory, "transfer-history", 0, "finished transfers ListTransfers keeps, newest first (0: 100)")
 	return func() error {
 		for name, v := range map[string]int64{
 			"max-transfers": int64(d.MaxTransfers), "max-streams": int64(cfg.MaxStreams),
 			"max-handshakes": int64(d.MaxHandshakes), "handshake-timeout": int64(d.HandshakeTimeout),
 			"pipe-size": int64(d.PipeSize), "ticket-ttl": int64(d.TicketTTL),
-			"shutdown-grace": int64(cfg.ShutdownGrace),
+			"shutdown-grace": int64(cfg.ShutdownGrace), "transfer-history": int64(cfg.TransferHistory),
 		} {
 			if v < 0 {
 				return fmt.Errorf("--%s: must not be negative", name)

@@ -61,6 +61,7 @@ func parse(args []string) (service.Config, error) {
 	fs.StringVar(&cfg.AdvertiseData, "advertise-data", "", "data address put in offers, host or host:port (default: the data listener's)")
 	fs.DurationVar(&cfg.Data.TicketTTL, "ticket-ttl", 0, "how long a ticket waits for its data connection (0: 30s)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 0, "time running transfers get to finish on SIGTERM (0: 20s)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address of an unauthenticated HTTP listener serving Prometheus /metrics (default: none)")
 	sec := addSecurityFlags(fs)
 	checkLimits := addLimitFlags(fs, &cfg)
 	logFormat := fs.String("log-format", "text", "log format: text or json")

@@ -12,6 +12,7 @@ import (
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc"
 )
 
@@ -78,12 +79,20 @@ func (n *ferryNode) stop() {
 // pull downloads name to dest and checks the byte count. The note says
 // which strategy the server used.
 func (n *ferryNode) pull(ctx context.Context, name, dest string, st ferryv1.Strategy) (int64, string, float64, error) {
-	rep, err := n.client.Download(ctx, name, dest, client.DownloadOptions{Strategy: st})
+	opts := client.DownloadOptions{Strategy: st}
+	if st == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
+		opts.InlineMax = transfer.MaxInline // as ferry pull does with auto
+	}
+	rep, err := n.client.Download(ctx, name, dest, opts)
 	if err != nil {
 		return 0, "", 0, fmt.Errorf("ferry %s %s: %w", strategyName(st), name, err)
 	}
 	got := int64(rep.GetReceiver().GetBytes())
-	return got, "server used " + rep.GetSender().GetStrategy().String(), rep.GetReceiver().GetThroughputBytesPerSecond() / 1e9, nil
+	note := "server used " + rep.GetSender().GetStrategy().String()
+	if rep.GetSender().GetInline() {
+		note += " (inline in the offer)"
+	}
+	return got, note, rep.GetReceiver().GetThroughputBytesPerSecond() / 1e9, nil
 }
 
 func strategyName(st ferryv1.Strategy) string {

@@ -115,6 +115,8 @@ func dirTargets(d *WorkloadResult) []Target {
 		target("4", "directory of 4 KiB files: Ferry (one pull per file, warm client) vs tar c | nc → /dev/null", ">=", 1.0, "x",
 			roundRatio(ferry, d.path("tar-nc-null"), tput)),
 		info("4", "directory of 4 KiB files: Ferry (to /dev/null) vs tar c | nc | tar x (files)", roundRatio(ferry, d.path("tar-nc-tarx"), tput)),
+		info("4", "directory of 4 KiB files: ferry pull -r (files, durable) vs tar c | nc | tar x (files, not fsynced)",
+			roundRatio(d.path("ferry-auto-tree"), d.path("tar-nc-tarx"), tput)),
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package cli holds what both binaries' mains share: flags that fall back
-// to FERRY_* environment variables. It has no other job.
+// to FERRY_* environment variables, and human sizes in flags (50MiB). It
+// has no other job.
 package cli
 
 import (

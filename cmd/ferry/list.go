@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+)
+
+// ls lists a remote directory, following every page. Human output is one
+// line per entry, printed as pages arrive; --json prints one
+// ListFilesResponse holding every page's entries.
+func ls(ctx context.Context, args []string, out io.Writer) error {
+	var c common
+	fs := newFlags("ls", &c)
+	recursive := fs.Bool("r", false, "list the whole tree below PATH (symlinks are listed, not followed)")
+	pageSize := fs.Uint("page-size", 0, "entries asked for per call (0: the server's default, 1000)")
+	if err := parse(fs, args, 0, 1); err != nil {
+		return err
+	}
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	req := &ferryv1.ListFilesRequest{Path: fs.Arg(0), Recursive: *recursive, PageSize: uint32(*pageSize)}
+	all := &ferryv1.ListFilesResponse{}
+	for {
+		resp, err := cl.API().ListFiles(ctx, req)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			all.Entries = append(all.Entries, resp.GetEntries()...)
+		} else {
+			printEntries(out, resp.GetEntries())
+		}
+		if resp.GetNextPageToken() == "" {
+			break
+		}
+		req.PageToken = resp.GetNextPageToken()
+	}
+	if c.json {
+		return printJSON(out, all)
+	}
+	return nil
+}
+
+// printEntries writes entries as "mode size mtime path [-> target]".
+func printEntries(out io.Writer, entries []*ferryv1.FileEntry) {
+	for _, e := range entries {
+		size := "-"
+		if e.GetType() == ferryv1.FileType_FILE_TYPE_REGULAR {
+			size = humanBytes(e.GetSize())
+		}
+		line := fmt.Sprintf("%v %10s  %s  %s", fs.FileMode(e.GetMode()), size,
+			e.GetModifyTime().AsTime().Local().Format("2006-01-02 15:04:05"), e.GetPath())
+		if e.GetType() == ferryv1.FileType_FILE_TYPE_SYMLINK {
+			line += " -> " + e.GetSymlinkTarget()
+		}
+		fmt.Fprintln(out, line)
+	}
+}
+
+// transfers lists the server's running and recently finished transfers.
+func transfers(ctx context.Context, args []string, out io.Writer) error {
+	var c common
+	fs := newFlags("transfers", &c)
+	running := fs.Bool("running", false, "list only running transfers")
+	if err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := cl.API().ListTransfers(ctx, &ferryv1.ListTransfersRequest{RunningOnly: *running})
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(out, resp)
+	}
+	printTransfers(out, resp.GetTransfers(), time.Now())
+	return nil
+}
+
+// printTransfers writes one row per transfer; failed ones are followed by
+// their error.
+func printTransfers(out io.Writer, ts []*ferryv1.TransferInfo, now time.Time) {
+	if len(ts) == 0 {
+		fmt.Fprintln(out, "no transfers")
+		return
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tPATH\tPEER\tPROGRESS\tRATE\tTOOK\tSTRATEGY")
+	var errs []string
+	for _, t := range ts {
+		took := elapsed(t, now)
+		rate := "-"
+		if s := took.Seconds(); s > 0 {
+			rate = humanRate(float64(t.GetBytesDone()) / s)
+		}
+		path := t.GetPath()
+		if t.GetDestination() != "" {
+			path += " -> " + t.GetDestination()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.GetTransferId(), enumWord(t.GetKind().String(), "TRANSFER_KIND_"),
+			enumWord(t.GetState().String(), "TRANSFER_STATE_"), path, t.GetPeer(), progress(t), rate, humanDuration(took),
+			strategyName(t.GetStrategy()))
+		if t.GetState() == ferryv1.TransferState_TRANSFER_STATE_FAILED {
+			errs = append(errs, fmt.Sprintf("%s: %s (%s)", t.GetTransferId(), t.GetError(), t.GetErrorCode()))
+		}
+	}
+	tw.Flush()
+	for _, e := range errs {
+		fmt.Fprintln(out, e)
+	}
+}
+
+// progress is "45% of 64.0 MiB", with files for a tree.
+func progress(t *ferryv1.TransferInfo) string {
+	s := humanBytes(t.GetBytesDone())
+	if total := t.GetBytesTotal(); total > 0 {
+		s = fmt.Sprintf("%d%% of %s", t.GetBytesDone()*100/total, humanBytes(total))
+	}
+	if t.GetFilesTotal() > 0 {
+		s += fmt.Sprintf(", %d/%d files", t.GetFilesDone(), t.GetFilesTotal())
+	}
+	return s
+}
+
+// elapsed is how long t ran, or has run until now.
+func elapsed(t *ferryv1.TransferInfo, now time.Time) time.Duration {
+	end := now
+	if t.GetEndTime() != nil {
+		end = t.GetEndTime().AsTime()
+	}
+	return max(end.Sub(t.GetStartTime().AsTime()), 0)
+}
+
+// enumWord turns "TRANSFER_KIND_DOWNLOAD_TREE" into "download-tree".
+func enumWord(name, prefix string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, prefix)), "_", "-")
+}

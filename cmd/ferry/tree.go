@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/client"
+)
+
+// pullTree runs `ferry pull -r`: the directory src into the new
+// directory dest, then the summary (or, with --json, the TreeReport).
+func pullTree(ctx context.Context, cl *client.Client, src, dest string, opts client.TreeOptions, bar *progressBar, json bool, out io.Writer) error {
+	opts.Progress = bar.Update
+	r, err := cl.DownloadTree(ctx, src, dest, opts)
+	bar.Finish(err == nil, r.GetBytes(), r.GetBytes())
+	if err != nil {
+		return err
+	}
+	if json {
+		return printJSON(out, r)
+	}
+	printTreeReport(out, src, dest, r)
+	return nil
+}
+
+// printTreeReport prints a TreeReport's summary line and its sums.
+func printTreeReport(out io.Writer, src, dest string, r *ferryv1.TreeReport) {
+	fmt.Fprintf(out, "%s → %s: %d files, %d directories, %d symlinks, %d skipped; %s in %s (%s) over %d data connections",
+		src, dest, r.GetFiles(), r.GetDirectories(), r.GetSymlinks(), r.GetSkipped(),
+		humanBytes(r.GetBytes()), humanDuration(r.GetDuration().AsDuration()), humanRate(r.GetThroughputBytesPerSecond()),
+		r.GetDataConnections())
+	if r.GetInlineFiles() > 0 {
+		fmt.Fprintf(out, ", %d files inline", r.GetInlineFiles())
+	}
+	fmt.Fprintln(out)
+	if r.GetFiles() == 0 {
+		return
+	}
+	for _, side := range []struct {
+		name string
+		st   *ferryv1.TransferStats
+	}{{"sender", r.GetSender()}, {"receiver", r.GetReceiver()}} {
+		name := strategyName(side.st.GetStrategy())
+		if side.st.GetStrategy() == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
+			name = "mixed strategies"
+		}
+		fmt.Fprintf(out, "  %-8s  %s, %d rounds, syscalls %s, CPU user %s system %s (summed over files)\n",
+			side.name, name, side.st.GetRounds(), syscalls(side.st.GetSyscalls()),
+			humanDuration(side.st.GetUserCpu().AsDuration()), humanDuration(side.st.GetSystemCpu().AsDuration()))
+	}
+}

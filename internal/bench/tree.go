@@ -1,0 +1,42 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/transfer"
+)
+
+// treePath pulls the fixture directory with one DownloadTree call (what
+// `ferry pull -r` does) into a new directory under destDir: files land
+// durably (group commit: syncfs, rename), small files inline in their
+// offers, conc at a time over shared data connections. It is the like
+// for like of tar c | nc | tar x, which lands files without fsync.
+func (n *ferryNode) treePath(dir, destDir string, files, conc int) path {
+	r := ferryRow(ferryv1.Strategy_STRATEGY_UNSPECIFIED, "-tree",
+		" pull -r → files ("+strconv.Itoa(conc)+" concurrent, durable)")
+	return path{rows: []row{r}, run: func(ctx context.Context) ([]Sample, error) {
+		out := filepath.Join(destDir, "ferry-tree")
+		defer os.RemoveAll(out)
+		s, err := metered(n.cpu, selfCPU, func(s *Sample) error {
+			rep, err := n.client.DownloadTree(ctx, dir, out, client.TreeOptions{
+				Concurrency: conc, InlineMax: transfer.MaxInline,
+			})
+			if err != nil {
+				return err
+			}
+			s.Bytes, s.Files = int64(rep.GetBytes()), int(rep.GetFiles())
+			if s.Files != files {
+				return fmt.Errorf("ferry pull -r: %d files, want %d", s.Files, files)
+			}
+			s.Note = fmt.Sprintf("%d data connections, %d files inline", rep.GetDataConnections(), rep.GetInlineFiles())
+			return nil
+		})
+		return []Sample{s}, err
+	}}
+}
