@@ -37,6 +37,7 @@ type proxyPlan struct {
 	holdAt  int64         // forward this many bytes down, then stop reading until release
 	held    chan struct{} // closed when a connection holds
 	release chan struct{} // closed to let it go on
+	flipAt  int64         // invert the flipAt-th byte that goes down (1 is the verdict), as a faulty network would
 }
 
 // proxyConn is one proxied connection.
@@ -96,6 +97,14 @@ func (p *dataProxy) cutAfter(n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.plan = proxyPlan{cutAt: n}
+}
+
+// corruptAt makes later connections invert their n-th byte down (0:
+// never), with no cut or hold.
+func (p *dataProxy) corruptAt(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.plan = proxyPlan{flipAt: n}
 }
 
 // holdAfter makes the next connection stop reading from the server after
@@ -180,6 +189,9 @@ func (c *proxyConn) forward() error {
 			limit = min(limit, stop-sent)
 		}
 		n, err := c.server.Read(buf[:limit])
+		if at := c.plan.flipAt; at > sent && at <= sent+int64(n) {
+			buf[at-1-sent] ^= 0xff
+		}
 		if n > 0 {
 			if _, werr := c.client.Write(buf[:n]); werr != nil {
 				return nil

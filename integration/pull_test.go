@@ -80,7 +80,7 @@ func TestPullHuman(t *testing.T) {
 			res := ferryOK(t, "pull", "--server", d.Addr, "--strategy", s.flag, "big.bin", dest)
 			name := strings.TrimPrefix(cmp.Or(s.api, auto(2<<20+1)).String(), "STRATEGY_")
 			for _, want := range []string{"pulled big.bin -> " + dest, "with " + name + "\n",
-				"sender (server)", "receiver (this host)", "[measured]", "[counted]", "[model]", "[model x bytes]"} {
+				"sender (server)", "receiver (this host)", "MEASURED", "COUNTED", "DERIVED", "MODELLED"} {
 				if !strings.Contains(res.stdout, want) {
 					t.Errorf("ferry pull --strategy %s output lacks %q:\n%s", s.flag, want, res.stdout)
 				}

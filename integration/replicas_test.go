@@ -122,7 +122,9 @@ func TestReplicaAdvertisingAnotherDataAddressFails(t *testing.T) {
 	a := startFerryd(t, root)
 	b := startFerryd(t, root, "--advertise-data", a.DataAddr)
 	writeRandom(t, root, "f", 4096)
-	r := ferry(t, "pull", "--server", b.Addr, "f", filepath.Join(t.TempDir(), "f"))
+	// --inline-max 0: 4 KiB would otherwise come inside the offer, with no
+	// data connection to refuse.
+	r := ferry(t, "pull", "--server", b.Addr, "--inline-max", "0", "f", filepath.Join(t.TempDir(), "f"))
 	if r.code == 0 || !strings.Contains(r.stderr, "refused") {
 		t.Fatalf("pull from a replica advertising another's data address: exit %d, stderr %q; want a refused ticket", r.code, r.stderr)
 	}

@@ -18,7 +18,8 @@ var tracedCalls = []string{"sendfile", "splice"}
 
 // TestStraceAgreesWithReports attaches strace to a running ferryd (after
 // its start-up probe, which makes one sendfile and two splice calls of its
-// own), pulls files with SENDFILE and SPLICE, and requires the senders'
+// own), pulls files with SENDFILE and SPLICE (one of them paced by
+// --limit-rate), and requires the senders'
 // reported call counts to add up to exactly what strace counted. Each
 // strategy also moves one file to a reader that holds still until the
 // sender has stalled, so EAGAIN returns are certainly among the calls.
@@ -48,6 +49,9 @@ func TestStraceAgreesWithReports(t *testing.T) {
 			res := ferryOK(t, "pull", "--json", "--server", d.Addr, "--strategy", s, name, filepath.Join(out, s+name))
 			count(s+" "+name, checkJSONReport(t, res.stdout, name, 0, n, senderStrategy(s)))
 		}
+		// Paced (--limit-rate): more, smaller rounds of the same calls.
+		res := ferryOK(t, "pull", "--json", "--server", d.Addr, "--strategy", s, "--limit-rate", "32MiB", "f2", filepath.Join(out, s+"paced"))
+		count(s+" paced", checkJSONReport(t, res.stdout, "f2", 0, sizes[2], senderStrategy(s)))
 		count(s+" stalled", stalledPull(t, d, "big", big, senderStrategy(s)))
 	}
 	traced := tr.stop(t)
