@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -13,7 +14,8 @@ import (
 
 // TestGeneratedCode lints the API with buf and regenerates api/ from a
 // copy of proto/ and the buf configuration, with the pinned buf and
-// plugins; any difference from the committed api/ fails.
+// plugins; any difference from the committed api/ fails. It also builds
+// the descriptor set that reflection serves (service/ferry.binpb).
 func TestGeneratedCode(t *testing.T) {
 	bufBin := toolPath(t, bufTool)
 	pathEnv := strings.Join([]string{
@@ -34,6 +36,25 @@ func TestGeneratedCode(t *testing.T) {
 			t.Fatalf("buf %s: %v\n%s", args[0], err, out)
 		}
 	}
+	// The descriptors reflection serves, with the comments grpcurl
+	// describe prints (service/reflection.go embeds them).
+	build := exec.Command(bufBin, "build", "-o", "ferry.binpb")
+	build.Dir, build.Env = work, env
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("buf build: %v\n%s", err, out)
+	}
+	fresh, err := os.ReadFile(filepath.Join(work, "ferry.binpb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := os.ReadFile(filepath.Join(repoRoot, "service", "ferry.binpb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fresh, committed) {
+		t.Errorf("service/ferry.binpb differs from a fresh buf build; run buf build -o service/ferry.binpb")
+	}
+
 	want, got := readTree(t, filepath.Join(work, "api")), readTree(t, filepath.Join(repoRoot, "api"))
 	if len(want) == 0 {
 		t.Fatal("buf generate wrote nothing under api/")

@@ -50,6 +50,18 @@ func TestGrpcurl(t *testing.T) {
 			}
 		}
 	})
+	t.Run("describe prints the comments", func(t *testing.T) {
+		out := ok(t, d.Addr, "describe", "ferry.v1.PullRequest")
+		for _, want := range []string{
+			"// PullRequest asks this node to fetch a file",
+			"// The peer ferryd's control-plane address (host:port).",
+			"string peer = 1;",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("grpcurl describe ferry.v1.PullRequest lacks %q:\n%s", want, out)
+			}
+		}
+	})
 	t.Run("GetCapabilities", func(t *testing.T) {
 		out := ok(t, "-d", "{}", d.Addr, serviceName+"/GetCapabilities")
 		for _, want := range []string{`"STRATEGY_READ_WRITE"`, `"dataAddress": "` + d.DataAddr + `"`} {

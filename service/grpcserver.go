@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
@@ -61,7 +60,7 @@ func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, 
 	)
 	ferryv1.RegisterTransferServiceServer(s, svc)
 	healthpb.RegisterHealthServer(s, hs)
-	reflection.Register(s)
+	registerReflection(s)
 	gm.InitializeMetrics(s)
 	return s
 }

@@ -179,11 +179,15 @@ type TransferStats struct {
 	UserCpu *durationpb.Duration `protobuf:"bytes,13,opt,name=user_cpu,json=userCpu,proto3" json:"user_cpu,omitempty"`
 	// MEASURED when thread_measured. System CPU time of that thread.
 	SystemCpu *durationpb.Duration `protobuf:"bytes,14,opt,name=system_cpu,json=systemCpu,proto3" json:"system_cpu,omitempty"`
-	// True when the data path ran on one OS thread, locked to it, so the
-	// context-switch and CPU figures belong to this transfer alone.
+	// True when the data path ran locked to an OS thread, so the
+	// context-switch and CPU figures belong to this transfer alone. A paced
+	// transfer (rate_limit) unlocks its thread for each wait and measures
+	// again afterwards, possibly on another thread: its figures sum the
+	// rounds and leave the waits out (their time is only in duration).
 	ThreadMeasured bool `protobuf:"varint,15,opt,name=thread_measured,json=threadMeasured,proto3" json:"thread_measured,omitempty"`
-	// The Linux thread id the data path ran on: its figures can be watched
-	// live in /proc/<pid>/task/<thread_id>/status.
+	// The Linux thread id the data path ran on (for a paced transfer, the
+	// one it started on): its figures can be watched live in
+	// /proc/<pid>/task/<thread_id>/status.
 	ThreadId int64 `protobuf:"varint,16,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
 	// MEASURED. For SPLICE, the pipe capacity in bytes that was in effect
 	// (smaller than asked when F_SETPIPE_SZ was refused); 0 otherwise.
@@ -194,7 +198,7 @@ type TransferStats struct {
 	// the sender's value came from its cache.
 	ChecksumCpu *durationpb.Duration `protobuf:"bytes,18,opt,name=checksum_cpu,json=checksumCpu,proto3" json:"checksum_cpu,omitempty"`
 	// True when the sender's checksum came from its cache (same device,
-	// inode, size and mtime as a file already hashed).
+	// inode, size, mtime and ctime as a file already hashed).
 	ChecksumCached bool `protobuf:"varint,19,opt,name=checksum_cached,json=checksumCached,proto3" json:"checksum_cached,omitempty"`
 	// The pace that applied, in bytes per second: the lower of the
 	// request's rate_limit and the server's --max-rate; 0 when unlimited.
