@@ -12,8 +12,8 @@ import (
 )
 
 // checkPacedReport checks a paced pull's report: the limit that applied,
-// the bytes, and no side faster than that limit (pacing can only slow a
-// transfer down, so the lower side is not checked).
+// the bytes, and a sender no faster than that limit (pacing can only slow
+// a transfer down, so the lower side is not checked).
 func checkPacedReport(t *testing.T, what string, rep *ferryv1.Report, applied uint64, n int) {
 	t.Helper()
 	s, r := rep.GetSender(), rep.GetReceiver()
@@ -23,10 +23,11 @@ func checkPacedReport(t *testing.T, what string, rep *ferryv1.Report, applied ui
 	if s.GetBytes() != uint64(n) || r.GetBytes() != uint64(n) {
 		t.Errorf("%s: bytes sent, received = %d, %d; want %d", what, s.GetBytes(), r.GetBytes(), n)
 	}
-	for side, st := range map[string]*ferryv1.TransferStats{"sender": s, "receiver": r} {
-		if got := st.GetThroughputBytesPerSecond(); got > 1.1*float64(applied) {
-			t.Errorf("%s: report.%s.throughput = %.0f B/s, want at most %d × 1.1", what, side, got, applied)
-		}
+	// Only the sender's rate is bounded: the receiver's clock starts when
+	// it reads the verdict, and one that starts late drains bytes already
+	// queued in the socket faster than the sender sent them.
+	if got := s.GetThroughputBytesPerSecond(); got > 1.1*float64(applied) {
+		t.Errorf("%s: report.sender.throughput = %.0f B/s, want at most %d × 1.1", what, got, applied)
 	}
 }
 

@@ -58,9 +58,6 @@ func TestDownloadChecksum(t *testing.T) {
 			if cached := report.GetSender().GetChecksumCached(); cached != (i == 1) {
 				t.Errorf("%v download %d: sender checksum_cached = %v, want %v", alg, i, cached, i == 1)
 			}
-			if report.GetSender().GetChecksumCpu() == nil || report.GetReceiver().GetChecksumCpu() == nil {
-				t.Errorf("%v into %s: checksum_cpu missing: sender %v, receiver %v", alg, dest, report.GetSender().GetChecksumCpu(), report.GetReceiver().GetChecksumCpu())
-			}
 			// SHA-256 of 3 MiB is milliseconds of CPU on any machine: a
 			// zero means the hashing thread was not measured.
 			if alg == sha && (report.GetReceiver().GetChecksumCpu().AsDuration() <= 0 || i == 0 && report.GetSender().GetChecksumCpu().AsDuration() <= 0) {

@@ -42,7 +42,9 @@ type Config struct {
 	// once, server-wide; past it a call is ResourceExhausted. 0 means 512,
 	// twice the data plane's default MaxTransfers.
 	MaxStreams int
-	// Data tunes the data plane (ticket lifetime, chunk sizes...).
+	// Data tunes the data plane (ticket lifetime, chunk sizes...). Its
+	// Events are the node's own (they feed the metrics): a value set here
+	// is replaced.
 	Data transfer.Config
 	// TLS, when set, serves the control plane over TLS; with ClientCAs
 	// and ClientAuth set, mutual TLS (ServerTLS builds it from files).

@@ -14,8 +14,8 @@ import (
 )
 
 // checkPaced checks a paced report: the limit that applied, the bytes,
-// and no side faster than the limit (pacing only ever slows a transfer,
-// so only the upper side is checked).
+// and a sender no faster than the limit (pacing only ever slows a
+// transfer, so only the upper side is checked).
 func checkPaced(t *testing.T, report *ferryv1.Report, applied, size uint64) {
 	t.Helper()
 	s, r := report.GetSender(), report.GetReceiver()
@@ -25,10 +25,11 @@ func checkPaced(t *testing.T, report *ferryv1.Report, applied, size uint64) {
 	if s.GetBytes() != size || r.GetBytes() != size {
 		t.Errorf("report bytes sent, received = %d, %d; want %d", s.GetBytes(), r.GetBytes(), size)
 	}
-	for side, st := range map[string]*ferryv1.TransferStats{"sender": s, "receiver": r} {
-		if got := st.GetThroughputBytesPerSecond(); applied > 0 && got > 1.1*float64(applied) {
-			t.Errorf("report.%s.throughput = %.0f B/s, want at most %d × 1.1", side, got, applied)
-		}
+	// Only the sender's rate is bounded: the receiver's clock starts when
+	// it reads the verdict, and one that starts late drains bytes already
+	// queued in the socket faster than the sender sent them.
+	if got := s.GetThroughputBytesPerSecond(); applied > 0 && got > 1.1*float64(applied) {
+		t.Errorf("report.sender.throughput = %.0f B/s, want at most %d × 1.1", got, applied)
 	}
 }
 

@@ -56,6 +56,13 @@ type record struct {
 // transfer_id gets one made of its kind and a sequence number
 // ("pull-3"). The registry owns info from here on.
 func (r *registry) start(info *ferryv1.TransferInfo) *record {
+	return r.startLive(info, nil)
+}
+
+// startLive is start for a transfer whose bytes done live reads at
+// listing time. It is set before the record is published, so listings
+// never race with it.
+func (r *registry) startLive(info *ferryv1.TransferInfo, live func() int64) *record {
 	if r == nil {
 		return nil
 	}
@@ -70,7 +77,7 @@ func (r *registry) start(info *ferryv1.TransferInfo) *record {
 	if info.StartTime == nil {
 		info.StartTime = timestamppb.Now()
 	}
-	rec := &record{reg: r, seq: r.started, info: info}
+	rec := &record{reg: r, seq: r.started, info: info, live: live}
 	r.running[rec] = struct{}{}
 	return rec
 }

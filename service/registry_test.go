@@ -263,3 +263,39 @@ func TestListTransfersTree(t *testing.T) {
 		t.Errorf("ListTransfers() after a refused tree = %d transfers, want still 1 (refused before it started)", len(got))
 	}
 }
+
+// TestListTransfersWhileDownloading lists transfers while downloads start
+// and finish, for the race detector: a record must be whole before a
+// listing can see it.
+func TestListTransfersWhileDownloading(t *testing.T) {
+	n := startNode(t, service.Config{TransferHistory: 10})
+	writeFile(t, n.root, "f", 100<<10)
+	stop := make(chan struct{})
+	listed := make(chan int)
+	go func() {
+		count := 0
+		for {
+			select {
+			case <-stop:
+				listed <- count
+				return
+			default:
+			}
+			if _, err := n.api().ListTransfers(testCtx(t), &ferryv1.ListTransfersRequest{}); err == nil {
+				count++
+			}
+		}
+	}()
+	for range 50 {
+		if _, err := n.client.Download(testCtx(t), "f", os.DevNull, client.DownloadOptions{}); err != nil {
+			t.Fatalf("Download() = %v", err)
+		}
+	}
+	close(stop)
+	if count := <-listed; count == 0 {
+		t.Fatal("no ListTransfers call succeeded while downloading")
+	}
+	if got := listTransfers(t, n, false); len(got) != 10 {
+		t.Errorf("ListTransfers() = %d transfers, want the history of 10", len(got))
+	}
+}

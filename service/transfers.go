@@ -19,13 +19,10 @@ func (s *transferService) ListTransfers(_ context.Context, req *ferryv1.ListTran
 // the stream to send on: sending the report finishes the record first, so
 // a caller that has the report finds the transfer finished.
 func (s *transferService) recordDownload(stream grpc.ServerStreamingServer[ferryv1.DownloadResponse], t *transfer.Transfer) (*record, grpc.ServerStreamingServer[ferryv1.DownloadResponse]) {
-	rec := s.transfers.start(&ferryv1.TransferInfo{
+	rec := s.transfers.startLive(&ferryv1.TransferInfo{
 		TransferId: t.ID, Kind: ferryv1.TransferKind_TRANSFER_KIND_DOWNLOAD, Path: t.Path,
 		Peer: callerAddr(stream), Strategy: apiconv.Strategy(t.Strategy), BytesTotal: uint64(t.Length),
-	})
-	if rec != nil {
-		rec.live = t.Sent
-	}
+	}, t.Sent)
 	return rec, &recorded[ferryv1.DownloadResponse]{stream, func(m *ferryv1.DownloadResponse) {
 		if r := m.GetReport(); r != nil {
 			rec.finish(r, nil, nil)
