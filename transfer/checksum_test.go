@@ -336,6 +336,10 @@ func TestReceiveInline(t *testing.T) {
 	if err != nil || st.Bytes != int64(len(data)) || !st.Inline || st.Syscalls["write"] != 1 {
 		t.Fatalf("ReceiveInline() = %+v, %v; want %d bytes, inline, 1 write", st, err, len(data))
 	}
+	// The model is the write alone: no socket read happened.
+	if st.Model != InlineReceiverModel(false) || int64(st.Model.ModeSwitches) != 2*int64(st.Syscalls["write"]) {
+		t.Errorf("ReceiveInline() model = %+v, want InlineReceiverModel(false), 2 switches per counted write", st.Model)
+	}
 	if err := dst.Commit(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,16 +17,21 @@ const MaxInline = 64 << 10
 // data plane and neither modelled nor counted.
 var inlineModel = Model{1, 2, 2, false, "pread copies page cache into the offer; gRPC writes it on the control connection (not counted)"}
 
-// prepare does, before a ticket is issued, what src asks for besides the
-// bytes: the range's checksum and, for a range short enough to go
-// inline, the bytes themselves. It reports whether t went inline, in
-// which case t has already finished (with READ_WRITE as its strategy:
-// the bytes were read into memory and written by gRPC).
+// prepare does, before a ticket is issued and after t took its place
+// (admit), what src asks for besides the bytes: the range's checksum
+// and, for a range short enough to go inline, the bytes themselves. It
+// reports whether t went inline, in which case t has already finished
+// (with READ_WRITE as its strategy: the bytes were read into memory and
+// written by gRPC) and given its place back.
 func (s *Server) prepare(t *Transfer, src Source) (bool, error) {
 	ctx := src.Context
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// The hash also stops when the server closes (t.ctx comes from it).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(t.ctx, cancel)()
 	// A paced transfer (Transfer.RateLimit) never goes inline: only the
 	// data channel is paced.
 	if src.InlineMax > 0 && t.Length <= min(src.InlineMax, MaxInline) && t.RateLimit == 0 {
@@ -34,8 +39,7 @@ func (s *Server) prepare(t *Transfer, src Source) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		s.active.Add(1) // finish gives it back
-		t.finish(st, nil)
+		t.finish(st, nil) // gives back the place Offer took
 		return true, nil
 	}
 	if src.Checksum == NoChecksum {
@@ -98,7 +102,7 @@ func countedPread(f interface{ Fd() uintptr }, p []byte, off int64, c *counts) (
 // pass when dst discards them (ExpectChecksum). length is the offer's;
 // data of another length is ErrShortTransfer.
 func ReceiveInline(data []byte, length int64, dst *Destination, strategy Strategy) (Stats, error) {
-	st := Stats{Strategy: strategy, Model: ReceiverModel(dst.Discards()), Inline: true}
+	st := Stats{Strategy: strategy, Model: InlineReceiverModel(dst.Discards()), Inline: true}
 	if int64(len(data)) != length {
 		return st, fmt.Errorf("%w: the offer carries %d bytes, its length is %d", ErrShortTransfer, len(data), length)
 	}

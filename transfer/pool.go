@@ -141,6 +141,7 @@ func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *Destination, cfg Rec
 	}
 	st.Bytes, st.Rounds = r.got, r.round
 	m.stop(&st, &r.n)
+	leaveOutHash(&st, r.hashed)
 	// A cancellation that came while we ran may have set a deadline in
 	// the past: such a connection is not given back.
 	keep = stop() && err == nil && ctx.Err() == nil

@@ -134,11 +134,13 @@ type Source struct {
 // Transfer owns src.File and closes it when it finishes; on error the
 // caller still owns it. A range that runs past the end of the file is cut
 // at the end; an offset past the end is ErrOutOfRange. Past
-// Config.MaxTransfers it is ErrBusy. With src.Checksum the range is
-// hashed (or its hash taken from the cache) before the ticket is minted;
-// with src.InlineMax a short enough range is read into Transfer.Data
-// instead, and the Transfer has finished, with no ticket, when Offer
-// returns.
+// Config.MaxTransfers it is ErrBusy, and once Shutdown has begun
+// ErrClosed, both before anything is read or hashed; an inline offer
+// counts against MaxTransfers while it is read. With src.Checksum the
+// range is hashed (or its hash taken from the cache) before the ticket is
+// minted; with src.InlineMax a short enough range is read into
+// Transfer.Data instead, and the Transfer has finished, with no ticket,
+// when Offer returns.
 func (s *Server) Offer(src Source) (*Transfer, error) {
 	fi, err := src.File.Stat()
 	if err != nil {
@@ -187,27 +189,29 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 		t.peer = src.ClientIP.Unmap().String()
 	}
 	t.ctx, t.cancel = context.WithCancelCause(s.ctx)
-	if inline, err := s.prepare(t, src); inline || err != nil {
-		if err != nil {
-			t.cancel(err)
-			return nil, err
-		}
+	if err := s.admit(t); err != nil {
+		return nil, err
+	}
+	// From here t holds a place: finish gives it back, once, however the
+	// transfer ends; an offer that fails before then gives it back here.
+	inline, err := s.prepare(t, src)
+	if err != nil {
+		s.active.Add(-1)
+		t.cancel(err)
+		return nil, err
+	}
+	if inline {
 		return t, nil
 	}
 	// Issue under mu, so that Shutdown, which sets closing under mu and
-	// then revokes every ticket, either sees this one or refuses it here.
+	// then revokes every ticket, either sees this one or refuses it here
+	// (it may have begun while prepare hashed).
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
+		s.active.Add(-1)
 		t.cancel(ErrClosed)
 		return nil, ErrClosed
-	}
-	// finish gives the place back, once, however the transfer ends.
-	if max := s.cfg.maxTransfers(); s.active.Add(1) > int64(max) {
-		s.active.Add(-1)
-		t.cancel(ErrBusy)
-		s.cfg.Events.refused(RefusedBusy)
-		return nil, fmt.Errorf("%w (the limit is %d); retry later", ErrBusy, max)
 	}
 	s.tickets.issue(t, orDefault(src.TicketTTL, s.cfg.ticketTTL()), func() {
 		if s.tickets.revoke(t) {
@@ -216,6 +220,25 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 	})
 	s.cfg.Events.issued()
 	return t, nil
+}
+
+// admit takes one of Config.MaxTransfers' places for t, before prepare
+// reads or hashes anything: an offer that is ErrBusy, or ErrClosed once
+// Shutdown has begun (inline ones too), costs no I/O.
+func (s *Server) admit(t *Transfer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		t.cancel(ErrClosed)
+		return ErrClosed
+	}
+	if max := s.cfg.maxTransfers(); s.active.Add(1) > int64(max) {
+		s.active.Add(-1)
+		t.cancel(ErrBusy)
+		s.cfg.Events.refused(RefusedBusy)
+		return fmt.Errorf("%w (the limit is %d); retry later", ErrBusy, max)
+	}
+	return nil
 }
 
 // Serve accepts data connections on ln until Close or Shutdown. It always

@@ -38,7 +38,11 @@ type Stats struct {
 
 	// Measured: CPU time (user + system, of the thread that hashed) spent
 	// on the end-to-end checksum, apart from the copy's figures above; 0
-	// when none was asked for or the value came from the cache.
+	// when none was asked for or the value came from the cache. A
+	// receiver hashing as the bytes pass (Destination.ExpectChecksum on
+	// /dev/null or standard output) hashes inside its measured loop: the
+	// hash's measured time is taken out of UserCPU (any part UserCPU
+	// lacks, out of SystemCPU; see leaveOutHash), so it counts once, here.
 	ChecksumCPU    time.Duration
 	ChecksumCached bool // the sender's checksum came from its cache
 	Inline         bool // the bytes travelled inside the offer: no data connection

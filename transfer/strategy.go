@@ -74,6 +74,15 @@ func SenderModel(s Strategy, gather bool) Model {
 	return Model{}
 }
 
+// InlineReceiverModel is the receiver's model when the bytes came inside
+// the offer (Offer.inline): no socket read of its own, one write.
+func InlineReceiverModel(discard bool) Model {
+	if discard {
+		return Model{0, 0, 2, false, "the bytes came inside the offer; write to /dev/null discards them"}
+	}
+	return Model{1, 1, 2, false, "the bytes came inside the offer; write copies them to the page cache"}
+}
+
 // ReceiverModel is the per-round model of the receiver: read from the
 // socket into a user buffer, then write to the file, or only read when
 // the bytes are discarded.

@@ -69,6 +69,8 @@ func TestModels(t *testing.T) {
 		{SenderModel(Splice, false), 0, 2, 4},
 		{ReceiverModel(true), 1, 1, 2},
 		{ReceiverModel(false), 2, 2, 4},
+		{InlineReceiverModel(true), 0, 0, 2},
+		{InlineReceiverModel(false), 1, 1, 2},
 	}
 	for _, tt := range tests {
 		if tt.m.CPUCopies != tt.cpu || tt.m.DMACopies != tt.dma || tt.m.ModeSwitches != tt.modeSwitch || tt.m.Description == "" {

@@ -19,17 +19,38 @@ type passSum struct {
 	cpu time.Duration // measured: thread CPU time spent in h.Write
 }
 
-// add hashes p, measuring the thread CPU time it took with
+// add hashes p and returns the thread CPU time it took, measured with
 // clock_gettime(CLOCK_THREAD_CPUTIME_ID) on a locked thread: a call per
 // chunk, cheaper than getrusage, and only when a checksum was asked for.
-func (s *passSum) add(p []byte) {
+func (s *passSum) add(p []byte) time.Duration {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	start := threadCPU()
 	s.h.Write(p)
-	if start >= 0 {
-		s.cpu += max(threadCPU()-start, 0)
+	if start < 0 {
+		return 0
 	}
+	d := max(threadCPU()-start, 0)
+	s.cpu += d
+	return d
+}
+
+// leaveOutHash takes hashed, the CPU time a pass-through hash spent
+// inside a measured receive loop (add's), out of st's thread figures, so
+// that they are the copy's alone and the hash counts once, in
+// ChecksumCPU. Subtracting costs nothing per chunk, where pausing the
+// meter around each hash would cost two getrusage calls. The hash is
+// user-mode work, so it comes off UserCPU; getrusage splits a thread's
+// runtime between user and system by tick samples, so any part UserCPU
+// lacks comes off SystemCPU, and the sum loses exactly the measured hash.
+// Neither goes below 0 (getrusage may trail the clock by up to a tick).
+func leaveOutHash(st *Stats, hashed time.Duration) {
+	if !st.ThreadMeasured || hashed <= 0 {
+		return
+	}
+	user := min(hashed, st.UserCPU)
+	st.UserCPU -= user
+	st.SystemCPU = max(st.SystemCPU-(hashed-user), 0)
 }
 
 // threadCPU is the calling thread's CPU time; -1 if the clock fails.
