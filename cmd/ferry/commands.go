@@ -100,7 +100,9 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 		}, bar, c.json, out)
 	}
 	opts.Progress = bar.Update
+	start := time.Now()
 	report, err := cl.Download(ctx, src, dest, opts)
+	wall := time.Since(start)
 	bar.Finish(err == nil, report.GetSender().GetBytes(), report.GetSender().GetBytes())
 	if err != nil {
 		return keptHint(err, dest, opts.Resume)
@@ -112,13 +114,13 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 		if c.json {
 			return printJSON(os.Stderr, report)
 		}
-		printReport(os.Stderr, src, dest, report)
+		printReport(os.Stderr, src, dest, report, wall)
 		return nil
 	}
 	if c.json {
 		return printJSON(out, report)
 	}
-	printReport(out, src, dest, report)
+	printReport(out, src, dest, report, wall)
 	return nil
 }
 
@@ -157,7 +159,7 @@ func stat(ctx context.Context, args []string, out io.Writer) error {
 	if resp.GetIsDir() {
 		kind = "directory"
 	}
-	fmt.Fprintf(out, "%s: %s, %s (%d bytes), mode %v, modified %s\n", resp.GetPath(), kind,
+	fmt.Fprintf(out, "%s: %s, %s (%d bytes), mode %v, modified %s\n", safe(resp.GetPath()), kind,
 		humanBytes(resp.GetSize()), resp.GetSize(), fsMode(resp.GetMode()), resp.GetModifyTime().AsTime().Local().Format("2006-01-02 15:04:05"))
 	return nil
 }
@@ -181,7 +183,7 @@ func caps(ctx context.Context, args []string, out io.Writer) error {
 		return printJSON(out, resp)
 	}
 	fmt.Fprintf(out, "server version:   %s\ndata address:     %s\nstrategies:       %v\ndefault strategy: %v (under %s: %v)\n",
-		resp.GetServerVersion(), resp.GetDataAddress(), strategyNames(resp.GetStrategies()), strategyName(resp.GetDefaultStrategy()),
+		safe(resp.GetServerVersion()), safe(resp.GetDataAddress()), strategyNames(resp.GetStrategies()), strategyName(resp.GetDefaultStrategy()),
 		humanBytes(resp.GetSmallBelow()), strategyName(resp.GetDefaultSmallStrategy()))
 	return nil
 }

@@ -51,7 +51,8 @@ func ls(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// printEntries writes entries as "mode size mtime path [-> target]".
+// printEntries writes entries as "mode size mtime path [-> target]",
+// the server's names through safe.
 func printEntries(out io.Writer, entries []*ferryv1.FileEntry) {
 	for _, e := range entries {
 		size := "-"
@@ -59,9 +60,9 @@ func printEntries(out io.Writer, entries []*ferryv1.FileEntry) {
 			size = humanBytes(e.GetSize())
 		}
 		line := fmt.Sprintf("%v %10s  %s  %s", fs.FileMode(e.GetMode()), size,
-			e.GetModifyTime().AsTime().Local().Format("2006-01-02 15:04:05"), e.GetPath())
+			e.GetModifyTime().AsTime().Local().Format("2006-01-02 15:04:05"), safe(e.GetPath()))
 		if e.GetType() == ferryv1.FileType_FILE_TYPE_SYMLINK {
-			line += " -> " + e.GetSymlinkTarget()
+			line += " -> " + safe(e.GetSymlinkTarget())
 		}
 		fmt.Fprintln(out, line)
 	}
@@ -92,7 +93,7 @@ func transfers(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // printTransfers writes one row per transfer; failed ones are followed by
-// their error.
+// their error. The server's text goes through safe.
 func printTransfers(out io.Writer, ts []*ferryv1.TransferInfo, now time.Time) {
 	if len(ts) == 0 {
 		fmt.Fprintln(out, "no transfers")
@@ -107,15 +108,15 @@ func printTransfers(out io.Writer, ts []*ferryv1.TransferInfo, now time.Time) {
 		if s := took.Seconds(); s > 0 {
 			rate = humanRate(float64(t.GetBytesDone()) / s)
 		}
-		path := t.GetPath()
+		path := safe(t.GetPath())
 		if t.GetDestination() != "" {
-			path += " -> " + t.GetDestination()
+			path += " -> " + safe(t.GetDestination())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.GetTransferId(), enumWord(t.GetKind().String(), "TRANSFER_KIND_"),
-			enumWord(t.GetState().String(), "TRANSFER_STATE_"), path, t.GetPeer(), progress(t), rate, humanDuration(took),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", safe(t.GetTransferId()), enumWord(t.GetKind().String(), "TRANSFER_KIND_"),
+			enumWord(t.GetState().String(), "TRANSFER_STATE_"), path, safe(t.GetPeer()), progress(t), rate, humanDuration(took),
 			strategyName(t.GetStrategy()))
 		if t.GetState() == ferryv1.TransferState_TRANSFER_STATE_FAILED {
-			errs = append(errs, fmt.Sprintf("%s: %s (%s)", t.GetTransferId(), t.GetError(), t.GetErrorCode()))
+			errs = append(errs, fmt.Sprintf("%s: %s (%s)", safe(t.GetTransferId()), safe(t.GetError()), safe(t.GetErrorCode())))
 		}
 	}
 	tw.Flush()

@@ -64,3 +64,53 @@ func TestPrintTransfers(t *testing.T) {
 		t.Errorf("printTransfers(none) = %q, want %q", &b, "no transfers\n")
 	}
 }
+
+// TestPrintEntriesEscapes checks that names from the server can neither
+// forge a listing line nor reach the terminal as escape sequences, and
+// that ordinary names (non-ASCII ones included) print as they are.
+func TestPrintEntriesEscapes(t *testing.T) {
+	mtime := timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.Local))
+	forged := "a\n-rw-r--r--        1 B  2026-01-01 00:00:00  esc:FORGED"
+	var b bytes.Buffer
+	printEntries(&b, []*ferryv1.FileEntry{
+		{Path: forged, Type: ferryv1.FileType_FILE_TYPE_REGULAR, Size: 1, Mode: 0o644, ModifyTime: mtime},
+		{Path: "red\x1b[31m", Type: ferryv1.FileType_FILE_TYPE_REGULAR, Size: 1, Mode: 0o644, ModifyTime: mtime},
+		{Path: "link", Type: ferryv1.FileType_FILE_TYPE_SYMLINK, Mode: uint32(fs.ModeSymlink | 0o777), ModifyTime: mtime, SymlinkTarget: "x\r\x1b]0;title\a"},
+		{Path: "café ü.txt", Type: ferryv1.FileType_FILE_TYPE_REGULAR, Size: 1, Mode: 0o644, ModifyTime: mtime},
+	})
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 4 || strings.ContainsAny(b.String(), "\x1b\r\a") {
+		t.Fatalf("printEntries wrote %d lines for 4 entries, or a control character:\n%q", len(lines), b.String())
+	}
+	for i, want := range []string{
+		`  "a\n-rw-r--r--        1 B  2026-01-01 00:00:00  esc:FORGED"`,
+		`  "red\x1b[31m"`,
+		`  link -> "x\r\x1b]0;title\a"`,
+		"  café ü.txt",
+	} {
+		if !strings.HasSuffix(lines[i], want) {
+			t.Errorf("printEntries line %d = %q, want it to end in %q", i, lines[i], want)
+		}
+	}
+}
+
+// TestPrintTransfersEscapes checks the same for transfers: paths, peers,
+// ids and error text come from the server.
+func TestPrintTransfersEscapes(t *testing.T) {
+	start := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	printTransfers(&b, []*ferryv1.TransferInfo{{
+		TransferId: "1\nFORGED", Kind: ferryv1.TransferKind_TRANSFER_KIND_PULL, State: ferryv1.TransferState_TRANSFER_STATE_FAILED,
+		Path: "p\x1b[2J", Destination: "d\tx", Peer: "peer\n2", StartTime: timestamppb.New(start), EndTime: timestamppb.New(start),
+		ErrorCode: "NOT_FOUND", Error: "no such file\n9: forged error (OK)",
+	}}, start)
+	out := b.String()
+	if n := strings.Count(out, "\n"); n != 3 || strings.ContainsAny(out, "\x1b\t") {
+		t.Fatalf("printTransfers wrote %d lines for a header, a row and an error, or a control character:\n%q", n, out)
+	}
+	for _, want := range []string{`"1\nFORGED"`, `"p\x1b[2J" -> "d\tx"`, `"peer\n2"`, `"no such file\n9: forged error (OK)" (NOT_FOUND)`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("printTransfers output lacks %s:\n%s", want, out)
+		}
+	}
+}

@@ -28,8 +28,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"google.golang.org/grpc/status"
 )
 
 const usage = `usage:
@@ -50,18 +48,14 @@ func main() {
 		os.Exit(0)
 	}
 	if err != nil {
-		if st, ok := status.FromError(err); ok {
-			fmt.Fprintf(os.Stderr, "ferry: %s (%s)\n", st.Message(), st.Code())
-		} else {
-			fmt.Fprintln(os.Stderr, "ferry:", err)
-		}
+		fmt.Fprintln(os.Stderr, "ferry:", errorText(err)) // escape.go
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("no command\n%s", usage)
+		return usageError("no command")
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer) error{
 		"pull":      pull,
@@ -77,7 +71,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
-		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+		return usageError(fmt.Sprintf("unknown command %q", args[0]))
 	}
 	return cmd(ctx, args[1:], out)
 }

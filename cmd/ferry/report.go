@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 )
@@ -24,29 +25,74 @@ const (
 // printReport renders a pull's report as a summary table: the server's
 // sending side and this machine's receiving side, side by side, each
 // figure labelled with how it was obtained. Sizes and times are in human
-// units; --json has the exact integers.
-func printReport(out io.Writer, src, dest string, r *ferryv1.Report) {
+// units; --json has the exact integers. wall is the whole pull's wall
+// time, measured here around the call: the header uses it for an inline
+// pull, whose receiver duration is one write(2), not a transfer. The
+// server's text goes through safe.
+func printReport(out io.Writer, src, dest string, r *ferryv1.Report, wall time.Duration) {
 	s, rc := r.GetSender(), r.GetReceiver()
-	fmt.Fprintf(out, "pulled %s -> %s: %s in %s (%s) with %s\n\n", src, dest,
-		humanBytes(s.GetBytes()), humanDuration(rc.GetDuration().AsDuration()), humanRate(rc.GetThroughputBytesPerSecond()), strategyName(s.GetStrategy()))
+	fmt.Fprintln(out, reportHeader(src, dest, r, wall)+"\n")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\t\tsender (server)\treceiver (this host)")
 	for _, row := range reportRows {
 		if row.show == nil || row.show(s) || row.show(rc) {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.name, row.how, row.value(s), row.value(rc))
+			rv := row.value(rc)
+			if row.how == modelled && !modelHappened(rc) {
+				rv = "n/a: no socket read (inline)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.name, row.how, row.value(s), rv)
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "\nsender model: %s\nreceiver model: %s\n", s.GetModel().GetDescription(), rc.GetModel().GetDescription())
+	fmt.Fprintf(out, "\nsender model: %s\nreceiver model: %s\n", safe(s.GetModel().GetDescription()), receiverModel(rc))
 	if s.GetPipeSize() > 0 {
 		fmt.Fprintf(out, "splice pipe: %s\n", humanBytes(s.GetPipeSize()))
 	}
 	if line := checksumLine(r); line != "" {
 		fmt.Fprintln(out, line)
 	}
-	if s.GetInline() {
-		fmt.Fprintln(out, "inline: the bytes came inside the offer; the sender's calls cover the file read only")
+	if s.GetInline() || rc.GetInline() {
+		fmt.Fprintln(out, "inline: the bytes came inside the offer, with no data connection; the sender's figures cover its file read only, the receiver's its write to the destination only")
 	}
+}
+
+// reportHeader is the report's first line. For a data-channel pull it
+// gives the receiver's MEASURED duration and DERIVED throughput; for an
+// inline pull, the wall time of the whole pull on this host (gRPC call
+// included) and the rate it gives.
+func reportHeader(src, dest string, r *ferryv1.Report, wall time.Duration) string {
+	s, rc := r.GetSender(), r.GetReceiver()
+	head := fmt.Sprintf("pulled %s -> %s: %s", safe(src), safe(dest), humanBytes(s.GetBytes()))
+	if !s.GetInline() && !rc.GetInline() {
+		return fmt.Sprintf("%s in %s (%s) with %s", head, humanDuration(rc.GetDuration().AsDuration()),
+			humanRate(rc.GetThroughputBytesPerSecond()), strategyName(s.GetStrategy()))
+	}
+	head += " inline (inside the offer, no data connection)"
+	if wall <= 0 {
+		return head
+	}
+	return fmt.Sprintf("%s in %s (%s), the wall time of the whole pull", head, humanDuration(wall),
+		humanRate(float64(s.GetBytes())/wall.Seconds()))
+}
+
+// modelHappened reports whether t's copy model describes calls that were
+// made. An inline receiver's model is that of a socket read and a write,
+// but it counted no read: its figures per round fall short of the model's.
+func modelHappened(t *ferryv1.TransferStats) bool {
+	if !t.GetInline() || t.GetSyscalls()["read"] > 0 {
+		return true
+	}
+	return t.GetModeSwitches() >= uint64(t.GetModel().GetModeSwitches())*max(t.GetRounds(), 1)
+}
+
+// receiverModel is the receiver's model line, marked as not what happened
+// when modelHappened says so.
+func receiverModel(rc *ferryv1.TransferStats) string {
+	d := safe(rc.GetModel().GetDescription())
+	if modelHappened(rc) {
+		return d
+	}
+	return fmt.Sprintf("n/a, no socket read happened (counted: %s); the report's model is for a data connection: %s", syscalls(rc.GetSyscalls()), d)
 }
 
 // reportRow is one line of the summary table: a figure of both sides.
@@ -129,7 +175,7 @@ func checksumLine(r *ferryv1.Report) string {
 func syscalls(m map[string]uint64) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+		parts = append(parts, fmt.Sprintf("%s=%d", safe(k), m[k]))
 	}
 	if len(parts) == 0 {
 		return "none"

@@ -21,7 +21,9 @@ var sizeUnits = map[string]float64{
 // ParseSize reads a human size: a number of bytes, possibly fractional,
 // with an optional unit (50MiB, 1.5G, 500kB, 4096) and, for a rate, an
 // optional "/s" (50MiB/s). Units are case-insensitive: 50mib is 50MiB.
-// The result is rounded down to whole bytes and must fit in 63 bits.
+// The result is rounded down to whole bytes and must fit in 63 bits. A
+// non-zero size that rounds down to 0 (0.5, 0.0001K) is an error, not
+// 0: to a rate flag 0 means no limit, the opposite of what was asked.
 func ParseSize(s string) (int64, error) {
 	t := strings.TrimSuffix(strings.TrimSpace(s), "/s")
 	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
@@ -40,6 +42,9 @@ func ParseSize(s string) (int64, error) {
 	n := math.Floor(v * mult)
 	if n >= math.MaxInt64 {
 		return 0, fmt.Errorf("size %q: too large", s)
+	}
+	if n == 0 && v > 0 {
+		return 0, fmt.Errorf("size %q: less than 1 byte, and 0 would mean none (no limit for a rate): give at least 1 byte, or 0", s)
 	}
 	return int64(n), nil
 }

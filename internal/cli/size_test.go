@@ -2,6 +2,8 @@ package cli
 
 import (
 	"flag"
+	"io"
+	"strings"
 	"testing"
 )
 
@@ -30,14 +32,17 @@ func TestParseSize(t *testing.T) {
 		{"1TiB", 1 << 40},
 		{" 100MiB ", 100 << 20},
 		{"100 MiB", 100 << 20},
-		{"0.5", 0},
+		{"0.0", 0},
+		{"0MiB", 0},
+		{"0.001K", 1},
+		{"1.9", 1},
 	} {
 		got, err := ParseSize(tt.in)
 		if err != nil || got != tt.want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d, nil", tt.in, got, err, tt.want)
 		}
 	}
-	for _, in := range []string{"", "MiB", "-1", "-5MiB", "1X", "1MiBs", "1..5M", "1e3", "9999999999TiB", "1/s/s", "0x10"} {
+	for _, in := range []string{"", "MiB", "-1", "-5MiB", "1X", "1MiBs", "1..5M", "1e3", "9999999999TiB", "1/s/s", "0x10", "0.5", "0.5B/s", "0.9", "0.0001K", "0.0000000001GiB"} {
 		if got, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) = %d, nil; want an error", in, got)
 		}
@@ -66,5 +71,39 @@ func TestSizeFlag(t *testing.T) {
 	}
 	if err := ApplyEnv(fs); err != nil || s != 1e9 {
 		t.Errorf("ApplyEnv with FERRY_RATE=1GB = %v, Size %d; want nil, %d", err, s, int64(1e9))
+	}
+}
+
+// TestRateBelowOneByte runs the two binaries' parse paths, ferry's
+// --limit-rate and ferryd's --max-rate, each from the command line and
+// from its FERRY_* variable: a rate below 1 byte/s is an error that says
+// why, never a silent "no limit".
+func TestRateBelowOneByte(t *testing.T) {
+	for _, name := range []string{"limit-rate", "max-rate"} {
+		for _, in := range []string{"0.5", "0.5B/s", "0.0001KiB/s"} {
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			var s Size
+			fs.Var(&s, name, "a `rate`")
+			err := fs.Parse([]string{"--" + name, in})
+			if err == nil || !strings.Contains(err.Error(), "less than 1 byte") {
+				t.Errorf("Parse(--%s %s) = %v, Size %d; want a \"less than 1 byte\" error", name, in, err, s)
+			}
+			t.Setenv(EnvName(name), in)
+			fs = flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.Var(&s, name, "a `rate`")
+			if err := fs.Parse(nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := ApplyEnv(fs); err == nil || !strings.Contains(err.Error(), "less than 1 byte") {
+				t.Errorf("ApplyEnv with %s=%s = %v, Size %d; want a \"less than 1 byte\" error", EnvName(name), in, err, s)
+			}
+		}
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		var s Size = 7
+		fs.Var(&s, name, "a `rate`")
+		if err := fs.Parse([]string{"--" + name, "0"}); err != nil || s != 0 {
+			t.Errorf("Parse(--%s 0) = %v, Size %d; want nil, 0 (no limit)", name, err, s)
+		}
 	}
 }
