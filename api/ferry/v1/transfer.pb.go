@@ -713,9 +713,10 @@ type PullRequest struct {
 	// Slash-separated path on the peer, relative to the peer's served root.
 	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
 	// Slash-separated path relative to this node's served root where the
-	// file lands. Absolute paths, ".." that leaves the root and symlinks
-	// that point outside it are refused. Its parent directory must already
-	// exist (NOT_FOUND otherwise): Pull creates no directories.
+	// file or directory lands. Absolute paths, ".." that leaves the root and
+	// symlinks that point outside it are refused. Its parent directory must
+	// already exist (NOT_FOUND otherwise); a directory pull creates the
+	// destination directory itself and everything beneath it.
 	Destination string `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
 	// The copy strategy the peer sends with; STRATEGY_UNSPECIFIED lets the
 	// peer choose, and lets files of at most 64 KiB come inline in their
@@ -960,7 +961,8 @@ type DownloadTreeRequest struct {
 	// Per-file pace in bytes per second, as in DownloadRequest.
 	RateLimit uint64 `protobuf:"varint,4,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
 	// Offers outstanding at once: the server sends more as files finish.
-	// 0 means 16; the server caps it (at most 256 and its --max-transfers).
+	// 0 means 16; the server caps it (at most 256 and half its
+	// --max-transfers).
 	Window uint32 `protobuf:"varint,5,opt,name=window,proto3" json:"window,omitempty"`
 	// Files of at most this many bytes come inline in their offer, as in
 	// DownloadRequest.

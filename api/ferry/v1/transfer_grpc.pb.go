@@ -44,7 +44,7 @@ type TransferServiceClient interface {
 	StatFile(ctx context.Context, in *StatFileRequest, opts ...grpc.CallOption) (*StatFileResponse, error)
 	// Download negotiates one transfer. The first message is an Offer: connect
 	// to its data_address, send its ticket, and read exactly offer.length
-	// bytes. Progress messages follow while the bytes move; the last message is
+	// bytes (or, when offer.inline, take offer.data: no data connection). Progress messages follow while the bytes move; the last message is
 	// the Report. Cancelling the call stops the data channel and revokes the
 	// ticket.
 	Download(ctx context.Context, in *DownloadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadResponse], error)
@@ -76,7 +76,7 @@ type TransferServiceClient interface {
 	// Download). The server keeps at most `window` offers outstanding and
 	// sends more as transfers finish, reporting each finished file. A data
 	// connection can carry one transfer after another (see the README's
-	// "Data channel" section), so a tree does not cost one TCP handshake per
+	// "The data channel" section), so a tree does not cost one TCP handshake per
 	// file. The last message carries the TreeReport.
 	DownloadTree(ctx context.Context, in *DownloadTreeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadTreeResponse], error)
 }
@@ -199,7 +199,7 @@ type TransferServiceServer interface {
 	StatFile(context.Context, *StatFileRequest) (*StatFileResponse, error)
 	// Download negotiates one transfer. The first message is an Offer: connect
 	// to its data_address, send its ticket, and read exactly offer.length
-	// bytes. Progress messages follow while the bytes move; the last message is
+	// bytes (or, when offer.inline, take offer.data: no data connection). Progress messages follow while the bytes move; the last message is
 	// the Report. Cancelling the call stops the data channel and revokes the
 	// ticket.
 	Download(*DownloadRequest, grpc.ServerStreamingServer[DownloadResponse]) error
@@ -231,7 +231,7 @@ type TransferServiceServer interface {
 	// Download). The server keeps at most `window` offers outstanding and
 	// sends more as transfers finish, reporting each finished file. A data
 	// connection can carry one transfer after another (see the README's
-	// "Data channel" section), so a tree does not cost one TCP handshake per
+	// "The data channel" section), so a tree does not cost one TCP handshake per
 	// file. The last message carries the TreeReport.
 	DownloadTree(*DownloadTreeRequest, grpc.ServerStreamingServer[DownloadTreeResponse]) error
 	mustEmbedUnimplementedTransferServiceServer()
