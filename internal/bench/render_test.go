@@ -55,6 +55,8 @@ func fixtureResults() *Results {
 	dir := &WorkloadResult{ID: "dir", Title: "A directory", Paths: []*PathResult{
 		pr("tar-nc-null", "tar c | nc → nc -l > /dev/null", runs(40960000, 0.5, 0.5, 0.5)),
 		pr("ferry-auto-dir", "Ferry auto (10000 pulls, 4 concurrent)", runs(40960000, 1, 1, 1)),
+		pr("tar-nc-tarx", "tar c | nc → nc -l | tar x", runs(40960000, 0.5, 0.5, 0.5)),
+		pr("ferry-auto-tree", "Ferry auto pull -r → files", runs(40960000, 1, 1, 1)),
 	}}
 	r := &Results{
 		Machine:   Machine{Date: "2026-11-25T00:00:00Z", Cores: 2, Kernel: "6.18", GoVersion: "go1.26.8", Tools: map[string]string{"iperf3": "iperf 3.12"}},
@@ -141,9 +143,9 @@ func TestRenderSVG(t *testing.T) {
 			widths = append(widths, w)
 		}
 	}
-	// large-null (7 paths) and dir (2) are charted; small (latency) is not.
-	if bars != 9 {
-		t.Errorf("RenderSVG() drew %d bars, want 9", bars)
+	// large-null (7 paths) and dir (4) are charted; small (latency) is not.
+	if bars != 11 {
+		t.Errorf("RenderSVG() drew %d bars, want 11", bars)
 	}
 	// Medians: Ferry auto and mmap 2 GB/s (the widest), nginx 0.5.
 	if len(widths) == 9 && (widths[2] != 0.5/2*svgBarMaxW || maxOf(widths) != svgBarMaxW) {
