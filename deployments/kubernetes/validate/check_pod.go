@@ -131,7 +131,7 @@ func (p *pod) checkSecretVolume(errs *problems, v corev1.Volume) {
 	case s == nil:
 		errs.addf("volume %q at %s is not a Secret", v.Name, SecretsDir)
 	case !isTrue(s.Optional):
-		errs.addf("Secret volume %q must be optional: ferryd has no TLS/token flags yet", v.Name)
+		errs.addf("Secret volume %q must be optional: the base's Secret is empty until an overlay adds token/TLS files", v.Name)
 	case p.m.Secret(s.SecretName) == nil:
 		errs.addf("Secret %q is not in the manifests", s.SecretName)
 	}
