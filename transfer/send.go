@@ -30,7 +30,8 @@ type sendJob struct {
 
 	// The socket operation under way. Its state lives here, and the
 	// callbacks handed to RawConn.Write are method values made once per
-	// job, so the copy loops do not allocate a closure per call.
+	// job (on first use), so the copy loops do not allocate a closure per
+	// call: evaluating j.writeStep makes a new one each time.
 	wbuf       []byte // writeStep: the bytes to write
 	wdone      int64  // bytes of wbuf written, or moved by sendfileStep
 	pipeR      int    // drainStep: the pipe's read end
@@ -41,15 +42,14 @@ type sendJob struct {
 	drainFn    func(uintptr) bool
 }
 
-// onSocket runs the current operation through RawConn.Write, parking in
-// the netpoller whenever the step says EAGAIN, and returns the step's
-// error, or the wait's (a deadline set to cancel the transfer, say).
-func (j *sendJob) onSocket(fn *func(uintptr) bool, step func(uintptr) bool) error {
-	if *fn == nil {
-		*fn = step
-	}
+// onSocket runs the current operation, fn, through RawConn.Write,
+// parking in the netpoller whenever the step says EAGAIN, and returns the
+// step's error, or the wait's (a deadline set to cancel the transfer,
+// say). fn is one of the job's bound callbacks, never a method value made
+// for the call.
+func (j *sendJob) onSocket(fn func(uintptr) bool) error {
 	j.opErr = nil
-	werr := j.rc.Write(*fn)
+	werr := j.rc.Write(fn)
 	if j.opErr != nil {
 		return j.opErr
 	}
@@ -77,8 +77,11 @@ var senders = map[Strategy]sendFunc{
 // writeSocket writes all of p to the socket, parking on EAGAIN. Every
 // write(2) is counted, EAGAIN returns included.
 func (j *sendJob) writeSocket(p []byte) (int64, error) {
+	if j.writeFn == nil {
+		j.writeFn = j.writeStep
+	}
 	j.wbuf, j.wdone = p, 0
-	err := j.onSocket(&j.writeFn, j.writeStep)
+	err := j.onSocket(j.writeFn)
 	j.wbuf = nil
 	return j.wdone, err
 }
@@ -148,7 +151,12 @@ func sendSendfile(j *sendJob) (int64, bool, error) {
 	return j.wdone, true, err
 }
 
-func (j *sendJob) sendfileRound() error { return j.onSocket(&j.sendfileFn, j.sendfileStep) }
+func (j *sendJob) sendfileRound() error {
+	if j.sendfileFn == nil {
+		j.sendfileFn = j.sendfileStep
+	}
+	return j.onSocket(j.sendfileFn)
+}
 
 func (j *sendJob) sendfileStep(fd uintptr) bool {
 	for j.left > 0 {

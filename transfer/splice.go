@@ -137,8 +137,11 @@ func sendSplice(j *sendJob) (int64, bool, error) {
 
 // drainPipe splices *inPipe bytes from the pipe into the socket.
 func (j *sendJob) drainPipe(p *pipe, inPipe *int64) (int64, error) {
+	if j.drainFn == nil {
+		j.drainFn = j.drainStep
+	}
 	j.pipeR, j.inPipe = p.r, *inPipe
-	err := j.onSocket(&j.drainFn, j.drainStep)
+	err := j.onSocket(j.drainFn)
 	written := *inPipe - j.inPipe
 	*inPipe = j.inPipe
 	return written, err
