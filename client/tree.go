@@ -53,7 +53,7 @@ type TreeOptions struct {
 	// Progress, if set, is called as each file lands, with the files and
 	// bytes done and the totals announced so far (the server walks the
 	// tree as it sends it, so the totals grow until the last entry).
-	// Calls come from the receiving goroutines, one at a time.
+	// Calls come from the goroutine that lands the files, one at a time.
 	Progress func(*ferryv1.Progress)
 	// Receive tunes the receiving copy loop.
 	Receive transfer.ReceiveConfig
@@ -102,7 +102,7 @@ func (c *Client) DownloadTree(ctx context.Context, path, destDir string, opts Tr
 		case serr == nil && !fi.IsDir():
 			return nil, fmt.Errorf("ferry: %s: %w", destDir, transfer.ErrNotDir)
 		case !opts.Overwrite:
-			return nil, fmt.Errorf("ferry: %s: %w (use overwrite to merge into it)", destDir, transfer.ErrExists)
+			return nil, fmt.Errorf("%s: %w", destDir, transfer.ErrExists) // see TreeOptions.Overwrite
 		}
 	}
 	root, err := transfer.OpenRoot(destDir)
@@ -150,6 +150,7 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 	}
 	tr := newTreeRecv(c, dest, opts, cancel)
 	defer tr.pool.Close()
+	defer tr.land.Close()
 	sent, serr := tr.run(ctx, stream)
 	if err := tr.finish(serr); err != nil {
 		return nil, err
@@ -158,20 +159,27 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 	if err := tr.setDirMeta(); err != nil {
 		return nil, err
 	}
+	// One syncfs makes the names and the directories' metadata durable.
+	if err := tr.land.Sync(); err != nil {
+		return nil, fmt.Errorf("ferry: %w", err)
+	}
 	return tr.report(path, sent, time.Since(start)), nil
 }
 
 // treeRecv is one tree download's receiving side: the goroutine reading
 // the stream creates directories and symlinks and hands files to the
-// workers.
+// workers, which hand received files to the committer.
 type treeRecv struct {
-	c      *Client
-	dest   *transfer.Root
-	opts   TreeOptions
-	cancel context.CancelFunc
-	pool   *transfer.Pool
-	jobs   chan *ferryv1.TreeEntry
-	wg     sync.WaitGroup
+	c         *Client
+	dest      *transfer.Root
+	land      *transfer.TreeLanding
+	opts      TreeOptions
+	cancel    context.CancelFunc
+	pool      *transfer.Pool
+	jobs      chan *ferryv1.TreeEntry
+	wg        sync.WaitGroup
+	landq     chan landing  // received files, to the committer
+	committed chan struct{} // closed when the committer is done
 
 	dirs []dirMeta // set last, deepest first
 
@@ -194,10 +202,12 @@ type dirMeta struct {
 
 func newTreeRecv(c *Client, dest *transfer.Root, opts TreeOptions, cancel context.CancelFunc) *treeRecv {
 	tr := &treeRecv{
-		c: c, dest: dest, opts: opts, cancel: cancel,
-		pool: transfer.NewPool(transfer.PoolConfig{MaxIdle: opts.concurrency()}),
-		jobs: make(chan *ferryv1.TreeEntry, opts.window()),
-		sum:  &ferryv1.TreeReport{Directories: 1},
+		c: c, dest: dest, land: dest.TreeLanding(opts.Overwrite), opts: opts, cancel: cancel,
+		pool:      transfer.NewPool(transfer.PoolConfig{MaxIdle: opts.concurrency()}),
+		jobs:      make(chan *ferryv1.TreeEntry, opts.window()),
+		landq:     make(chan landing, maxPending),
+		committed: make(chan struct{}),
+		sum:       &ferryv1.TreeReport{Directories: 1},
 	}
 	return tr
 }
@@ -207,6 +217,7 @@ func newTreeRecv(c *Client, dest *transfer.Root, opts TreeOptions, cancel contex
 func (tr *treeRecv) run(ctx context.Context, stream interface {
 	Recv() (*ferryv1.DownloadTreeResponse, error)
 }) (*ferryv1.TreeReport, error) {
+	go tr.committer(ctx)
 	for range tr.opts.concurrency() {
 		tr.wg.Add(1)
 		go tr.work(ctx)
@@ -308,9 +319,9 @@ func (tr *treeRecv) count(f func(*ferryv1.TreeReport)) {
 	f(tr.sum)
 }
 
-// commitBatch bounds the files a worker lands with one CommitAll (each
-// holds two descriptors until then).
-const commitBatch = 32
+// maxPending bounds the received files waiting for their group commit,
+// each holding a descriptor, and maxGroup the files one commit lands.
+const maxPending, maxGroup = 512, 1024
 
 // landing is a received file waiting for its group commit.
 type landing struct {
@@ -319,18 +330,10 @@ type landing struct {
 	st  transfer.Stats
 }
 
-// work receives files until the queue closes; after an error it only
-// drains the queue. Received files are committed in groups (one syncfs
-// for the group instead of one fsync per file, see transfer.CommitAll):
-// a group ends at commitBatch files or when the queue is empty.
+// work receives files until the queue closes, handing each to the
+// committer; after an error it only drains the queue.
 func (tr *treeRecv) work(ctx context.Context) {
 	defer tr.wg.Done()
-	var batch []landing
-	defer func() {
-		for _, l := range batch {
-			l.dst.Abort()
-		}
-	}()
 	for e := range tr.jobs {
 		if ctx.Err() != nil {
 			continue
@@ -343,35 +346,60 @@ func (tr *treeRecv) work(ctx context.Context) {
 			tr.fail(fmt.Errorf("ferry: %s: %w", e.GetFile().GetPath(), err))
 			continue
 		}
-		batch = append(batch, l)
-		if len(batch) >= commitBatch || len(tr.jobs) == 0 {
-			tr.commit(batch)
-			batch = batch[:0]
-		}
-	}
-	if ctx.Err() == nil {
-		tr.commit(batch)
-		batch = batch[:0]
+		tr.landq <- l
 	}
 }
 
-// commit lands a group of received files and counts them.
-func (tr *treeRecv) commit(batch []landing) {
-	if len(batch) == 0 {
-		return
+// committer lands received files in groups (a group commit): it takes
+// every file that arrived while the previous group was being committed,
+// so one syncfs(2) covers many files (see transfer.TreeLanding.CommitAll)
+// and the workers never wait for it. After an error or a cancellation it
+// aborts what arrives.
+func (tr *treeRecv) committer(ctx context.Context) {
+	defer close(tr.committed)
+	var group []landing
+	for l := range tr.landq {
+		group = append(group[:0], l)
+	more:
+		for len(group) < maxGroup {
+			select {
+			case l, ok := <-tr.landq:
+				if !ok {
+					break more
+				}
+				group = append(group, l)
+			default:
+				break more
+			}
+		}
+		tr.commit(ctx, group)
 	}
-	dsts := make([]*transfer.Destination, len(batch))
-	for i, l := range batch {
+}
+
+// commit lands a group of received files and counts them; after an error
+// it aborts them.
+func (tr *treeRecv) commit(ctx context.Context, group []landing) {
+	dsts := make([]*transfer.Destination, len(group))
+	for i, l := range group {
 		dsts[i] = l.dst
 	}
-	if err := transfer.CommitAll(dsts); err != nil {
+	tr.mu.Lock()
+	failed := tr.err != nil || ctx.Err() != nil
+	tr.mu.Unlock()
+	if failed {
+		for _, d := range dsts {
+			d.Abort()
+		}
+		return
+	}
+	if err := tr.land.CommitAll(dsts); err != nil {
 		for _, d := range dsts {
 			d.Abort()
 		}
 		tr.fail(fmt.Errorf("ferry: landing files: %w", err))
 		return
 	}
-	for _, l := range batch {
+	for _, l := range group {
 		tr.landed(l.e, l.st)
 	}
 }
@@ -392,7 +420,7 @@ func (tr *treeRecv) fail(err error) {
 func (tr *treeRecv) receive(ctx context.Context, e *ferryv1.TreeEntry) (landing, error) {
 	f, offer := e.GetFile(), e.GetOffer()
 	l := landing{e: e}
-	dst, err := tr.dest.RootDestination(f.GetPath(), tr.opts.Overwrite)
+	dst, err := tr.land.Destination(f.GetPath())
 	if err != nil {
 		return l, err
 	}
@@ -443,13 +471,16 @@ func (tr *treeRecv) landed(e *ferryv1.TreeEntry, st transfer.Stats) {
 	}
 }
 
-// finish waits for the workers and picks the error to report: a
-// worker's own failure explains the stream's cancellation, so it wins.
+// finish waits for the workers and the committer, and picks the error
+// to report: a worker's own failure explains the stream's cancellation,
+// so it wins.
 func (tr *treeRecv) finish(serr error) error {
 	if serr != nil {
 		tr.cancel()
 	}
 	tr.wg.Wait()
+	close(tr.landq)
+	<-tr.committed
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	if tr.err != nil {

@@ -117,8 +117,8 @@ func TestPullTreeCLI(t *testing.T) {
 			rep.DataConnections, rep.Sender.GetBytes(), rep.Receiver.GetBytes(), rep.Bytes)
 	}
 	again := ferry(t, "pull", "-r", "--server", d.Addr, "tree", dest)
-	if again.code == 0 || !strings.Contains(again.stderr, "exists") {
-		t.Errorf("ferry pull -r onto an existing directory: exit %d, stderr %q; want an error saying it exists", again.code, again.stderr)
+	if want := "ferry: " + dest + ": destination exists (use --overwrite to merge into it)\n"; again.code != 1 || again.stderr != want {
+		t.Errorf("ferry pull -r onto an existing directory: exit %d, stderr %q; want exit 1, stderr %q", again.code, again.stderr, want)
 	}
 	human := ferryOK(t, "pull", "-r", "--overwrite", "--server", d.Addr, "tree", dest)
 	if want := fmt.Sprintf("%d files, 5 directories, 1 symlinks, 2 skipped", files); !strings.Contains(human.stdout, want) {

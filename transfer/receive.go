@@ -99,7 +99,11 @@ func openPartial(path string) (*Destination, error) {
 // receive may have renamed or removed the file between our open and our
 // lock, releasing its lock on an inode that is no longer the partial file.
 func lockPartial(f *os.File, dirfd int, name string) error {
-	fd := int(f.Fd())
+	return lockPartialFd(int(f.Fd()), dirfd, name)
+}
+
+// lockPartialFd is lockPartial on a raw descriptor.
+func lockPartialFd(fd, dirfd int, name string) error {
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return fmt.Errorf("another receive is writing it (flock: %w)", err)
 	}
@@ -334,9 +338,13 @@ func (r *recvJob) read(p []byte) (int, error) {
 	if err == nil && werr != nil {
 		err = werr
 	}
-	var errno unix.Errno
-	if errors.As(err, &errno) { // reset, keepalive timeout, unreachable...
-		err = fmt.Errorf("%w: got %d bytes, then %w", ErrShortTransfer, r.got, errno)
+	if err != nil {
+		// Declared here, not for every read: errors.As makes errno
+		// escape, and a heap allocation per round with it.
+		var errno unix.Errno
+		if errors.As(err, &errno) { // reset, keepalive timeout, unreachable...
+			err = fmt.Errorf("%w: got %d bytes, then %w", ErrShortTransfer, r.got, errno)
+		}
 	}
 	return max(n, 0), err
 }

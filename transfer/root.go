@@ -122,12 +122,15 @@ func openErr(err error) error {
 	return err
 }
 
-// rootDest is where a RootDestination lands: its parent directory, opened
-// beneath a Root, and the names in it.
+// rootDest is where a RootDestination or a TreeLanding destination lands: its
+// parent directory, opened beneath a Root, and the names in it.
 type rootDest struct {
-	dir     *os.File // O_PATH descriptor of the parent directory
-	base    string   // the final name in dir
-	replace bool     // Commit may replace an existing base
+	dir     int    // O_PATH descriptor of the parent directory
+	own     bool   // dir is closed with the destination (a TreeLanding shares its directories)
+	dev     uint64 // dir's file system's device, when known (0 if not)
+	base    string // the final name in dir
+	replace bool   // Commit may replace an existing base
+	anon    bool   // the file was made with O_TMPFILE: it has no name until Commit links it
 }
 
 // RootDestination prepares name, beneath the root, to receive a file. Its
@@ -150,14 +153,14 @@ func (r *Root) RootDestination(name string, overwrite bool) (*Destination, error
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", path.Dir(clean), err)
 	}
-	at := &rootDest{dir: dir, base: path.Base(clean), replace: overwrite}
+	at := &rootDest{dir: dir, own: true, base: path.Base(clean), replace: overwrite}
 	if err := at.check(clean); err != nil {
-		dir.Close()
+		unix.Close(dir)
 		return nil, err
 	}
 	d := &Destination{Path: clean, partial: at.base + ".partial", at: at}
 	if d.f, err = at.openPartial(d.partial); err != nil {
-		dir.Close()
+		unix.Close(dir)
 		return nil, fmt.Errorf("open %q: %w", clean+".partial", err)
 	}
 	return d, nil
@@ -165,28 +168,23 @@ func (r *Root) RootDestination(name string, overwrite bool) (*Destination, error
 
 // openDir opens the directory name beneath the root as an O_PATH
 // descriptor.
-func (r *Root) openDir(name string) (*os.File, error) {
+func (r *Root) openDir(name string) (int, error) {
 	how := unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
 	}
-	for {
-		fd, err := unix.Openat2(int(r.dir.Fd()), name, &how)
-		switch err {
-		case nil:
-			return os.NewFile(uintptr(fd), name), nil
-		case unix.EINTR:
-			continue
-		}
-		return nil, openErr(err)
+	fd, err := openat2Retry(int(r.dir.Fd()), name, &how)
+	if err != nil {
+		return -1, openErr(err)
 	}
+	return fd, nil
 }
 
 // check refuses a base that is a directory, or that exists when it may
 // not be replaced.
 func (a *rootDest) check(clean string) error {
 	var st unix.Stat_t
-	err := unix.Fstatat(int(a.dir.Fd()), a.base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	err := unix.Fstatat(a.dir, a.base, &st, unix.AT_SYMLINK_NOFOLLOW)
 	switch {
 	case err == unix.ENOENT:
 		return nil
@@ -201,33 +199,35 @@ func (a *rootDest) check(clean string) error {
 }
 
 // openPartial opens, locks and empties the partial file. It is truncated
-// only once locked, so that it cannot empty another receive's file.
+// only once locked, so that it cannot empty another receive's file. The
+// checks run on the raw descriptor, and the *os.File is made once it is
+// blocking again, so that the os package does not try (and fail) to
+// register a regular file with the poller.
 func (a *rootDest) openPartial(name string) (*os.File, error) {
-	fd, err := unix.Openat(int(a.dir.Fd()), name,
+	fd, err := unix.Openat(a.dir, name,
 		unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_NONBLOCK, 0o644)
 	if err != nil {
 		return nil, openErr(err)
 	}
-	f := os.NewFile(uintptr(fd), name)
-	if err := lockPartial(f, int(a.dir.Fd()), name); err != nil {
-		f.Close()
-		return nil, err
+	err = lockPartialFd(fd, a.dir, name)
+	var st unix.Stat_t
+	if err == nil {
+		err = unix.Fstat(fd, &st)
 	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
 		err = ErrNotRegular
 	}
 	if err == nil {
-		err = f.Truncate(0)
+		err = unix.Ftruncate(fd, 0)
 	}
 	if err == nil {
 		err = unix.SetNonblock(fd, false)
 	}
 	if err != nil {
-		f.Close()
+		unix.Close(fd)
 		return nil, err
 	}
-	return f, nil
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // commitAt is Commit for a RootDestination: fsync, rename within the
@@ -238,32 +238,58 @@ func (d *Destination) commitAt() error {
 		d.Remove()
 		return fmt.Errorf("fsync: %w", err)
 	}
+	if err := d.place(); err != nil {
+		return err
+	}
+	// An O_PATH descriptor cannot be fsynced: open the directory itself.
+	if fd, err := unix.Openat(d.at.dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		unix.Fsync(fd)
+		unix.Close(fd)
+	}
+	d.release()
+	return nil
+}
+
+// place gives a durable file its final name: the partial file is renamed
+// (an O_TMPFILE linked) over base, refusing to replace unless allowed. On
+// failure the file is removed.
+func (d *Destination) place() error {
+	if d.at.anon {
+		if err := linkAnon(d.f, d.at); err != nil {
+			d.Remove()
+			return fmt.Errorf("link to %q: %w", d.Path, err)
+		}
+		d.partial = "" // done: a later Abort does nothing
+		return nil
+	}
 	var flags uint = unix.RENAME_NOREPLACE
 	if d.at.replace {
 		flags = 0
 	}
-	dirfd := int(d.at.dir.Fd())
-	if err := unix.Renameat2(dirfd, d.partial, dirfd, d.at.base, flags); err != nil {
+	if err := unix.Renameat2(d.at.dir, d.partial, d.at.dir, d.at.base, flags); err != nil {
 		d.Remove()
 		return fmt.Errorf("rename to %q: %w", d.Path, renameErr(err))
 	}
 	d.partial = "" // done: a later Abort does nothing
-	// An O_PATH descriptor cannot be fsynced: open the directory itself.
-	if fd, err := unix.Openat(dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-		unix.Fsync(fd)
-		unix.Close(fd)
-	}
-	d.f.Close()
-	d.at.dir.Close()
 	return nil
 }
 
-// removeAt is Remove for a RootDestination.
+// release closes a placed destination's descriptors.
+func (d *Destination) release() {
+	d.f.Close() // durable and in place: a close error changes nothing
+	if d.at.own {
+		unix.Close(d.at.dir)
+	}
+}
+
+// removeAt is Remove for a RootDestination. An O_TMPFILE file has no name
+// to remove: closing it frees it.
 func (d *Destination) removeAt() {
-	unix.Unlinkat(int(d.at.dir.Fd()), d.partial, 0) // before the lock goes with the descriptor
-	d.f.Close()
-	d.at.dir.Close()
+	if !d.at.anon {
+		unix.Unlinkat(d.at.dir, d.partial, 0) // before the lock goes with the descriptor
+	}
 	d.partial = ""
+	d.release()
 }
 
 // renameErr maps renameat2's errno to a sentinel where one fits.

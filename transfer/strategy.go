@@ -78,7 +78,7 @@ func SenderModel(s Strategy, gather bool) Model {
 // the offer (Offer.inline): no socket read of its own, one write.
 func InlineReceiverModel(discard bool) Model {
 	if discard {
-		return Model{0, 0, 2, false, "the bytes came inside the offer; write to /dev/null discards them"}
+		return Model{0, 0, 0, false, "the bytes came inside the offer and are discarded: no system call"}
 	}
 	return Model{1, 1, 2, false, "the bytes came inside the offer; write copies them to the page cache"}
 }

@@ -69,7 +69,7 @@ func TestModels(t *testing.T) {
 		{SenderModel(Splice, false), 0, 2, 4},
 		{ReceiverModel(true), 1, 1, 2},
 		{ReceiverModel(false), 2, 2, 4},
-		{InlineReceiverModel(true), 0, 0, 2},
+		{InlineReceiverModel(true), 0, 0, 0},
 		{InlineReceiverModel(false), 1, 1, 2},
 	}
 	for _, tt := range tests {

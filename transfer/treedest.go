@@ -3,8 +3,14 @@ package transfer
 import (
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -188,18 +194,8 @@ func mkErr(err error) error {
 // destination's partial file is removed, the rest are left for the
 // caller's Abort. Other destinations are committed one by one.
 func CommitAll(ds []*Destination) error {
-	synced := false
-	for _, d := range ds {
-		if d.at == nil || d.partial == "" {
-			continue
-		}
-		if !synced {
-			if err := unix.Syncfs(int(d.f.Fd())); err != nil {
-				d.Remove()
-				return fmt.Errorf("syncfs: %w", err)
-			}
-			synced = true
-		}
+	if err := syncGroup(ds); err != nil {
+		return err
 	}
 	type dirKey struct{ dev, ino uint64 }
 	dirs := make(map[dirKey]int)
@@ -219,27 +215,297 @@ func CommitAll(ds []*Destination) error {
 			}
 			continue
 		}
-		var flags uint = unix.RENAME_NOREPLACE
-		if d.at.replace {
-			flags = 0
+		if err := d.place(); err != nil {
+			return err
 		}
-		dirfd := int(d.at.dir.Fd())
-		if err := unix.Renameat2(dirfd, d.partial, dirfd, d.at.base, flags); err != nil {
-			d.Remove()
-			return fmt.Errorf("rename to %q: %w", d.Path, renameErr(err))
-		}
-		d.partial = ""
 		var st unix.Stat_t
-		if unix.Fstat(dirfd, &st) == nil {
+		if unix.Fstat(d.at.dir, &st) == nil {
 			k := dirKey{st.Dev, st.Ino}
 			if _, ok := dirs[k]; !ok {
-				if fd, err := unix.Openat(dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+				if fd, err := unix.Openat(d.at.dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 					dirs[k] = fd
 				}
 			}
 		}
-		d.f.Close()
-		d.at.dir.Close()
+		d.release()
 	}
 	return nil
+}
+
+// syncGroup makes the bytes of every uncommitted root or tree
+// destination in ds durable with one syncfs(2) per file system they are
+// on (a tree merged into an existing one may cross a mount point). On
+// failure that destination is removed and the rest are left to the
+// caller.
+func syncGroup(ds []*Destination) error {
+	var synced []uint64
+	for _, d := range ds {
+		if d.at == nil || d.partial == "" {
+			continue
+		}
+		dev := d.at.dev
+		if dev == 0 {
+			var st unix.Stat_t
+			if unix.Fstat(int(d.f.Fd()), &st) == nil {
+				dev = st.Dev
+			}
+		}
+		if dev != 0 && slices.Contains(synced, dev) {
+			continue
+		}
+		if err := unix.Syncfs(int(d.f.Fd())); err != nil {
+			d.Remove()
+			return fmt.Errorf("syncfs: %w", err)
+		}
+		synced = append(synced, dev)
+	}
+	return nil
+}
+
+// TreeLanding lands the files of one received tree beneath a Root. Per
+// file it does what RootDestination and CommitAll do, with fewer steps:
+//
+//   - Each directory a file lands in is resolved once, beneath the root
+//     with no symlink on the way (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS),
+//     and its O_PATH descriptor is kept for the tree's later files. A
+//     received tree never renames or replaces a directory, so the sender
+//     cannot move one after it was resolved; a local process with write
+//     access to the destination could, as it could move landed files.
+//   - A file's bytes go to an unnamed file, O_TMPFILE in its directory:
+//     no other receiver can open, lock, truncate or rename it, so it
+//     needs no lock, no check that it is still the file at its name and
+//     no truncation, and a crash or a failure leaves nothing behind (the
+//     kernel frees an unlinked inode). Its mode and times are set on the
+//     descriptor.
+//   - CommitAll makes a group's bytes durable with one syncfs(2) (one per
+//     file system, should the tree cross a mount point), then links each
+//     file to its name with linkat(2), which never replaces an existing
+//     name: without overwrite that is ErrExists; with it the file is
+//     linked under a unique temporary name and renamed over the old one
+//     (never over a directory). A file appears at its name only once all
+//     its bytes are durable.
+//   - Sync ends the tree with one more syncfs(2) per file system, which
+//     makes the names (and the directories' modes and times) durable: one
+//     call instead of an fsync per directory and group.
+//
+// Keeping the named partial file and dropping only its lock in a tree this
+// receiver created would not be safe: a new tree is not private to its
+// receiver, since an overwriting tree pull or a single-file pull may name
+// the same paths, and their take-over of a partial file an earlier receive
+// left (open, flock, truncate) would empty an unlocked one under us. An
+// unnamed file cannot be taken over.
+//
+// On a file system without O_TMPFILE, files go to a locked
+// "<name>.partial" as with RootDestination. A TreeLanding is safe for use
+// by concurrent goroutines.
+type TreeLanding struct {
+	root      *Root
+	overwrite bool
+	noTmpfile atomic.Bool // O_TMPFILE is not supported here: use partial files
+
+	mu   sync.Mutex
+	dirs map[string]treeDir // the directories files landed in
+}
+
+// treeDir is a directory a TreeLanding keeps open.
+type treeDir struct {
+	fd  int    // O_PATH descriptor
+	dev uint64 // its file system's device
+}
+
+// TreeLanding prepares to land a received tree's files beneath the root. Without
+// overwrite, no file may replace an existing name. Close releases it.
+func (r *Root) TreeLanding(overwrite bool) *TreeLanding {
+	return &TreeLanding{root: r, overwrite: overwrite, dirs: make(map[string]treeDir)}
+}
+
+// Close releases the directories' descriptors. Destinations must be
+// committed or aborted first.
+func (t *TreeLanding) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, d := range t.dirs {
+		unix.Close(d.fd)
+		delete(t.dirs, name)
+	}
+	return nil
+}
+
+// dir returns the directory name (a cleaned path) beneath the root,
+// opening it the first time.
+func (t *TreeLanding) dir(name string) (treeDir, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if d, ok := t.dirs[name]; ok {
+		return d, nil
+	}
+	how := &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	fd, err := openat2Retry(int(t.root.dir.Fd()), name, how)
+	if err != nil {
+		return treeDir{}, fmt.Errorf("open %q: %w", name, openErr(err))
+	}
+	d := treeDir{fd: fd}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil {
+		d.dev = st.Dev
+	}
+	t.dirs[name] = d
+	return d, nil
+}
+
+// Destination prepares name, a clean path below the tree whose directory
+// exists, to receive a file. With overwrite, a directory at name is
+// ErrIsDir at once; without, an existing name is ErrExists at commit.
+func (t *TreeLanding) Destination(name string) (*Destination, error) {
+	clean, err := cleanEntry(name)
+	if err != nil {
+		return nil, err
+	}
+	dir, base := path.Split(clean)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		dir = "."
+	}
+	td, err := t.dir(dir)
+	if err != nil {
+		return nil, err
+	}
+	dfd := td.fd
+	at := &rootDest{dir: dfd, dev: td.dev, base: base, replace: t.overwrite}
+	if t.overwrite {
+		if err := at.check(clean); err != nil {
+			return nil, err
+		}
+	}
+	d := &Destination{Path: clean, partial: base + ".partial", at: at}
+	if !t.noTmpfile.Load() {
+		fd, err := unix.Openat(dfd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o644)
+		switch err {
+		case nil:
+			at.anon = true
+			d.f = os.NewFile(uintptr(fd), clean)
+			return d, nil
+		case unix.EOPNOTSUPP, unix.EISDIR:
+			t.noTmpfile.Store(true)
+		default:
+			return nil, fmt.Errorf("create in %q: %w", dir, openErr(err))
+		}
+	}
+	if !t.overwrite {
+		if err := at.check(clean); err != nil {
+			return nil, err
+		}
+	}
+	if d.f, err = at.openPartial(d.partial); err != nil {
+		return nil, fmt.Errorf("open %q: %w", clean+".partial", err)
+	}
+	return d, nil
+}
+
+// CommitAll lands a group of the tree's destinations: one syncfs(2) for
+// their bytes (per file system), then each is linked (or renamed) to its name. Names are
+// made durable by Sync. It stops at the first failure: that destination
+// is removed, the rest are left for the caller's Abort.
+func (t *TreeLanding) CommitAll(ds []*Destination) error {
+	if err := syncGroup(ds); err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if d.partial == "" {
+			continue
+		}
+		if d.at == nil {
+			if err := d.Commit(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := d.place(); err != nil {
+			return err
+		}
+		d.release()
+	}
+	return nil
+}
+
+// Sync makes everything landed so far durable, names and directory
+// metadata included, with one syncfs(2) per file system the tree is on.
+func (t *TreeLanding) Sync() error {
+	t.mu.Lock()
+	fds := []int{int(t.root.dir.Fd())}
+	var devs []uint64
+	var st unix.Stat_t
+	if unix.Fstat(fds[0], &st) == nil {
+		devs = append(devs, st.Dev)
+	}
+	for _, d := range t.dirs {
+		if d.dev != 0 && !slices.Contains(devs, d.dev) {
+			devs = append(devs, d.dev)
+			fds = append(fds, d.fd)
+		}
+	}
+	t.mu.Unlock()
+	for _, dir := range fds {
+		// An O_PATH descriptor cannot be synced: open the directory.
+		fd, err := unix.Openat(dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open the tree: %w", openErr(err))
+		}
+		err = unix.Syncfs(fd)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("syncfs: %w", err)
+		}
+	}
+	return nil
+}
+
+// linkFallback is set once linkat(AT_EMPTY_PATH) was refused (it needs
+// CAP_DAC_READ_SEARCH before Linux 6.10): links then go through
+// /proc/self/fd.
+var linkFallback atomic.Bool
+
+// linkAnon gives the O_TMPFILE file f its name at.base in at.dir, never
+// replacing an existing name unless at.replace, and never a directory.
+func linkAnon(f *os.File, at *rootDest) error {
+	fd := int(f.Fd())
+	err := linkFd(fd, at.dir, at.base)
+	if err == unix.EEXIST && at.replace {
+		// linkat cannot replace: link under a name no other receiver
+		// uses, then rename that over the old file.
+		for range 4 {
+			tmp := fmt.Sprintf("%s.%016x.partial", at.base, rand.Uint64())
+			if err = linkFd(fd, at.dir, tmp); err == unix.EEXIST {
+				continue
+			}
+			if err == nil {
+				if err = unix.Renameat(at.dir, tmp, at.dir, at.base); err != nil {
+					unix.Unlinkat(at.dir, tmp, 0)
+				}
+			}
+			break
+		}
+	}
+	if err == unix.EEXIST {
+		var st unix.Stat_t
+		if unix.Fstatat(at.dir, at.base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return ErrIsDir
+		}
+	}
+	return renameErr(err)
+}
+
+// linkFd links the open file fd as name in dir.
+func linkFd(fd, dir int, name string) error {
+	if !linkFallback.Load() {
+		err := unix.Linkat(fd, "", dir, name, unix.AT_EMPTY_PATH)
+		if err != unix.ENOENT && err != unix.EPERM {
+			return err
+		}
+		linkFallback.Store(true)
+	}
+	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dir, name, unix.AT_SYMLINK_FOLLOW)
 }

@@ -50,5 +50,7 @@ func errorText(err error) string {
 	if st, ok := status.FromError(err); ok {
 		return safe(st.Message()) + " (" + st.Code().String() + ")"
 	}
-	return safe(err.Error())
+	// The client package names itself ("ferry: ..."), as do the lines
+	// main prints: say it once.
+	return safe(strings.TrimPrefix(err.Error(), "ferry: "))
 }

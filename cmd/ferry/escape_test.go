@@ -39,7 +39,8 @@ func TestErrorText(t *testing.T) {
 	}{
 		{status.Error(codes.NotFound, "no such file: a.txt"), "no such file: a.txt (NotFound)"},
 		{status.Error(codes.NotFound, "no such file: a\nferry: forged\x1b[0m"), `"no such file: a\nferry: forged\x1b[0m" (NotFound)`},
-		{fmt.Errorf("ferry: %s: %w", "x\ny", errors.New("boom")), `"ferry: x\ny: boom"`},
+		{fmt.Errorf("ferry: %s: %w", "x\ny", errors.New("boom")), `"x\ny: boom"`},
+		{fmt.Errorf("ferry: %s: %w", "/tmp/t", errors.New("not a directory")), "/tmp/t: not a directory"},
 		{errors.New("plain"), "plain"},
 	} {
 		if got := errorText(tt.err); got != tt.want {

@@ -2,19 +2,26 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/transfer"
 )
 
 // pullTree runs `ferry pull -r`: the directory src into the new
-// directory dest, then the summary (or, with --json, the TreeReport).
+// directory dest, then the summary (or, with --json, the TreeReport). An
+// existing dest (or entry in it) without --overwrite says which flag
+// merges into it.
 func pullTree(ctx context.Context, cl *client.Client, src, dest string, opts client.TreeOptions, bar *progressBar, json bool, out io.Writer) error {
 	opts.Progress = bar.Update
 	r, err := cl.DownloadTree(ctx, src, dest, opts)
 	bar.Finish(err == nil, r.GetBytes(), r.GetBytes())
+	if errors.Is(err, transfer.ErrExists) && !opts.Overwrite {
+		return fmt.Errorf("%w (use --overwrite to merge into it)", err)
+	}
 	if err != nil {
 		return err
 	}

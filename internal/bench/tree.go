@@ -14,7 +14,7 @@ import (
 
 // treePath pulls the fixture directory with one DownloadTree call (what
 // `ferry pull -r` does) into a new directory under destDir: files land
-// durably (group commit: syncfs, rename), small files inline in their
+// durably (group commit: syncfs, then link), small files inline in their
 // offers, conc at a time over shared data connections. It is the like
 // for like of tar c | nc | tar x, which lands files without fsync.
 func (n *ferryNode) treePath(dir, destDir string, files, conc int) path {

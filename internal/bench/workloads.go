@@ -131,7 +131,7 @@ func (p *peers) dir() workload {
 	n, conc := len(p.fx.files), p.cfg.DirConcurrency
 	title := "A directory of " + strconv.Itoa(n) + " files of 4 KiB"
 	return workload{id: "dir", title: title,
-		note: "Ferry pull -r is one DownloadTree call landing the files durably (fsync'd in groups, renamed into place), " +
+		note: "Ferry pull -r is one DownloadTree call landing the files durably (written unnamed, made durable in groups by syncfs, then linked into place), " +
 			"the like for like of tar x, which does not fsync; the other Ferry row is " + strconv.Itoa(n) +
 			" separate pulls over one warm client, " + strconv.Itoa(conc) + " at a time, to /dev/null, with the file names known in advance. " +
 			"tar and the nc relay are processes started for every run, as in the shell pipeline.",
