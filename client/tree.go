@@ -152,7 +152,14 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 	defer tr.pool.Close()
 	defer tr.land.Close()
 	sent, serr := tr.run(ctx, stream)
-	if err := tr.finish(serr); err != nil {
+	err = tr.finish(serr)
+	if err == nil && ctx.Err() != nil {
+		// Cancelled after the server's last message: the workers skipped
+		// what they had not started, so this is not the whole tree.
+		err = fmt.Errorf("ferry: %w", context.Cause(ctx))
+	}
+	if err != nil {
+		tr.land.Sync() // the files that did land stay: make them durable
 		return nil, err
 	}
 	tr.dirs = append(tr.dirs, dirMeta{".", fs.FileMode(top.GetMode()), top.GetModifyTime().AsTime()})

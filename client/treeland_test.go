@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -161,5 +162,28 @@ func TestDownloadTreeConcurrentFresh(t *testing.T) {
 	}
 	if got := landedFiles(t, dest); len(got) != 100 {
 		t.Errorf("%d files landed, want 100", len(got))
+	}
+}
+
+// TestDownloadTreeCancelAfterLastMessage cancels a tree download once
+// the server has sent everything: DownloadTree must fail, not report
+// success with files the workers skipped (a review found it returning nil
+// with 1 of 300 files landed).
+func TestDownloadTreeCancelAfterLastMessage(t *testing.T) {
+	var entries []*ferryv1.TreeEntry
+	for i := range 300 {
+		entries = append(entries, fileWith(fmt.Sprintf("f%03d", i), "x"))
+	}
+	c := serveHostile(t, entries)
+	dest := filepath.Join(t.TempDir(), "dest")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	_, err := c.DownloadTree(ctx, "t", dest, client.TreeOptions{Window: 1000, Concurrency: 1,
+		Progress: func(*ferryv1.Progress) { cancel() }})
+	if got := len(landedFiles(t, dest)); err == nil && got != 300 {
+		t.Fatalf("DownloadTree() = nil with %d of 300 files landed", got)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("DownloadTree() = %v, want %v", err, context.Canceled)
 	}
 }
