@@ -3,6 +3,7 @@ package transfer
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -104,7 +105,9 @@ func (r *Root) Mkdir(name string, perm fs.FileMode, existing bool) error {
 // Symlink creates name beneath the root as a symlink to target. The
 // caller judges the target (the link is never followed here). An
 // existing name is ErrExists unless replace is true, when a non-directory
-// in its place is replaced atomically.
+// in its place is replaced atomically: the link is made under a random
+// temporary name (never one it did not create: a user's file or another
+// receiver's link may hold any fixed one) and renamed over it.
 func (r *Root) Symlink(target, name string, replace bool) error {
 	clean, err := cleanEntry(name)
 	if err != nil {
@@ -118,24 +121,40 @@ func (r *Root) Symlink(target, name string, replace bool) error {
 	dfd := int(dir.Fd())
 	err = unix.Symlinkat(target, dfd, base)
 	if err == unix.EEXIST && replace {
-		tmp := base + ".partial"
-		unix.Unlinkat(dfd, tmp, 0)
-		if err = unix.Symlinkat(target, dfd, tmp); err == nil {
-			var st unix.Stat_t
-			if unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-				err = unix.EISDIR
-			} else {
-				err = unix.Renameat(dfd, tmp, dfd, base)
-			}
-			if err != nil {
-				unix.Unlinkat(dfd, tmp, 0)
-			}
-		}
+		err = replaceWith(dfd, base, func(tmp string) error { return unix.Symlinkat(target, dfd, tmp) })
 	}
 	if err != nil {
 		return fmt.Errorf("symlink %q: %w", clean, mkErr(err))
 	}
 	return nil
+}
+
+// tempName is a name beside base that no other receiver uses: base, 16
+// random hex digits, ".partial".
+func tempName(base string) string {
+	return fmt.Sprintf("%s.%016x.partial", base, rand.Uint64())
+}
+
+// replaceWith has create make an entry under a fresh temporary name in dir
+// (retrying on EEXIST, so that it never takes over a name it did not
+// create), then renames it over base. rename(2) refuses to put a
+// non-directory over a directory (EISDIR). On failure only the temporary
+// name is removed.
+func replaceWith(dir int, base string, create func(tmp string) error) error {
+	err := error(unix.EEXIST)
+	for range 4 {
+		tmp := tempName(base)
+		if err = create(tmp); err == unix.EEXIST {
+			continue
+		}
+		if err == nil {
+			if err = unix.Renameat(dir, tmp, dir, base); err != nil {
+				unix.Unlinkat(dir, tmp, 0)
+			}
+		}
+		break
+	}
+	return err
 }
 
 // SetDirMeta sets the mode and modification time of the directory name
@@ -194,7 +213,7 @@ func mkErr(err error) error {
 // destination's partial file is removed, the rest are left for the
 // caller's Abort. Other destinations are committed one by one.
 func CommitAll(ds []*Destination) error {
-	if err := syncGroup(ds); err != nil {
+	if err := syncGroup(ds, syncThrough, unix.Syncfs); err != nil {
 		return err
 	}
 	type dirKey struct{ dev, ino uint64 }
@@ -234,10 +253,11 @@ func CommitAll(ds []*Destination) error {
 
 // syncGroup makes the bytes of every uncommitted root or tree
 // destination in ds durable with one syncfs(2) per file system they are
-// on (a tree merged into an existing one may cross a mount point). On
-// failure that destination is removed and the rest are left to the
-// caller.
-func syncGroup(ds []*Destination) error {
+// on (a tree merged into an existing one may cross a mount point), made
+// through syncFd(dev, d) (for a TreeLanding, its descriptor for that
+// file system; see TreeLanding). On failure that destination is removed
+// and the rest are left to the caller.
+func syncGroup(ds []*Destination, syncFd func(dev uint64, d *Destination) (int, error), syncfs func(int) error) error {
 	var synced []uint64
 	for _, d := range ds {
 		if d.at == nil || d.partial == "" {
@@ -253,7 +273,11 @@ func syncGroup(ds []*Destination) error {
 		if dev != 0 && slices.Contains(synced, dev) {
 			continue
 		}
-		if err := unix.Syncfs(int(d.f.Fd())); err != nil {
+		fd, err := syncFd(dev, d)
+		if err == nil {
+			err = syncfs(fd)
+		}
+		if err != nil {
 			d.Remove()
 			return fmt.Errorf("syncfs: %w", err)
 		}
@@ -262,28 +286,38 @@ func syncGroup(ds []*Destination) error {
 	return nil
 }
 
+// syncThrough syncs a RootDestination group through its files
+// themselves. syncfs reports only writeback errors that came after the
+// descriptor was opened, so this can miss one of a file opened earlier
+// than the group's first; a TreeLanding avoids that (see its syncFds).
+func syncThrough(_ uint64, d *Destination) (int, error) { return int(d.f.Fd()), nil }
+
 // TreeLanding lands the files of one received tree beneath a Root. Per
 // file it does what RootDestination and CommitAll do, with fewer steps:
 //
 //   - Each directory a file lands in is resolved once, beneath the root
 //     with no symlink on the way (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS),
-//     and its O_PATH descriptor is kept for the tree's later files. A
-//     received tree never renames or replaces a directory, so the sender
-//     cannot move one after it was resolved; a local process with write
-//     access to the destination could, as it could move landed files.
+//     and its O_PATH descriptor is kept for the tree's later files (for
+//     the 256 directories used last: a tree may have more directories
+//     than the process may open files). A received tree never renames or
+//     replaces a directory, so the sender cannot move one after it was
+//     resolved; a local process with write access to the destination
+//     could, as it could move landed files.
 //   - A file's bytes go to an unnamed file, O_TMPFILE in its directory:
 //     no other receiver can open, lock, truncate or rename it, so it
 //     needs no lock, no check that it is still the file at its name and
 //     no truncation, and a crash or a failure leaves nothing behind (the
-//     kernel frees an unlinked inode). Its mode and times are set on the
-//     descriptor.
+//     kernel frees an unlinked inode; but see CommitAll with overwrite).
+//     Its mode and times are set on the descriptor.
 //   - CommitAll makes a group's bytes durable with one syncfs(2) (one per
-//     file system, should the tree cross a mount point), then links each
-//     file to its name with linkat(2), which never replaces an existing
-//     name: without overwrite that is ErrExists; with it the file is
-//     linked under a unique temporary name and renamed over the old one
-//     (never over a directory). A file appears at its name only once all
-//     its bytes are durable.
+//     file system, should the tree cross a mount point, each through a
+//     descriptor opened before the first file on it: see syncFds), then
+//     links each file to its name with linkat(2), which never replaces an
+//     existing name: without overwrite that is ErrExists; with it the
+//     file is linked under a unique temporary name and renamed over the
+//     old one (never over a directory), so a crash between the two leaves
+//     a complete "<name>.<16 hex digits>.partial". A file appears at its
+//     name only once all its bytes are durable.
 //   - Sync ends the tree with one more syncfs(2) per file system, which
 //     makes the names (and the directories' modes and times) durable: one
 //     call instead of an fsync per directory and group.
@@ -295,28 +329,48 @@ func syncGroup(ds []*Destination) error {
 // left (open, flock, truncate) would empty an unlocked one under us. An
 // unnamed file cannot be taken over.
 //
-// On a file system without O_TMPFILE, files go to a locked
-// "<name>.partial" as with RootDestination. A TreeLanding is safe for use
-// by concurrent goroutines.
+// On a file system without O_TMPFILE, files go to a
+// "<name>.<16 hex digits>.partial" created with O_EXCL, a name of their
+// own (neither the tree's "<name>.partial" nor a user's), renamed into
+// place at commit. A TreeLanding is safe for use by concurrent goroutines.
 type TreeLanding struct {
 	root      *Root
 	overwrite bool
 	noTmpfile atomic.Bool // O_TMPFILE is not supported here: use partial files
 
 	mu   sync.Mutex
-	dirs map[string]treeDir // the directories files landed in
+	dirs map[string]*treeDir // directories files landed in, at most maxDirs
+	use  uint64              // a clock for dirs' last use
+	// maxDirs bounds dirs: a tree may hold more directories than the
+	// process may open files. The sender walks in lexical order, so the
+	// directories used last are the ones used next.
+	maxDirs int
+	// syncFds holds, per file system, a directory descriptor opened
+	// before the first file on it was created, that syncfs(2) goes
+	// through. syncfs reports a writeback error only if it happened
+	// after the descriptor it is given was opened (the file's errseq
+	// sample), so syncing through a group's first file could miss an
+	// earlier file's failed writeback and link that file without its
+	// data. O_PATH descriptors cannot be synced, hence a second one.
+	syncFds map[uint64]int
+	syncfs  func(fd int) error // unix.Syncfs; tests count the calls
 }
 
 // treeDir is a directory a TreeLanding keeps open.
 type treeDir struct {
-	fd  int    // O_PATH descriptor
-	dev uint64 // its file system's device
+	fd   int    // O_PATH descriptor
+	dev  uint64 // its file system's device
+	used uint64 // TreeLanding.use when last used
 }
+
+// maxTreeDirs is how many directories a TreeLanding keeps open.
+const maxTreeDirs = 256
 
 // TreeLanding prepares to land a received tree's files beneath the root. Without
 // overwrite, no file may replace an existing name. Close releases it.
 func (r *Root) TreeLanding(overwrite bool) *TreeLanding {
-	return &TreeLanding{root: r, overwrite: overwrite, dirs: make(map[string]treeDir)}
+	return &TreeLanding{root: r, overwrite: overwrite, dirs: make(map[string]*treeDir),
+		maxDirs: maxTreeDirs, syncFds: make(map[uint64]int), syncfs: unix.Syncfs}
 }
 
 // Close releases the directories' descriptors. Destinations must be
@@ -328,32 +382,103 @@ func (t *TreeLanding) Close() error {
 		unix.Close(d.fd)
 		delete(t.dirs, name)
 	}
+	for dev, fd := range t.syncFds {
+		unix.Close(fd)
+		delete(t.syncFds, dev)
+	}
 	return nil
 }
 
-// dir returns the directory name (a cleaned path) beneath the root,
-// opening it the first time.
-func (t *TreeLanding) dir(name string) (treeDir, error) {
+// dir returns a descriptor of the directory name (a cleaned path) beneath
+// the root, of the caller's own (close it), with its device. The
+// directory is resolved once while it stays among the recently used
+// ones, and a file system's sync descriptor is opened the first time it
+// is seen, before any file on it is created.
+func (t *TreeLanding) dir(name string) (int, uint64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if d, ok := t.dirs[name]; ok {
-		return d, nil
+	t.use++
+	d, ok := t.dirs[name]
+	if !ok {
+		how := &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		}
+		fd, err := openat2Retry(int(t.root.dir.Fd()), name, how)
+		if err != nil {
+			return -1, 0, fmt.Errorf("open %q: %w", name, openErr(err))
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return -1, 0, fmt.Errorf("stat %q: %w", name, err)
+		}
+		if err := t.syncFdOf(st.Dev, fd); err != nil {
+			unix.Close(fd)
+			return -1, 0, fmt.Errorf("open %q: %w", name, err)
+		}
+		if len(t.dirs) >= t.maxDirs {
+			t.evict()
+		}
+		d = &treeDir{fd: fd, dev: st.Dev}
+		t.dirs[name] = d
 	}
-	how := &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	fd, err := openat2Retry(int(t.root.dir.Fd()), name, how)
+	d.used = t.use
+	// A destination gets a duplicate, closed with it, so that an evicted
+	// directory can be closed while its files are still being received.
+	fd, err := unix.FcntlInt(uintptr(d.fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return treeDir{}, fmt.Errorf("open %q: %w", name, openErr(err))
+		return -1, 0, fmt.Errorf("open %q: %w", name, err)
 	}
-	d := treeDir{fd: fd}
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) == nil {
-		d.dev = st.Dev
+	return fd, d.dev, nil
+}
+
+// evict closes the least recently used directory. t.mu is held.
+func (t *TreeLanding) evict() {
+	var old string
+	var oldest *treeDir
+	for name, d := range t.dirs {
+		if oldest == nil || d.used < oldest.used {
+			old, oldest = name, d
+		}
 	}
-	t.dirs[name] = d
-	return d, nil
+	if oldest != nil {
+		unix.Close(oldest.fd)
+		delete(t.dirs, old)
+	}
+}
+
+// syncFdOf opens the sync descriptor of the file system dev through the
+// directory dir, unless it is open already. t.mu is held.
+func (t *TreeLanding) syncFdOf(dev uint64, dir int) error {
+	if _, ok := t.syncFds[dev]; ok {
+		return nil
+	}
+	fd, err := unix.Openat(dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return openErr(err)
+	}
+	t.syncFds[dev] = fd
+	return nil
+}
+
+// syncFd is the descriptor syncGroup syncs the file system dev through.
+func (t *TreeLanding) syncFd(dev uint64, _ *Destination) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fd, ok := t.syncFds[dev]
+	if !ok {
+		// Every destination's directory opened one first.
+		return -1, fmt.Errorf("no sync descriptor for device %d", dev)
+	}
+	return fd, nil
+}
+
+// tmpfileUnsupported reports whether openat(O_TMPFILE) failed because the
+// file system (EOPNOTSUPP) or the kernel (EISDIR: one before Linux 3.11
+// sees a plain O_DIRECTORY open for writing) has no O_TMPFILE.
+func tmpfileUnsupported(err error) bool {
+	return err == unix.EOPNOTSUPP || err == unix.EISDIR
 }
 
 // Destination prepares name, a clean path below the tree whose directory
@@ -369,40 +494,56 @@ func (t *TreeLanding) Destination(name string) (*Destination, error) {
 	if dir == "" {
 		dir = "."
 	}
-	td, err := t.dir(dir)
+	dfd, dev, err := t.dir(dir)
 	if err != nil {
 		return nil, err
 	}
-	dfd := td.fd
-	at := &rootDest{dir: dfd, dev: td.dev, base: base, replace: t.overwrite}
+	at := &rootDest{dir: dfd, own: true, dev: dev, base: base, replace: t.overwrite}
 	if t.overwrite {
 		if err := at.check(clean); err != nil {
+			unix.Close(dfd)
 			return nil, err
 		}
 	}
 	d := &Destination{Path: clean, partial: base + ".partial", at: at}
 	if !t.noTmpfile.Load() {
 		fd, err := unix.Openat(dfd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o644)
-		switch err {
-		case nil:
+		switch {
+		case err == nil:
 			at.anon = true
 			d.f = os.NewFile(uintptr(fd), clean)
 			return d, nil
-		case unix.EOPNOTSUPP, unix.EISDIR:
+		case tmpfileUnsupported(err):
 			t.noTmpfile.Store(true)
 		default:
+			unix.Close(dfd)
 			return nil, fmt.Errorf("create in %q: %w", dir, openErr(err))
 		}
 	}
 	if !t.overwrite {
 		if err := at.check(clean); err != nil {
+			unix.Close(dfd)
 			return nil, err
 		}
 	}
-	if d.f, err = at.openPartial(d.partial); err != nil {
-		return nil, fmt.Errorf("open %q: %w", clean+".partial", err)
+	// A name of its own, created O_EXCL: no other receiver knows it, so
+	// it needs no lock and no truncation, and it cannot be a name the
+	// tree itself (or, with overwrite, a user) has, such as "x.partial"
+	// beside "x". Commit renames it into place as a RootDestination's.
+	for range 4 {
+		d.partial = tempName(base)
+		var fd int
+		fd, err = unix.Openat(dfd, d.partial, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NOCTTY, 0o644)
+		if err == nil {
+			d.f = os.NewFile(uintptr(fd), clean)
+			return d, nil
+		}
+		if err != unix.EEXIST {
+			break
+		}
 	}
-	return d, nil
+	unix.Close(dfd)
+	return nil, fmt.Errorf("create in %q: %w", dir, openErr(err))
 }
 
 // CommitAll lands a group of the tree's destinations: one syncfs(2) for
@@ -410,7 +551,7 @@ func (t *TreeLanding) Destination(name string) (*Destination, error) {
 // made durable by Sync. It stops at the first failure: that destination
 // is removed, the rest are left for the caller's Abort.
 func (t *TreeLanding) CommitAll(ds []*Destination) error {
-	if err := syncGroup(ds); err != nil {
+	if err := syncGroup(ds, t.syncFd, t.syncfs); err != nil {
 		return err
 	}
 	for _, d := range ds {
@@ -435,28 +576,18 @@ func (t *TreeLanding) CommitAll(ds []*Destination) error {
 // metadata included, with one syncfs(2) per file system the tree is on.
 func (t *TreeLanding) Sync() error {
 	t.mu.Lock()
-	fds := []int{int(t.root.dir.Fd())}
-	var devs []uint64
 	var st unix.Stat_t
-	if unix.Fstat(fds[0], &st) == nil {
-		devs = append(devs, st.Dev)
+	err := unix.Fstat(int(t.root.dir.Fd()), &st)
+	if err == nil {
+		err = t.syncFdOf(st.Dev, int(t.root.dir.Fd()))
 	}
-	for _, d := range t.dirs {
-		if d.dev != 0 && !slices.Contains(devs, d.dev) {
-			devs = append(devs, d.dev)
-			fds = append(fds, d.fd)
-		}
-	}
+	fds := slices.Collect(maps.Values(t.syncFds))
 	t.mu.Unlock()
-	for _, dir := range fds {
-		// An O_PATH descriptor cannot be synced: open the directory.
-		fd, err := unix.Openat(dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("open the tree: %w", openErr(err))
-		}
-		err = unix.Syncfs(fd)
-		unix.Close(fd)
-		if err != nil {
+	if err != nil {
+		return fmt.Errorf("open the tree: %w", err)
+	}
+	for _, fd := range fds {
+		if err := t.syncfs(fd); err != nil {
 			return fmt.Errorf("syncfs: %w", err)
 		}
 	}
@@ -476,18 +607,7 @@ func linkAnon(f *os.File, at *rootDest) error {
 	if err == unix.EEXIST && at.replace {
 		// linkat cannot replace: link under a name no other receiver
 		// uses, then rename that over the old file.
-		for range 4 {
-			tmp := fmt.Sprintf("%s.%016x.partial", at.base, rand.Uint64())
-			if err = linkFd(fd, at.dir, tmp); err == unix.EEXIST {
-				continue
-			}
-			if err == nil {
-				if err = unix.Renameat(at.dir, tmp, at.dir, at.base); err != nil {
-					unix.Unlinkat(at.dir, tmp, 0)
-				}
-			}
-			break
-		}
+		err = replaceWith(at.dir, at.base, func(tmp string) error { return linkFd(fd, at.dir, tmp) })
 	}
 	if err == unix.EEXIST {
 		var st unix.Stat_t
