@@ -206,51 +206,6 @@ func mkErr(err error) error {
 	return openErr(err)
 }
 
-// CommitAll commits destinations made by RootDestination as one group:
-// a single syncfs(2) makes all their bytes durable (where Commit makes
-// one fsync per file), then each is renamed into place, then each
-// distinct directory is fsynced once. It stops at the first failure: that
-// destination's partial file is removed, the rest are left for the
-// caller's Abort. Other destinations are committed one by one.
-func CommitAll(ds []*Destination) error {
-	if err := syncGroup(ds, syncThrough, unix.Syncfs); err != nil {
-		return err
-	}
-	type dirKey struct{ dev, ino uint64 }
-	dirs := make(map[dirKey]int)
-	defer func() {
-		for _, fd := range dirs {
-			unix.Fsync(fd)
-			unix.Close(fd)
-		}
-	}()
-	for _, d := range ds {
-		if d.partial == "" {
-			continue
-		}
-		if d.at == nil {
-			if err := d.Commit(); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := d.place(); err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if unix.Fstat(d.at.dir, &st) == nil {
-			k := dirKey{st.Dev, st.Ino}
-			if _, ok := dirs[k]; !ok {
-				if fd, err := unix.Openat(d.at.dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-					dirs[k] = fd
-				}
-			}
-		}
-		d.release()
-	}
-	return nil
-}
-
 // syncGroup makes the bytes of every uncommitted root or tree
 // destination in ds durable with one syncfs(2) per file system they are
 // on (a tree merged into an existing one may cross a mount point), made
@@ -286,14 +241,8 @@ func syncGroup(ds []*Destination, syncFd func(dev uint64, d *Destination) (int, 
 	return nil
 }
 
-// syncThrough syncs a RootDestination group through its files
-// themselves. syncfs reports only writeback errors that came after the
-// descriptor was opened, so this can miss one of a file opened earlier
-// than the group's first; a TreeLanding avoids that (see its syncFds).
-func syncThrough(_ uint64, d *Destination) (int, error) { return int(d.f.Fd()), nil }
-
 // TreeLanding lands the files of one received tree beneath a Root. Per
-// file it does what RootDestination and CommitAll do, with fewer steps:
+// file it does what RootDestination and Commit do, with fewer steps:
 //
 //   - Each directory a file lands in is resolved once, beneath the root
 //     with no symlink on the way (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS),
