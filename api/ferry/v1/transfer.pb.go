@@ -636,11 +636,13 @@ type Progress struct {
 	// Bytes written to the data socket so far.
 	BytesSent uint64 `protobuf:"varint,1,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
 	// Total bytes of the transfer (the offer's length; for a tree, the sum of
-	// its files' sizes).
+	// the sizes of the files the sender has walked so far: it grows during
+	// the walk and is exact once the walk ends).
 	BytesTotal uint64 `protobuf:"varint,2,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
 	// For a tree: files finished so far.
 	FilesDone uint64 `protobuf:"varint,3,opt,name=files_done,json=filesDone,proto3" json:"files_done,omitempty"`
-	// For a tree: regular files in it.
+	// For a tree: regular files the sender has walked so far (it grows
+	// during the walk, as bytes_total does).
 	FilesTotal    uint64 `protobuf:"varint,4,opt,name=files_total,json=filesTotal,proto3" json:"files_total,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

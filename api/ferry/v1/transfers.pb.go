@@ -249,11 +249,11 @@ type TransferInfo struct {
 	Strategy Strategy `protobuf:"varint,7,opt,name=strategy,proto3,enum=ferry.v1.Strategy" json:"strategy,omitempty"`
 	// Bytes moved so far.
 	BytesDone uint64 `protobuf:"varint,8,opt,name=bytes_done,json=bytesDone,proto3" json:"bytes_done,omitempty"`
-	// Bytes to move in all.
+	// Bytes to move in all (for a running tree, of the files walked so far).
 	BytesTotal uint64 `protobuf:"varint,9,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
 	// For a tree: files finished so far.
 	FilesDone uint64 `protobuf:"varint,10,opt,name=files_done,json=filesDone,proto3" json:"files_done,omitempty"`
-	// For a tree: regular files in it.
+	// For a tree: regular files in it (while it runs, those walked so far).
 	FilesTotal uint64 `protobuf:"varint,11,opt,name=files_total,json=filesTotal,proto3" json:"files_total,omitempty"`
 	// When the call started.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
