@@ -53,6 +53,13 @@ func startFerryd(t *testing.T, root string, args ...string) *ferryd {
 // credentials, a token), used for the health wait and by Conn.
 func startFerrydDial(t *testing.T, root string, dial []grpc.DialOption, args ...string) *ferryd {
 	t.Helper()
+	return startFerrydEnv(t, root, dial, nil, args...)
+}
+
+// startFerrydEnv is startFerrydDial with env added to ferryd's
+// environment (a later entry wins over an earlier one of the same name).
+func startFerrydEnv(t *testing.T, root string, dial []grpc.DialOption, env []string, args ...string) *ferryd {
+	t.Helper()
 	d := &ferryd{Root: root, exited: make(chan struct{})}
 	addrs := make(chan []string, 1)
 	d.Log = newLines(func(line string) {
@@ -65,7 +72,7 @@ func startFerrydDial(t *testing.T, root string, dial []grpc.DialOption, args ...
 	})
 	defaults := []string{"--root", root, "--listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0", "--shutdown-grace", "10s"}
 	d.cmd = exec.Command(bin.ferryd, append(defaults, args...)...)
-	d.cmd.Env, d.cmd.Stderr = cleanEnv(), d.Log
+	d.cmd.Env, d.cmd.Stderr = append(cleanEnv(), env...), d.Log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
