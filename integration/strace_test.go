@@ -106,3 +106,78 @@ func senderStrategy(flag string) ferryv1.Strategy {
 	}
 	panic("unknown strategy " + flag)
 }
+
+// TestStraceAgreesWithReceiverReports runs the ferry CLI under
+// `strace -f -c` and requires the receiver's reported splice and
+// sync_file_range counts to be exactly strace's, for pulls into a file
+// (spliced socket -> pipe -> file, written back every 8 MiB) and into
+// /dev/null (spliced, no writeback), and none of either for a pull with
+// --receive-read. Only the receive loop makes these calls in the CLI;
+// read and write are left out because gRPC makes them too. The CLI runs
+// without asynchronous preemption, as ferryd does above.
+func TestStraceAgreesWithReceiverReports(t *testing.T) {
+	straceBin, err := exec.LookPath("strace")
+	if err != nil {
+		t.Fatalf("strace is required (CI installs it): %v", err)
+	}
+	root, out := t.TempDir(), t.TempDir()
+	want := writeRandom(t, root, "f", 20<<20+3)
+	d := startFerryd(t, root)
+	env := append(cleanEnv(), "GODEBUG=asyncpreemptoff=1")
+	for _, tt := range []struct {
+		name, dest string
+		args       []string
+		writeback  uint64 // sync_file_range calls: at 8 and 16 MiB of a file
+	}{
+		{"file", filepath.Join(out, "f"), nil, 2},
+		{"null", os.DevNull, nil, 0},
+		{"file-read", filepath.Join(out, "g"), []string{"--receive-read"}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			summary := filepath.Join(t.TempDir(), "strace.out")
+			args := append([]string{"-f", "-c", "-e", "trace=splice,sync_file_range", "-o", summary, bin.ferry,
+				"pull", "--json", "--no-progress", "--server", d.Addr, "--strategy", "sendfile"}, tt.args...)
+			res := run(t, env, straceBin, append(args, "f", tt.dest)...)
+			if res.code != 0 {
+				t.Fatalf("strace ferry pull: exit %d\n%s", res.code, res.stderr)
+			}
+			rep := checkJSONReport(t, res.stdout, "f", 0, len(want), ferryv1.Strategy_STRATEGY_SENDFILE)
+			if tt.dest != os.DevNull {
+				got, err := os.ReadFile(tt.dest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameBytes(t, tt.name, got, want)
+			}
+			text, err := os.ReadFile(summary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := parseStraceSummary(string(text))
+			if err != nil {
+				t.Fatalf("strace summary: %v\n%s", err, text)
+			}
+			recv := rep.GetReceiver()
+			reported := map[string]uint64{}
+			traced := map[string]uint64{}
+			for _, c := range []string{"splice", "sync_file_range"} {
+				if n := recv.GetSyscalls()[c]; n > 0 {
+					reported[c] = n
+				}
+				if n := rows[c].calls; n > 0 {
+					traced[c] = n
+				}
+			}
+			if diff := cmp.Diff(reported, traced); diff != "" {
+				t.Errorf("receiver's report and strace -c disagree (-report +strace):\n%s", diff)
+			}
+			spliced := tt.args == nil
+			if spliced != (reported["splice"] >= 2*recv.GetRounds()) || spliced != (recv.GetPipeSize() > 0) {
+				t.Errorf("receiver: %d rounds, syscalls %v, pipe %d bytes; want spliced = %v", recv.GetRounds(), recv.GetSyscalls(), recv.GetPipeSize(), spliced)
+			}
+			if reported["sync_file_range"] != tt.writeback {
+				t.Errorf("receiver: %d sync_file_range calls, want %d", reported["sync_file_range"], tt.writeback)
+			}
+		})
+	}
+}

@@ -57,8 +57,9 @@ func TestLoad(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d concurrent pulls of %d MiB: %v", pulls, size>>20, time.Since(start))
 
-	// The pool keeps up to transfer.Config.IdlePipes' default 16 pipes.
-	const keptPipeFDs = 2 * 16
+	// The server's pool keeps up to transfer.Config.IdlePipes' default 16
+	// pipes, and the receivers' (this process is the client too) 16.
+	const keptPipeFDs = 2 * (16 + 16)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
 		g := runtime.NumGoroutine()
 		extra, pipes := newFDs(fds, openFDs(t))

@@ -85,8 +85,7 @@ func BenchmarkSteadyStateAllocs(b *testing.B) {
 		b.Run("receive/"+kind, func(b *testing.B) {
 			var pr float64
 			for b.Loop() {
-				pr = perRound(recvLoop(b, steadySmall, steadyDestination(b, kind)),
-					recvLoop(b, steadyLarge, steadyDestination(b, kind)))
+				pr = perRound(recvLoop(b, steadySmall, kind), recvLoop(b, steadyLarge, kind))
 			}
 			b.ReportMetric(pr, "allocs/round")
 		})

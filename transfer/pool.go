@@ -108,7 +108,7 @@ func (p *Pool) put(addr string, c net.Conn) {
 // dropped and the ticket presented once more on a new one. The
 // statistics cover this transfer only, as Receive's do.
 func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *Destination, cfg ReceiveConfig) (Stats, error) {
-	st := Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards())}
+	st := Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards(), false)}
 	if len(tk.Ticket) != TicketSize {
 		return st, fmt.Errorf("%w: ticket is %d bytes, want %d", ErrRefused, len(tk.Ticket), TicketSize)
 	}
@@ -131,15 +131,14 @@ func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *Destination, cfg Rec
 		stop()
 		return st, err
 	}
-	bp := getBuffer(orDefault(cfg.BufferSize, mib))
-	defer putBuffer(bp)
-	r := recvJob{rc: rc, dst: dst, buf: *bp}
+	r := newRecvJob(rc, dst, cfg)
+	defer r.release()
 	m := startMeter(tk.Length >= cfg.ThreadMeasureMin)
 	err = r.payload(tk.Length)
 	if err == nil {
 		err = r.trailer()
 	}
-	st.Bytes, st.Rounds = r.got, r.round
+	r.finish(&st)
 	m.stop(&st, &r.n)
 	leaveOutHash(&st, r.hashed)
 	// A cancellation that came while we ran may have set a deadline in

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -71,6 +73,9 @@ func ResumeDestination(path string) (*Destination, error) {
 	if err == nil && !fi.Mode().IsRegular() {
 		err = fmt.Errorf("%s is not a regular file", d.partial)
 	}
+	if err == nil {
+		_, err = d.f.Seek(fi.Size(), io.SeekStart)
+	}
 	if err != nil {
 		d.Abort()
 		return nil, err
@@ -79,11 +84,13 @@ func ResumeDestination(path string) (*Destination, error) {
 	return d, nil
 }
 
-// openPartial opens path's partial file for appending (and for reading
+// openPartial opens path's partial file for writing (and for reading
 // back, to verify a checksum), creating it, and locks it.
 func openPartial(path string) (*Destination, error) {
 	partial := path + ".partial"
-	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o644)
+	// Not O_APPEND: splice(2) refuses to write to such a file. Writes go
+	// to the file position, which ResumeDestination puts at the end.
+	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -189,12 +196,18 @@ func (d *Destination) Remove() {
 
 // ReceiveConfig tunes Receive. The zero value is ready to use.
 type ReceiveConfig struct {
-	// BufferSize is the read buffer, in bytes. 0 means 1 MiB.
+	// BufferSize is the read buffer, in bytes, and when splicing the most
+	// one round moves (the pipe holds at most 1 MiB). 0 means 1 MiB.
 	BufferSize int
 	// ThreadMeasureMin: as Config.ThreadMeasureMin. 0 means always.
 	ThreadMeasureMin int64
 	// HandshakeTimeout bounds connecting and the verdict. 0 means 10 s.
 	HandshakeTimeout time.Duration
+	// ReadWrite makes the receiver read into a buffer and write it out
+	// even where it would splice (socket -> pipe -> file or /dev/null).
+	// The receiver reads anyway for standard output and for a discarding
+	// destination that hashes what passes (ExpectChecksum).
+	ReadWrite bool
 }
 
 // Ticket is what a receiver needs from an offer.
@@ -210,7 +223,7 @@ type Ticket struct {
 // caller does, once the control plane confirms the transfer. Cancelling
 // ctx aborts the read.
 func Receive(ctx context.Context, tk Ticket, dst *Destination, cfg ReceiveConfig) (Stats, error) {
-	st := Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards())}
+	st := Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards(), false)}
 	if len(tk.Ticket) != TicketSize {
 		return st, fmt.Errorf("%w: ticket is %d bytes, want %d", ErrRefused, len(tk.Ticket), TicketSize)
 	}
@@ -235,12 +248,11 @@ func Receive(ctx context.Context, tk Ticket, dst *Destination, cfg ReceiveConfig
 	if err != nil {
 		return st, err
 	}
-	bp := getBuffer(orDefault(cfg.BufferSize, mib))
-	defer putBuffer(bp)
-	r := recvJob{rc: rc, dst: dst, buf: *bp}
+	r := newRecvJob(rc, dst, cfg)
+	defer r.release()
 	m := startMeter(tk.Length >= cfg.ThreadMeasureMin)
 	err = r.run(tk.Length)
-	st.Bytes, st.Rounds = r.got, r.round
+	r.finish(&st)
 	m.stop(&st, &r.n)
 	leaveOutHash(&st, r.hashed)
 	return st, ctxErr(ctx, err)
@@ -270,12 +282,15 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// recvJob is the receiving copy loop: read from the socket into a buffer,
-// write the buffer to the destination.
+// recvJob is the receiving copy loop. It reads from the socket into a
+// buffer and writes the buffer to the destination, or, when it has a
+// pipe, splices socket -> pipe -> destination so that the payload never
+// enters user space.
 type recvJob struct {
 	rc    syscall.RawConn
 	dst   *Destination
 	buf   []byte
+	bp    *[]byte // buf's pool entry, when it came from the pool
 	got   int64
 	round int64
 	n     counts
@@ -288,7 +303,103 @@ type recvJob struct {
 	rn     int
 	rerr   error
 	readFn func(uintptr) bool
+
+	// Splicing, when pipe is set: out is the descriptor the pipe drains
+	// into, spliced says whether every round so far went that way.
+	pipe     *pipe
+	round1   int // the most one splice round moves
+	out      int
+	spliced  bool
+	swant    int
+	sn       int64
+	serr     error
+	spliceFn func(uintptr) bool
+
+	// Early writeback of a file destination: fd, where this receive
+	// started in it, and how much of it was handed to writeback.
+	wfd     int
+	wbase   int64
+	flushed int64
 }
+
+// writebackChunk is how many received bytes of a file are left dirty
+// before the receiver asks the kernel to start writing them back
+// (sync_file_range SYNC_FILE_RANGE_WRITE). The disk then works while the
+// network does, and the fsync before the rename finds little left to do;
+// without it, a 2 GiB file waited about a second for its fsync here.
+const writebackChunk = 8 << 20
+
+// newRecvJob prepares the receiving loop into dst: splicing when dst is
+// a file or discards without hashing and cfg allows it, reading into a
+// buffer of cfg.BufferSize otherwise. release gives back what it took.
+func newRecvJob(rc syscall.RawConn, dst *Destination, cfg ReceiveConfig) *recvJob {
+	r := &recvJob{rc: rc, dst: dst, wfd: -1, out: -1}
+	toFile := dst.f != nil && dst.partial != ""
+	if toFile {
+		r.wfd = int(dst.f.Fd())
+		r.wbase = dst.resumed
+	}
+	if !cfg.ReadWrite && dst.sum == nil && (toFile || dst.f == nil) {
+		out := r.wfd
+		if dst.f == nil {
+			out = devNullFd()
+		}
+		if out >= 0 {
+			if p, err := recvPipes.get(&r.n); err == nil {
+				r.pipe, r.out, r.spliced = p, out, true
+				r.round1 = min(p.size, orDefault(cfg.BufferSize, mib))
+				r.buf = make([]byte, 1) // for the reads after the payload
+				return r
+			}
+		}
+	}
+	r.bp = getBuffer(orDefault(cfg.BufferSize, mib))
+	r.buf = *r.bp
+	return r
+}
+
+// release returns the job's buffer and pipe to their pools; a pipe that
+// still holds bytes is closed instead.
+func (r *recvJob) release() {
+	if r.bp != nil {
+		putBuffer(r.bp)
+		r.bp = nil
+	}
+	if r.pipe != nil {
+		if r.sn > 0 {
+			r.pipe.close()
+		} else {
+			recvPipes.put(r.pipe)
+		}
+		r.pipe = nil
+	}
+}
+
+// finish records the loop's figures in st: bytes, rounds, the model of
+// the path it took and, when it spliced, the pipe's size.
+func (r *recvJob) finish(st *Stats) {
+	st.Bytes, st.Rounds = r.got, r.round
+	st.Model = ReceiverModel(r.dst.Discards(), r.spliced)
+	if r.spliced {
+		st.PipeSize = r.pipe.size
+	}
+}
+
+// recvPipes are the receivers' pipes, shared by every receive in the
+// process; 1 MiB is the most fs.pipe-max-size allows by default. A pipe
+// the kernel would not enlarge is used as it is, silently: the
+// receiver's pipe_size reports it.
+var recvPipes = newPipePool(mib, 16, slog.New(slog.DiscardHandler))
+
+// devNullFd is a descriptor open on /dev/null for spliced discards, or
+// -1 when it cannot be opened.
+var devNullFd = sync.OnceValue(func() int {
+	fd, err := unix.Open(os.DevNull, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+})
 
 func (r *recvJob) run(length int64) error {
 	if err := r.payload(length); err != nil {
@@ -305,23 +416,143 @@ func (r *recvJob) run(length int64) error {
 	return nil
 }
 
-// payload reads exactly length bytes, never more, into the destination.
+// payload receives exactly length bytes, never more, into the destination.
 func (r *recvJob) payload(length int64) error {
 	for r.got < length {
-		n, err := r.read(r.buf[:min(int64(len(r.buf)), length-r.got)])
-		if err != nil {
-			return err
+		if r.pipe != nil {
+			if err := r.spliceRound(length - r.got); err != nil {
+				return err
+			}
+		} else {
+			n, err := r.read(r.buf[:min(int64(len(r.buf)), length-r.got)])
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%w: got %d of %d bytes", ErrShortTransfer, r.got, length)
+			}
+			if err := r.write(r.buf[:n]); err != nil {
+				return err
+			}
+			r.got += int64(n)
 		}
-		if n == 0 {
-			return fmt.Errorf("%w: got %d of %d bytes", ErrShortTransfer, r.got, length)
+		r.round++
+		r.writeback()
+	}
+	return nil
+}
+
+// spliceRound splices what the socket holds, up to the pipe's size and
+// left bytes, into the pipe, then drains the pipe into the destination.
+func (r *recvJob) spliceRound(left int64) error {
+	if r.spliceFn == nil {
+		r.spliceFn = r.spliceStep
+	}
+	r.swant, r.serr = int(min(int64(r.round1), left)), nil
+	werr := r.rc.Read(r.spliceFn)
+	err := r.serr
+	if err == nil && werr != nil {
+		err = werr
+	}
+	if err != nil {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			err = fmt.Errorf("%w: got %d bytes, then %w", ErrShortTransfer, r.got, errno)
+		}
+		return err
+	}
+	if r.sn == 0 {
+		return fmt.Errorf("%w: got %d of %d bytes", ErrShortTransfer, r.got, r.got+left)
+	}
+	n := r.sn
+	if err := r.drainPipe(); err != nil {
+		return err
+	}
+	r.got += n
+	return nil
+}
+
+// spliceStep makes one successful splice from the socket into the
+// empty pipe, parking on EAGAIN; r.sn is what the pipe then holds.
+func (r *recvJob) spliceStep(fd uintptr) bool {
+	for {
+		n, err := unix.Splice(int(fd), nil, r.pipe.w, nil, r.swant, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		r.n[sysSplice]++
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		r.sn, r.serr = max(n, 0), err
+		return true
+	}
+}
+
+// drainPipe splices the r.sn bytes in the pipe into the destination. A
+// file system that cannot take spliced bytes (EINVAL before the first
+// byte) gets them by read and write instead, and so does the rest of the
+// transfer.
+func (r *recvJob) drainPipe() error {
+	for r.sn > 0 {
+		n, err := unix.Splice(r.pipe.r, nil, r.out, nil, int(r.sn), unix.SPLICE_F_MOVE)
+		r.n[sysSplice]++
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil && r.got == 0 && r.dst.f != nil && isUnsupported(err):
+			return r.unsplice()
+		case err != nil:
+			return fmt.Errorf("splice into %s: %w", r.dst.partial, err)
+		case n == 0:
+			return fmt.Errorf("splice into %s: no progress", r.dst.partial)
+		}
+		r.sn -= n
+	}
+	return nil
+}
+
+// unsplice gives up splicing: it moves what the pipe holds by read and
+// write, and the loop reads from then on.
+func (r *recvJob) unsplice() error {
+	r.bp = getBuffer(mib)
+	r.buf = *r.bp
+	for r.sn > 0 {
+		n, err := unix.Read(r.pipe.r, r.buf[:min(int64(len(r.buf)), r.sn)])
+		r.n[sysRead]++
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read back from the pipe: %w", err)
+		}
+		if n <= 0 {
+			return errors.New("read back from the pipe: it held less than spliced")
 		}
 		if err := r.write(r.buf[:n]); err != nil {
 			return err
 		}
-		r.got += int64(n)
-		r.round++
+		r.sn -= int64(n)
 	}
+	recvPipes.put(r.pipe)
+	r.pipe, r.spliced = nil, false
 	return nil
+}
+
+// writeback asks the kernel to start writing back each writebackChunk
+// of a file destination as it fills. Failures are left to the fsync
+// before the rename, which reports them; a file system that refuses the
+// call is not asked again.
+func (r *recvJob) writeback() {
+	if r.wfd < 0 || r.got-r.flushed < writebackChunk {
+		return
+	}
+	err := unix.SyncFileRange(r.wfd, r.wbase+r.flushed, r.got-r.flushed, unix.SYNC_FILE_RANGE_WRITE)
+	r.n[sysSyncFileRange]++
+	if err != nil && err != unix.EINTR {
+		r.wfd = -1
+	}
+	r.flushed = r.got
 }
 
 // read makes one successful read(2) from the socket, parking on EAGAIN.

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -156,5 +157,53 @@ func TestReceiveCancel(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("cancelled early %v: Receive() still running 10 s after its context was cancelled", early)
 		}
+	}
+}
+
+// TestReceiveSpliceFallback: a destination that refuses spliced bytes
+// (here a descriptor of the partial file opened O_APPEND, which splice(2)
+// refuses with EINVAL) gets them by read and write instead, all of them,
+// and the figures say the receiver read.
+func TestReceiveSpliceFallback(t *testing.T) {
+	near, far := tcpPair(t)
+	payload := randomBytes(3 << 20)
+	go func() {
+		far.Write(payload)
+		far.Close()
+	}()
+	path := filepath.Join(t.TempDir(), "dst")
+	dst, err := CreateDestination(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Abort()
+	r := newRecvJob(rawConn(t, near), dst, ReceiveConfig{})
+	defer r.release()
+	if !r.spliced {
+		t.Fatal("a file destination is not spliced")
+	}
+	app, err := os.OpenFile(dst.partial, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	r.out = int(app.Fd())
+	if err := r.run(int64(len(payload))); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	var st Stats
+	r.finish(&st)
+	if st.Model != ReceiverModel(false, false) || st.PipeSize != 0 {
+		t.Errorf("after falling back: Model %+v, PipeSize %d; want the reading receiver's", st.Model, st.PipeSize)
+	}
+	if r.n[sysSplice] < 2 || r.n[sysRead] < 2 || r.n[sysWrite] < 2 {
+		t.Errorf("counts %v: want the refused splice, then reads and writes", r.n.toMap())
+	}
+	if err := dst.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("landed %d bytes (err %v), want the %d sent", len(got), err, len(payload))
 	}
 }

@@ -1,6 +1,9 @@
 package transfer
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -36,7 +39,7 @@ func TestStats(t *testing.T) {
 		t.Run(tt.strategy.String(), func(t *testing.T) {
 			ts := startServer(t, small)
 			tr := ts.offer(t, path, Source{Strategy: tt.strategy})
-			rst, got := ts.receiveFile(t, tr, dir, ReceiveConfig{BufferSize: 4096})
+			rst, got := ts.receiveFile(t, tr, dir, ReceiveConfig{BufferSize: 4096, ReadWrite: true})
 			if string(got) != string(data) {
 				t.Fatalf("received %d bytes, want %d exact", len(got), size)
 			}
@@ -96,7 +99,7 @@ func TestStats(t *testing.T) {
 			if rst.Rounds < 10 || rst.Syscalls["write"] != rst.Rounds || rst.Syscalls["read"] < rst.Rounds+1 {
 				t.Errorf("receiver Rounds = %d, Syscalls = %v; want Rounds >= 10, write == Rounds, read > Rounds", rst.Rounds, rst.Syscalls)
 			}
-			if diff := cmp.Diff(ReceiverModel(false), rst.Model); diff != "" {
+			if diff := cmp.Diff(ReceiverModel(false, false), rst.Model); diff != "" {
 				t.Errorf("receiver Model mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -170,32 +173,85 @@ func TestStatsThreadMeasureMin(t *testing.T) {
 	}
 }
 
-// TestStatsDiscard checks the receiver's figures when it discards.
-func TestStatsDiscard(t *testing.T) {
+// TestStatsReceiver checks the receiver's figures on each of its paths:
+// into /dev/null or a file, reading into a buffer or splicing through a
+// pipe, and that a file's writeback starts every writebackChunk bytes.
+func TestStatsReceiver(t *testing.T) {
+	const size = 20<<20 + 1 // two writeback chunks and a bit
 	dir := t.TempDir()
-	path, _ := writeFile(t, dir, 40960)
+	path, data := writeFile(t, dir, size)
 	ts := startServer(t, Config{})
-	tr := ts.offer(t, path, Source{Strategy: Sendfile})
-	dst, err := CreateDestination("/dev/null")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rst, err := Receive(t.Context(), ts.ticket(tr), dst, ReceiveConfig{})
-	if err != nil {
-		t.Fatalf("Receive() = %v", err)
-	}
-	if err := dst.Commit(); err != nil {
-		t.Errorf("Commit() of a discarding destination = %v", err)
-	}
-	checkCommon(t, "receiver", &rst, 40960)
-	if _, ok := rst.Syscalls["write"]; ok || rst.Syscalls["read"] == 0 {
-		t.Errorf("discarding receiver Syscalls = %v, want reads and no writes", rst.Syscalls)
-	}
-	if diff := cmp.Diff(ReceiverModel(true), rst.Model); diff != "" {
-		t.Errorf("receiver Model mismatch (-want +got):\n%s", diff)
-	}
-	if got, want := rst.CPUCopiedBytes(), int64(40960); got != want {
-		t.Errorf("discarding receiver CPUCopiedBytes() = %d, want %d", got, want)
+	for _, tt := range []struct {
+		name          string
+		discard, read bool
+	}{
+		{"discard/read", true, true},
+		{"discard/splice", true, false},
+		{"file/read", false, true},
+		{"file/splice", false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := ts.offer(t, path, Source{Strategy: Sendfile})
+			dstPath := os.DevNull
+			if !tt.discard {
+				dstPath = filepath.Join(t.TempDir(), "dst")
+			}
+			dst, err := CreateDestination(dstPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dst.Abort()
+			rst, err := Receive(t.Context(), ts.ticket(tr), dst, ReceiveConfig{ReadWrite: tt.read})
+			if err != nil {
+				t.Fatalf("Receive() = %v", err)
+			}
+			if err := dst.Commit(); err != nil {
+				t.Fatalf("Commit() = %v", err)
+			}
+			if !tt.discard {
+				got, err := os.ReadFile(dstPath)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("landed %d bytes (err %v), want the %d sent", len(got), err, size)
+				}
+			}
+			checkCommon(t, "receiver", &rst, size)
+			if diff := cmp.Diff(ReceiverModel(tt.discard, !tt.read), rst.Model); diff != "" {
+				t.Errorf("receiver Model mismatch (-want +got):\n%s", diff)
+			}
+			sc := rst.Syscalls
+			wantCopied := int64(size)
+			switch {
+			case tt.read:
+				// A read per round (more on EAGAIN), and one to see the end.
+				if sc["read"] < rst.Rounds+1 || sc["splice"] != 0 || rst.PipeSize != 0 {
+					t.Errorf("reading receiver: Rounds %d, Syscalls %v, PipeSize %d; want read > Rounds, no splice", rst.Rounds, sc, rst.PipeSize)
+				}
+				if tt.discard && sc["write"] != 0 || !tt.discard && sc["write"] < rst.Rounds {
+					t.Errorf("reading receiver: Rounds %d, Syscalls %v; want a write per round into a file, none discarding", rst.Rounds, sc)
+				}
+				if !tt.discard {
+					wantCopied = 2 * size
+				}
+			default:
+				// Into the pipe (more on EAGAIN) and out of it, per round;
+				// one read to see the end; the payload is never read.
+				if sc["splice"] < 2*rst.Rounds || sc["write"] != 0 || sc["read"] < 1 || sc["read"] > 3 || rst.PipeSize < 4096 {
+					t.Errorf("splicing receiver: Rounds %d, Syscalls %v, PipeSize %d; want 2 splices a round, a read or so to see the end, no write",
+						rst.Rounds, sc, rst.PipeSize)
+				}
+				if tt.discard {
+					wantCopied = 0
+				}
+			}
+			if got := rst.CPUCopiedBytes(); got != wantCopied {
+				t.Errorf("CPUCopiedBytes() = %d, want %d", got, wantCopied)
+			}
+			// Writeback starts at 8 MiB and 16 MiB of a file, never for
+			// /dev/null.
+			if want := map[bool]int64{true: 0, false: 2}[tt.discard]; sc["sync_file_range"] != want {
+				t.Errorf("Syscalls[sync_file_range] = %d, want %d", sc["sync_file_range"], want)
+			}
+		})
 	}
 }
 

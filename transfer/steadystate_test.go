@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -125,8 +126,8 @@ func sendLoop(t testing.TB, path string, n int64, strategy Strategy, paced bool)
 }
 
 // recvLoop runs the receiving copy loop (recvJob.run, as Receive does)
-// over n bytes a goroutine writes, into dst.
-func recvLoop(t testing.TB, n int64, dst *Destination) loopRun {
+// over n bytes a goroutine writes, into a fresh destination of kind.
+func recvLoop(t testing.TB, n int64, kind string) loopRun {
 	t.Helper()
 	near, far := tcpPair(t)
 	written := make(chan error, 1)
@@ -141,7 +142,12 @@ func recvLoop(t testing.TB, n int64, dst *Destination) loopRun {
 		far.Close()
 		written <- err
 	}()
-	r := recvJob{rc: rawConn(t, near), dst: dst, buf: make([]byte, steadyChunk)}
+	dst := steadyDestination(t, kind)
+	r := newRecvJob(rawConn(t, near), dst, ReceiveConfig{BufferSize: steadyChunk, ReadWrite: !strings.HasSuffix(kind, "-splice")})
+	defer r.release()
+	if r.spliced != strings.HasSuffix(kind, "-splice") {
+		t.Fatalf("receiving into %s: spliced = %v", kind, r.spliced)
+	}
 	m := startMeter(true)
 
 	var before, after runtime.MemStats
@@ -163,14 +169,14 @@ func recvLoop(t testing.TB, n int64, dst *Destination) loopRun {
 
 // receiverKinds are the destinations the receiving loop writes to
 // differently: discarded, discarded through a pass-through checksum, and
-// a file.
-var receiverKinds = []string{"discard", "checksum", "file"}
+// a file, read into a buffer; discarded and a file, spliced.
+var receiverKinds = []string{"discard", "checksum", "file", "discard-splice", "file-splice"}
 
 // steadyDestination makes a fresh destination of kind.
 func steadyDestination(t testing.TB, kind string) *Destination {
 	t.Helper()
 	path := os.DevNull
-	if kind == "file" {
+	if strings.HasPrefix(kind, "file") {
 		path = filepath.Join(t.TempDir(), "dst")
 	}
 	d, err := CreateDestination(path)
@@ -248,7 +254,7 @@ func TestSteadyStateLoopsDoNotAllocate(t *testing.T) {
 	}
 	for _, kind := range receiverKinds {
 		t.Run("receive/"+kind, func(t *testing.T) {
-			small, large := steadyRuns(func(n int64) loopRun { return recvLoop(t, n, steadyDestination(t, kind)) })
+			small, large := steadyRuns(func(n int64) loopRun { return recvLoop(t, n, kind) })
 			check(t, small, large)
 		})
 	}

@@ -83,11 +83,19 @@ func InlineReceiverModel(discard bool) Model {
 	return Model{1, 1, 2, false, "the bytes came inside the offer; write copies them to the page cache"}
 }
 
-// ReceiverModel is the per-round model of the receiver: read from the
-// socket into a user buffer, then write to the file, or only read when
-// the bytes are discarded.
-func ReceiverModel(discard bool) Model {
-	if discard {
+// ReceiverModel is the per-round model of the receiver. Reading: read
+// copies the socket buffer to a user buffer, then write copies it to the
+// page cache (or the bytes are discarded). Splicing: splice moves the
+// socket buffer's pages into a pipe by reference, then a second splice
+// drains the pipe into the page cache (a copy, made by the kernel) or
+// into /dev/null (no copy at all).
+func ReceiverModel(discard, splice bool) Model {
+	switch {
+	case splice && discard:
+		return Model{0, 1, 4, false, "splice moves the socket buffer's pages into a pipe, a second splice drains them into /dev/null: no CPU copy"}
+	case splice:
+		return Model{1, 2, 4, false, "splice moves the socket buffer's pages into a pipe, a second splice copies them into the page cache"}
+	case discard:
 		return Model{1, 1, 2, false, "read copies the socket buffer to a user buffer; the bytes are discarded"}
 	}
 	return Model{2, 2, 4, false, "read copies the socket buffer to a user buffer, write copies it to the page cache"}

@@ -67,8 +67,10 @@ func TestModels(t *testing.T) {
 		{SenderModel(Sendfile, false), 1, 2, 2},
 		{SenderModel(Sendfile, true), 0, 2, 2},
 		{SenderModel(Splice, false), 0, 2, 4},
-		{ReceiverModel(true), 1, 1, 2},
-		{ReceiverModel(false), 2, 2, 4},
+		{ReceiverModel(true, false), 1, 1, 2},
+		{ReceiverModel(false, false), 2, 2, 4},
+		{ReceiverModel(true, true), 0, 1, 4},
+		{ReceiverModel(false, true), 1, 2, 4},
 		{InlineReceiverModel(true), 0, 0, 0},
 		{InlineReceiverModel(false), 1, 1, 2},
 	}

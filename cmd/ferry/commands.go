@@ -63,6 +63,7 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 	recursive := fs.Bool("r", false, "copy the directory REMOTE_PATH and everything in it into the new directory DEST")
 	concurrency := fs.Int("concurrency", 4, "with -r: files in flight at once, sharing a few data connections")
 	overwrite := fs.Bool("overwrite", false, "with -r: merge into DEST if it exists (files of the tree replace those of the same name; nothing is deleted)")
+	fs.BoolVar(&opts.Receive.ReadWrite, "receive-read", false, "receive by read(2) into a buffer and write(2) out, instead of splicing socket -> pipe -> file (or /dev/null) with no copy through user space")
 	inlineMax := fs.Int64("inline-max", -1, "take a range of at most this many `bytes` inside the offer, with no data connection; the server caps it at 64 KiB (default: 64 KiB with --strategy auto; 0 with a named strategy, which asks for that copy path)")
 	if err := parse(fs, args, 1, 2); err != nil {
 		return err
@@ -96,7 +97,7 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 	if *recursive { // tree.go
 		return pullTree(ctx, cl, src, dest, client.TreeOptions{
 			Strategy: opts.Strategy, Checksum: opts.Checksum, RateLimit: opts.RateLimit, InlineMax: opts.InlineMax,
-			Concurrency: *concurrency, Overwrite: *overwrite,
+			Concurrency: *concurrency, Overwrite: *overwrite, Receive: opts.Receive,
 		}, bar, c.json, out)
 	}
 	opts.Progress = bar.Update

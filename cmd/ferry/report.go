@@ -45,9 +45,6 @@ func printReport(out io.Writer, src, dest string, r *ferryv1.Report, wall time.D
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "\nsender model: %s\nreceiver model: %s\n", safe(s.GetModel().GetDescription()), receiverModel(rc))
-	if s.GetPipeSize() > 0 {
-		fmt.Fprintf(out, "splice pipe: %s\n", humanBytes(s.GetPipeSize()))
-	}
 	if line := checksumLine(r); line != "" {
 		fmt.Fprintln(out, line)
 	}
@@ -128,6 +125,12 @@ var reportRows = []reportRow{
 		m := t.GetModel()
 		return fmt.Sprintf("%d CPU, %d DMA, %d mode switches", m.GetCpuCopies(), m.GetDmaCopies(), m.GetModeSwitches())
 	}, nil},
+	{"splice pipe", measured, func(t *ferryv1.TransferStats) string {
+		if t.GetPipeSize() == 0 {
+			return "none"
+		}
+		return humanBytes(t.GetPipeSize())
+	}, func(t *ferryv1.TransferStats) bool { return t.GetPipeSize() > 0 }},
 	{"CPU-copied bytes", modelled, func(t *ferryv1.TransferStats) string { return humanBytes(t.GetCpuCopiedBytes()) }, nil},
 	{"DMA-copied bytes", modelled, func(t *ferryv1.TransferStats) string { return humanBytes(t.GetDmaCopiedBytes()) }, nil},
 	{"checksum CPU", measured, func(t *ferryv1.TransferStats) string {

@@ -150,7 +150,8 @@ type TransferStats struct {
 	Duration *durationpb.Duration `protobuf:"bytes,3,opt,name=duration,proto3" json:"duration,omitempty"`
 	// DERIVED. bytes / duration, in bytes per second.
 	ThroughputBytesPerSecond float64 `protobuf:"fixed64,4,opt,name=throughput_bytes_per_second,json=throughputBytesPerSecond,proto3" json:"throughput_bytes_per_second,omitempty"`
-	// MODELLED. The per-round copy model of the strategy.
+	// MODELLED. The per-round copy model of the strategy; for a receiver, of
+	// its own path: reading into a buffer, or splicing through a pipe.
 	Model *CopyModel `protobuf:"bytes,5,opt,name=model,proto3" json:"model,omitempty"`
 	// COUNTED. Rounds of the strategy's loop (one chunk file to socket, or
 	// socket to file on the receiving side).
@@ -189,8 +190,9 @@ type TransferStats struct {
 	// one it started on): its figures can be watched live in
 	// /proc/<pid>/task/<thread_id>/status.
 	ThreadId int64 `protobuf:"varint,16,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
-	// MEASURED. For SPLICE, the pipe capacity in bytes that was in effect
-	// (smaller than asked when F_SETPIPE_SZ was refused); 0 otherwise.
+	// MEASURED. The pipe capacity in bytes that was in effect (smaller than
+	// asked when F_SETPIPE_SZ was refused) for a SPLICE sender, or for a
+	// receiver that spliced (socket -> pipe -> file or /dev/null); 0 otherwise.
 	PipeSize uint64 `protobuf:"varint,17,opt,name=pipe_size,json=pipeSize,proto3" json:"pipe_size,omitempty"`
 	// MEASURED. CPU time (user + system, of the thread that hashed) spent
 	// computing the checksum, kept apart from the copy's figures above so
