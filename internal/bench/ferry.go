@@ -79,7 +79,12 @@ func (n *ferryNode) stop() {
 // pull downloads name to dest and checks the byte count. The note says
 // which strategy the server used.
 func (n *ferryNode) pull(ctx context.Context, name, dest string, st ferryv1.Strategy) (int64, string, float64, error) {
-	opts := client.DownloadOptions{Strategy: st}
+	return n.pullWith(ctx, name, dest, client.DownloadOptions{Strategy: st})
+}
+
+// pullWith is pull with options of the caller's.
+func (n *ferryNode) pullWith(ctx context.Context, name, dest string, opts client.DownloadOptions) (int64, string, float64, error) {
+	st := opts.Strategy
 	if st == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
 		opts.InlineMax = transfer.MaxInline // as ferry pull does with auto
 	}
@@ -113,11 +118,17 @@ func ferryRow(st ferryv1.Strategy, suffix, labelSuffix string) row {
 }
 
 // largePath pulls the large file once, to /dev/null or to a new file
-// under destDir (which the client fsyncs and renames into place).
-func (n *ferryNode) largePath(big string, size int64, st ferryv1.Strategy, destDir string) path {
-	r := ferryRow(st, "", "")
+// under destDir (which the client fsyncs and renames into place). With
+// readWrite the receiver reads into a buffer and writes it out instead of
+// splicing socket -> pipe -> destination.
+func (n *ferryNode) largePath(big string, size int64, st ferryv1.Strategy, destDir string, readWrite bool) path {
+	suffix, label := "", ""
+	if readWrite {
+		suffix, label = "-read", ", receiver reads"
+	}
+	r := ferryRow(st, suffix, label)
 	if destDir != "" {
-		r = ferryRow(st, "-file", " → file (fsync + rename)")
+		r = ferryRow(st, "-file"+suffix, label+" → file (fsync + rename)")
 	}
 	return path{rows: []row{r}, run: func(ctx context.Context) ([]Sample, error) {
 		dest := os.DevNull
@@ -126,7 +137,8 @@ func (n *ferryNode) largePath(big string, size int64, st ferryv1.Strategy, destD
 			defer os.Remove(dest)
 		}
 		s, err := metered(n.cpu, selfCPU, func(s *Sample) (err error) {
-			s.Bytes, s.Note, s.ToolGBps, err = n.pull(ctx, big, dest, st)
+			opts := client.DownloadOptions{Strategy: st, Receive: transfer.ReceiveConfig{ReadWrite: readWrite}}
+			s.Bytes, s.Note, s.ToolGBps, err = n.pullWith(ctx, big, dest, opts)
 			if err == nil && s.Bytes != size {
 				err = fmt.Errorf("ferry: %d bytes, want %d", s.Bytes, size)
 			}

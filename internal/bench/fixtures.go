@@ -77,6 +77,7 @@ func writeRandom(path string, size int64, rng io.Reader) error {
 	return f.Close()
 }
 
+// syncFS flushes the file system that holds dir (syncfs(2)).
 func syncFS(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {

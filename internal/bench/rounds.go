@@ -39,8 +39,8 @@ func newWorkloadResult(w workload) *WorkloadResult {
 }
 
 // runWorkload runs one round of w and files each sample under its row.
-// Before each path, outside the timing, ferry-bench collects its heap
-// and waits until the servers are idle, so one path's aftermath (a
+// Before each path, outside the timing, ferry-bench collects its heap,
+// lets the workload settle (w.settle) and waits until the servers are idle, so one path's aftermath (a
 // server's garbage collection, say) is not billed to the next.
 func runWorkload(ctx context.Context, p *peers, w workload, wr *WorkloadResult, round int) []error {
 	if w.before != nil {
@@ -53,6 +53,11 @@ func runWorkload(ctx context.Context, p *peers, w workload, wr *WorkloadResult, 
 	for _, i := range order(len(w.paths), round) {
 		pt := w.paths[i]
 		runtime.GC()
+		if w.settle != nil {
+			if err := w.settle(); err != nil {
+				return []error{fmt.Errorf("%s: %w", w.id, err)}
+			}
+		}
 		p.quiesce(ctx)
 		samples, err := pt.run(ctx)
 		if ctx.Err() != nil {

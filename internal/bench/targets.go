@@ -147,7 +147,8 @@ func autoVsBest(w *WorkloadResult, byP50 bool) Target {
 func bestStrategy(w *WorkloadResult, byP50 bool) *PathResult {
 	var best *PathResult
 	for _, p := range w.Paths {
-		if !strings.HasPrefix(p.ID, "ferry-") || p.ID == "ferry-auto" || p.Summary == nil {
+		// Single strategies only: not auto, not the reading-receiver rows.
+		if !strings.HasPrefix(p.ID, "ferry-") || p.ID == "ferry-auto" || strings.HasSuffix(p.ID, "-read") || p.Summary == nil {
 			continue
 		}
 		if best == nil || better(p.Summary, best.Summary, byP50) {

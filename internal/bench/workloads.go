@@ -24,6 +24,7 @@ type workload struct {
 	id, title, note string
 	latency         bool
 	before          func() error // untimed, before the round's paths
+	settle          func() error // untimed, before each path
 	paths           []path
 }
 
@@ -64,21 +65,30 @@ func (p *peers) largeNull() workload {
 			p.grpc.path(big, size, 1<<20), p.grpc.path(big, size, 64<<10),
 		}}
 	for _, st := range p.ferry.ferryStrategies() {
-		w.paths = append(w.paths, p.ferry.largePath(big, size, st, ""))
+		w.paths = append(w.paths, p.ferry.largePath(big, size, st, "", false))
 	}
+	// The receiver's own lever, side by side: auto with a reading receiver.
+	w.paths = append(w.paths, p.ferry.largePath(big, size, ferryv1.Strategy_STRATEGY_UNSPECIFIED, "", true))
 	return w
 }
 
 func (p *peers) largeFile() workload {
 	size, big := p.cfg.Size, p.fx.big
-	w := workload{id: "large-file", before: p.rewarm,
+	// Each path starts on a settled disk (syncFS): the last path's deleted
+	// file is written off, journal and discards included (this disk is
+	// mounted with discard). Without it the next path to fsync paid for
+	// the last one's delete: a Ferry pull right after "curl -o, then
+	// fsync" took 3.8-5.5 s where the same pull took 1.4-1.7 s elsewhere
+	// in the round.
+	w := workload{id: "large-file", before: p.rewarm, settle: func() error { return syncFS(p.dest) },
 		title: FormatSize(size) + " file in the page cache → a new file (" + fsType(p.dest) + ")",
 		note: "curl does not fsync; Ferry's client always lands a file by fsync + rename, " +
 			"so compare Ferry with the \"then fsync\" row for like with like.",
 		paths: []path{p.nginx.curlFilePath(p.tools["curl"], big, p.dest, size)}}
 	for _, st := range p.ferry.ferryStrategies() {
-		w.paths = append(w.paths, p.ferry.largePath(big, size, st, p.dest))
+		w.paths = append(w.paths, p.ferry.largePath(big, size, st, p.dest, false))
 	}
+	w.paths = append(w.paths, p.ferry.largePath(big, size, ferryv1.Strategy_STRATEGY_UNSPECIFIED, p.dest, true))
 	return w
 }
 
