@@ -23,12 +23,12 @@ func TestReceiverDiskFull(t *testing.T) {
 	dest := filepath.Join(dir, "f.bin")
 
 	res := ferry(t, "pull", "--server", d.Addr, "f.bin", dest)
-	checkLocalError(t, res, dest+".partial: no space left on device")
+	checkLocalError(t, res, "write "+dest+".partial: no space left on device")
 	checkEmpty(t, dir)
 	checkServing(t, d, data)
 
 	res = ferry(t, "pull", "--server", d.Addr, "--resume", "f.bin", dest)
-	checkLocalError(t, res, dest+".partial: no space left on device")
+	checkLocalError(t, res, "write "+dest+".partial: no space left on device")
 	if !strings.Contains(res.stderr, "kept "+dest+".partial") {
 		t.Errorf("ferry pull --resume into a full disk: stderr %q does not say it kept the partial file", res.stderr)
 	}

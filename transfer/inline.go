@@ -106,7 +106,7 @@ func ReceiveInline(data []byte, length int64, dst *Destination, strategy Strateg
 	if int64(len(data)) != length {
 		return st, fmt.Errorf("%w: the offer carries %d bytes, its length is %d", ErrShortTransfer, len(data), length)
 	}
-	r := recvJob{dst: dst}
+	r := recvJob{dst: dst, wfd: -1, out: -1} // writes only: no socket, no writeback
 	start := time.Now()
 	err := r.write(data)
 	st.Duration = time.Since(start)

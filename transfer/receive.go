@@ -205,8 +205,10 @@ type ReceiveConfig struct {
 	HandshakeTimeout time.Duration
 	// ReadWrite makes the receiver read into a buffer and write it out
 	// even where it would splice (socket -> pipe -> file or /dev/null).
-	// The receiver reads anyway for standard output and for a discarding
-	// destination that hashes what passes (ExpectChecksum).
+	// The receiver reads anyway for standard output, for a discarding
+	// destination that hashes what passes (ExpectChecksum), and when it
+	// cannot get a pipe, open /dev/null, or splice from the socket or
+	// into the file; the report's receiver model says which path ran.
 	ReadWrite bool
 }
 
@@ -287,13 +289,14 @@ func ctxErr(ctx context.Context, err error) error {
 // pipe, splices socket -> pipe -> destination so that the payload never
 // enters user space.
 type recvJob struct {
-	rc    syscall.RawConn
-	dst   *Destination
-	buf   []byte
-	bp    *[]byte // buf's pool entry, when it came from the pool
-	got   int64
-	round int64
-	n     counts
+	rc      syscall.RawConn
+	dst     *Destination
+	buf     []byte
+	bp      *[]byte // buf's pool entry, when it came from the pool
+	bufSize int     // the read buffer's size, when reading
+	got     int64
+	round   int64
+	n       counts
 	// hashed is the thread CPU time the destination's pass-through hash
 	// took (leaveOutHash takes it out of the loop's figures).
 	hashed time.Duration
@@ -333,7 +336,7 @@ const writebackChunk = 8 << 20
 // a file or discards without hashing and cfg allows it, reading into a
 // buffer of cfg.BufferSize otherwise. release gives back what it took.
 func newRecvJob(rc syscall.RawConn, dst *Destination, cfg ReceiveConfig) *recvJob {
-	r := &recvJob{rc: rc, dst: dst, wfd: -1, out: -1}
+	r := &recvJob{rc: rc, dst: dst, wfd: -1, out: -1, bufSize: orDefault(cfg.BufferSize, mib)}
 	toFile := dst.f != nil && dst.partial != ""
 	if toFile {
 		r.wfd = int(dst.f.Fd())
@@ -353,8 +356,7 @@ func newRecvJob(rc syscall.RawConn, dst *Destination, cfg ReceiveConfig) *recvJo
 			}
 		}
 	}
-	r.bp = getBuffer(orDefault(cfg.BufferSize, mib))
-	r.buf = *r.bp
+	r.readInstead()
 	return r
 }
 
@@ -391,15 +393,27 @@ func (r *recvJob) finish(st *Stats) {
 // receiver's pipe_size reports it.
 var recvPipes = newPipePool(mib, 16, slog.New(slog.DiscardHandler))
 
-// devNullFd is a descriptor open on /dev/null for spliced discards, or
-// -1 when it cannot be opened.
-var devNullFd = sync.OnceValue(func() int {
-	fd, err := unix.Open(os.DevNull, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1
+// devNull is a descriptor open on /dev/null for spliced discards, opened
+// on first use; a failed open (EMFILE, say) is tried again next time.
+var devNull struct {
+	sync.Mutex
+	fd int // 0: not open yet
+}
+
+// devNullFd returns devNull's descriptor, or -1 when /dev/null cannot be
+// opened.
+func devNullFd() int {
+	devNull.Lock()
+	defer devNull.Unlock()
+	if devNull.fd <= 0 {
+		fd, err := unix.Open(os.DevNull, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1
+		}
+		devNull.fd = fd
 	}
-	return fd
-})
+	return devNull.fd
+}
 
 func (r *recvJob) run(length int64) error {
 	if err := r.payload(length); err != nil {
@@ -419,22 +433,14 @@ func (r *recvJob) run(length int64) error {
 // payload receives exactly length bytes, never more, into the destination.
 func (r *recvJob) payload(length int64) error {
 	for r.got < length {
+		var err error
 		if r.pipe != nil {
-			if err := r.spliceRound(length - r.got); err != nil {
-				return err
-			}
+			err = r.spliceRound(length - r.got)
 		} else {
-			n, err := r.read(r.buf[:min(int64(len(r.buf)), length-r.got)])
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return fmt.Errorf("%w: got %d of %d bytes", ErrShortTransfer, r.got, length)
-			}
-			if err := r.write(r.buf[:n]); err != nil {
-				return err
-			}
-			r.got += int64(n)
+			err = r.readRound(length - r.got)
+		}
+		if err != nil {
+			return err
 		}
 		r.round++
 		r.writeback()
@@ -442,8 +448,28 @@ func (r *recvJob) payload(length int64) error {
 	return nil
 }
 
+// readRound reads what the socket holds, up to the buffer's size and left
+// bytes, and writes it to the destination.
+func (r *recvJob) readRound(left int64) error {
+	n, err := r.read(r.buf[:min(int64(len(r.buf)), left)])
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: got %d of %d bytes", ErrShortTransfer, r.got, r.got+left)
+	}
+	if err := r.write(r.buf[:n]); err != nil {
+		return err
+	}
+	r.got += int64(n)
+	return nil
+}
+
 // spliceRound splices what the socket holds, up to the pipe's size and
-// left bytes, into the pipe, then drains the pipe into the destination.
+// left bytes, into the pipe, then drains the pipe into the destination. A
+// socket the kernel will not splice from (EINVAL, ENOSYS, EPERM under a
+// seccomp profile...) before the first byte makes the transfer read
+// instead.
 func (r *recvJob) spliceRound(left int64) error {
 	if r.spliceFn == nil {
 		r.spliceFn = r.spliceStep
@@ -457,6 +483,11 @@ func (r *recvJob) spliceRound(left int64) error {
 	if err != nil {
 		var errno unix.Errno
 		if errors.As(err, &errno) {
+			if r.got == 0 && r.sn == 0 && (isUnsupported(errno) || errno == unix.EPERM) {
+				r.pipe.close()
+				r.readInstead()
+				return r.readRound(left)
+			}
 			err = fmt.Errorf("%w: got %d bytes, then %w", ErrShortTransfer, r.got, errno)
 		}
 		return err
@@ -502,21 +533,38 @@ func (r *recvJob) drainPipe() error {
 			continue
 		case err != nil && r.got == 0 && r.dst.f != nil && isUnsupported(err):
 			return r.unsplice()
-		case err != nil:
-			return fmt.Errorf("splice into %s: %w", r.dst.partial, err)
+		case err != nil: // worded as the read path's write: ENOSPC reads the same
+			return fmt.Errorf("write %s: %w", r.destName(), err)
 		case n == 0:
-			return fmt.Errorf("splice into %s: no progress", r.dst.partial)
+			return fmt.Errorf("write %s: splice made no progress", r.destName())
 		}
 		r.sn -= n
 	}
 	return nil
 }
 
+// destName names the destination in errors.
+func (r *recvJob) destName() string {
+	if r.dst.partial != "" {
+		return r.dst.partial
+	}
+	return r.dst.Path
+}
+
+// readInstead makes the loop read from now on: it takes a buffer of the
+// configured size and forgets the pipe, which the caller has dealt with.
+func (r *recvJob) readInstead() {
+	r.bp = getBuffer(r.bufSize)
+	r.buf = *r.bp
+	r.pipe, r.spliced = nil, false
+}
+
 // unsplice gives up splicing: it moves what the pipe holds by read and
 // write, and the loop reads from then on.
 func (r *recvJob) unsplice() error {
-	r.bp = getBuffer(mib)
-	r.buf = *r.bp
+	p := r.pipe
+	r.readInstead()
+	r.pipe = p // until it is empty
 	for r.sn > 0 {
 		n, err := unix.Read(r.pipe.r, r.buf[:min(int64(len(r.buf)), r.sn)])
 		r.n[sysRead]++
@@ -534,8 +582,8 @@ func (r *recvJob) unsplice() error {
 		}
 		r.sn -= int64(n)
 	}
-	recvPipes.put(r.pipe)
-	r.pipe, r.spliced = nil, false
+	recvPipes.put(p)
+	r.pipe = nil
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestDestination checks the .partial, Commit and Abort life cycle.
@@ -204,6 +206,60 @@ func TestReceiveSpliceFallback(t *testing.T) {
 	}
 	got, err := os.ReadFile(path)
 	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("landed %d bytes (err %v), want the %d sent", len(got), err, len(payload))
+	}
+}
+
+// TestReceiveSocketSpliceRefused: a socket the kernel will not splice
+// from (here the "pipe" is a regular file, which splice(2) refuses as a
+// destination with EINVAL) makes the whole transfer read instead, and the
+// figures say so.
+func TestReceiveSocketSpliceRefused(t *testing.T) {
+	near, far := tcpPair(t)
+	payload := randomBytes(2<<20 + 5)
+	go func() {
+		far.Write(payload)
+		far.Close()
+	}()
+	path := filepath.Join(t.TempDir(), "dst")
+	dst, err := CreateDestination(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Abort()
+	r := newRecvJob(rawConn(t, near), dst, ReceiveConfig{BufferSize: 64 << 10})
+	defer r.release()
+	if !r.spliced {
+		t.Fatal("a file destination is not spliced")
+	}
+	// Swap in a pipe whose write end is a regular file; the real pipe is
+	// closed here, the swapped one by the receiver when it gives up.
+	notPipe, err := os.CreateTemp(t.TempDir(), "notpipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := r.pipe
+	fake, err := unix.Dup(int(notPipe.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.pipe = &pipe{r: real.r, w: fake, size: real.size}
+	unix.Close(real.w)
+	if err := r.run(int64(len(payload))); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	var st Stats
+	r.finish(&st)
+	if st.Model != ReceiverModel(false, false) || st.PipeSize != 0 || len(r.buf) != 64<<10 {
+		t.Errorf("after the refusal: Model %+v, PipeSize %d, buffer %d bytes; want the reading receiver's, 64 KiB", st.Model, st.PipeSize, len(r.buf))
+	}
+	if r.n[sysSplice] != 1 || r.n[sysRead] < 2 {
+		t.Errorf("counts %v: want the one refused splice, then reads", r.n.toMap())
+	}
+	if err := dst.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("landed %d bytes (err %v), want the %d sent", len(got), err, len(payload))
 	}
 }
