@@ -99,7 +99,9 @@ func (p *peers) medium() workload {
 
 func (p *peers) small() workload {
 	return p.batch("small", "4 KiB files, one after another over a warm client → /dev/null (latency)",
-		p.fx.small, p.cfg.SmallCount, 4<<10, []int{1 << 20})
+		// 4 KiB messages: one message, one buffer the file's size, the
+		// least a gRPC download of a 4 KiB file can do (the floor).
+		p.fx.small, p.cfg.SmallCount, 4<<10, []int{1 << 20, 4 << 10})
 }
 
 // batch is a small-file workload: nginx over a keep-alive Go HTTP client,
