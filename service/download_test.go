@@ -33,7 +33,7 @@ var wantSyscalls = map[ferryv1.Strategy][]string{
 
 func TestDownload(t *testing.T) {
 	n := startNode(t, service.Config{})
-	const size = 3<<20 + 7 // three 1 MiB windows and a tail
+	const size = 3<<20 + 7 // not a whole number of windows or buffers
 	src := writeFile(t, n.root, "dir/src.bin", size)
 	caps := n.caps(t)
 	out := t.TempDir()

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -116,6 +117,34 @@ func BenchmarkSteadyStateAllocs(b *testing.B) {
 				perMiB = (float64(mallocs(steadyLarge)) - float64(mallocs(steadySmall))) / ((steadyLarge - steadySmall) >> 20)
 			}
 			b.ReportMetric(perMiB, "allocs/MiB")
+		})
+	}
+}
+
+// BenchmarkTransferMmapWindow moves a 256 MiB file with MMAP to /dev/null
+// through windows of each size, for the default Config.MmapWindow: run
+// with -count and compare sizes within one run (go test -run '^$' -bench
+// TransferMmapWindow -benchtime 10x -count 3 ./transfer/).
+func BenchmarkTransferMmapWindow(b *testing.B) {
+	const size = 256 << 20
+	path, _ := writeFile(b, b.TempDir(), size)
+	null, err := CreateDestination(os.DevNull)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, w := range []int{1 << 20, 2 << 20, 4 << 20, 8 << 20} {
+		b.Run(fmt.Sprintf("%dMiB", w>>20), func(b *testing.B) {
+			ts := startServer(b, Config{MmapWindow: w})
+			b.SetBytes(size)
+			for b.Loop() {
+				tr := ts.offer(b, path, Source{Strategy: Mmap})
+				if _, err := Receive(b.Context(), ts.ticket(tr), null, ReceiveConfig{}); err != nil {
+					b.Fatalf("Receive() = %v", err)
+				}
+				if _, err := tr.Result(); err != nil {
+					b.Fatalf("Result() = %v", err)
+				}
+			}
 		})
 	}
 }

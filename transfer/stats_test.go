@@ -262,7 +262,8 @@ func TestMmapWindowFor(t *testing.T) {
 		active, mapped int64
 		want           int64
 	}{
-		{Config{}, 1, 0, 1 << 20},
+		{Config{}, 1, 0, 4 << 20},
+		{Config{}, 8, 0, 4 << 20},
 		{Config{}, 32, 0, 1 << 20},
 		{Config{}, 64, 0, 512 << 10},
 		{Config{}, 200, 0, 160 << 10},
@@ -272,7 +273,7 @@ func TestMmapWindowFor(t *testing.T) {
 		{Config{}, 40, 31 << 20, (32 << 20) / 40 &^ (pageSize - 1)},
 		{Config{}, 40, 32<<20 - 200<<10, 200 << 10},
 		{Config{}, 40, 40 << 20, minMmapWindow},
-		{Config{MmapBudget: -1}, 10000, 1 << 30, 1 << 20},
+		{Config{MmapBudget: -1}, 10000, 1 << 30, 4 << 20},
 		{Config{MmapWindow: 8192}, 200, 0, 8192},
 		{Config{MmapBudget: 3 << 20}, 7, 0, (3 << 20) / 7 &^ (pageSize - 1)},
 	}
