@@ -27,11 +27,14 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Client talks to one ferryd.
+// Client talks to one ferryd. Its downloads share a pool of data
+// connections (transfer.Pool): a warm client's next pull from the same
+// data address reuses an idle connection instead of dialling one.
 type Client struct {
 	conn   *grpc.ClientConn
 	target string
 	api    ferryv1.TransferServiceClient
+	pool   *transfer.Pool
 }
 
 // Dial connects lazily to target (host:port). With no options the
@@ -44,11 +47,25 @@ func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, target: target, api: ferryv1.NewTransferServiceClient(conn)}, nil
+	return &Client{conn: conn, target: target, api: ferryv1.NewTransferServiceClient(conn),
+		pool: transfer.NewPool(transfer.PoolConfig{})}, nil
 }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close closes the connection and the idle data connections.
+func (c *Client) Close() error {
+	c.pool.Close()
+	return c.conn.Close()
+}
+
+// CloseIdleConnections closes the data connections kept idle for the
+// next download, as net/http's Transport.CloseIdleConnections does.
+func (c *Client) CloseIdleConnections() { c.pool.CloseIdle() }
+
+// DataConnections reports how many data connections the client's
+// downloads have opened, and how many downloads reused one.
+func (c *Client) DataConnections() (dials, reuses int64) {
+	return c.pool.Dials(), c.pool.Reuses()
+}
 
 // API is the raw generated client, for calls this package does not wrap.
 func (c *Client) API() ferryv1.TransferServiceClient { return c.api }
@@ -257,7 +274,7 @@ func (c *Client) receive(ctx context.Context, offer *ferryv1.Offer, dst *transfe
 	if offer.GetInline() {
 		return transfer.ReceiveInline(offer.GetData(), int64(offer.GetLength()), dst, strategy)
 	}
-	return transfer.Receive(ctx, transfer.Ticket{
+	return c.pool.Receive(ctx, transfer.Ticket{
 		Address:  dataAddress(offer.GetDataAddress(), c.target),
 		Ticket:   offer.GetTicket(),
 		Length:   int64(offer.GetLength()),

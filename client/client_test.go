@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -173,4 +174,46 @@ func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestDownloadReusesDataConnections: a warm client's downloads, one after
+// another and with every strategy, go over one data connection; a failed
+// one (a range past the end) does not spoil it; CloseIdleConnections
+// makes the next download dial again.
+func TestDownloadReusesDataConnections(t *testing.T) {
+	src := randomBytes(3<<20 + 11)
+	c := startNode(t, service.Config{}, src)
+	dir := t.TempDir()
+	strategies := []ferryv1.Strategy{
+		ferryv1.Strategy_STRATEGY_READ_WRITE, ferryv1.Strategy_STRATEGY_MMAP,
+		ferryv1.Strategy_STRATEGY_SENDFILE, ferryv1.Strategy_STRATEGY_SPLICE,
+	}
+	pull := func(i int, s ferryv1.Strategy) {
+		t.Helper()
+		dest := filepath.Join(dir, fmt.Sprint("d", i))
+		if _, err := c.Download(testCtx(t), "src", dest, client.DownloadOptions{Strategy: s}); err != nil {
+			t.Fatalf("Download(%v) = %v", s, err)
+		}
+		if got, _ := os.ReadFile(dest); !bytes.Equal(got, src) {
+			t.Fatalf("Download(%v) landed %d bytes, want the %d sent", s, len(got), len(src))
+		}
+	}
+	for i, s := range strategies {
+		pull(i, s)
+	}
+	if dials, reuses := c.DataConnections(); dials != 1 || reuses != int64(len(strategies)-1) {
+		t.Errorf("after %d downloads: %d dials, %d reuses; want 1 and %d", len(strategies), dials, reuses, len(strategies)-1)
+	}
+	if _, err := c.Download(testCtx(t), "src", filepath.Join(dir, "bad"), client.DownloadOptions{Offset: 4 << 20}); err == nil {
+		t.Fatal("Download past the end = nil error")
+	}
+	pull(10, ferryv1.Strategy_STRATEGY_SENDFILE)
+	if dials, _ := c.DataConnections(); dials != 1 {
+		t.Errorf("after a refused request: %d dials, want still 1", dials)
+	}
+	c.CloseIdleConnections()
+	pull(11, ferryv1.Strategy_STRATEGY_MMAP)
+	if dials, _ := c.DataConnections(); dials != 2 {
+		t.Errorf("after CloseIdleConnections: %d dials, want 2", dials)
+	}
 }

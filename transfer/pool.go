@@ -58,15 +58,23 @@ func (p *Pool) Reuses() int64 { return p.reuses.Load() }
 // their Receive ends. Receive still works after Close, without reuse.
 func (p *Pool) Close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
+	p.mu.Unlock()
+	p.CloseIdle()
+	return nil
+}
+
+// CloseIdle closes the connections idle now; the pool goes on keeping
+// the ones later transfers give back.
+func (p *Pool) CloseIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for addr, conns := range p.idle {
 		for _, ic := range conns {
 			ic.c.Close()
 		}
 		delete(p.idle, addr)
 	}
-	return nil
 }
 
 // get takes the most recently used idle connection to addr that is young

@@ -110,7 +110,7 @@ func (p *peers) batch(id, title string, names []string, count int, size int64, c
 	buf := make([]byte, 1<<20)
 	w := workload{id: id, title: title, latency: true,
 		note: "Every client is in ferry-bench and keeps its connection: Go net/http keep-alive for nginx, " +
-			"one gRPC connection for the gRPC peer and for Ferry's control plane (Ferry opens a data connection per pull)."}
+			"one gRPC connection for the gRPC peer and for Ferry's control plane (Ferry's client keeps its data connections open between pulls and reuses them)."}
 	for _, sf := range []bool{true, false} {
 		url := func(name string) string { return p.nginx.url(sf, name) }
 		w.paths = append(w.paths, batchPath(nginxRow(sf, "go-http", "S ferry-bench"), p.nginx.cpu, selfCPU, names, count, size,
