@@ -67,6 +67,9 @@ func (c *Client) DataConnections() (dials, reuses int64) {
 	return c.pool.Dials(), c.pool.Reuses()
 }
 
+// Target is the control-plane address the client was dialled with.
+func (c *Client) Target() string { return c.target }
+
 // API is the raw generated client, for calls this package does not wrap.
 func (c *Client) API() ferryv1.TransferServiceClient { return c.api }
 

@@ -217,3 +217,34 @@ func TestDownloadReusesDataConnections(t *testing.T) {
 		t.Errorf("after CloseIdleConnections: %d dials, want 2", dials)
 	}
 }
+
+// TestIdleClientDoesNotLockOthersOut: a client whose downloads left data
+// connections idle in its pool does not take the server's handshake
+// places (2 here, as --max-transfers 2 makes them) from another client.
+// A review found the second client refused ("server unavailable") until
+// the first one's idle connections timed out.
+func TestIdleClientDoesNotLockOthersOut(t *testing.T) {
+	src := randomBytes(64 << 10)
+	a := startNode(t, service.Config{Data: transfer.Config{MaxTransfers: 2}}, src)
+	dir := t.TempDir()
+	opts := client.DownloadOptions{Strategy: ferryv1.Strategy_STRATEGY_SENDFILE}
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			if _, err := a.Download(testCtx(t), "src", filepath.Join(dir, fmt.Sprint("a", i)), opts); err != nil {
+				t.Errorf("client A: Download() = %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	b, err := client.Dial(a.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 3 {
+		if _, err := b.Download(testCtx(t), "src", filepath.Join(dir, fmt.Sprint("b", i)), opts); err != nil {
+			t.Fatalf("client B, download %d, while A's connections are idle: %v", i, err)
+		}
+	}
+}

@@ -56,8 +56,9 @@ func TestLoad(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("%d concurrent pulls of %d MiB: %v", pulls, size>>20, time.Since(start))
-	// The client keeps up to 16 data connections for its next pulls; the
-	// server holds its end of each until the client closes it.
+	// The client keeps up to 16 data connections for its next pulls (for
+	// 5 s); the server holds its end of each until the client closes it
+	// or the handshake timeout passes. Close them now rather than wait.
 	n.client.CloseIdleConnections()
 
 	// The server's pool keeps up to transfer.Config.IdlePipes' default 16

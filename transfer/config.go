@@ -34,6 +34,13 @@ type Config struct {
 	// honest client connects only with a live ticket, so no more than
 	// MaxTransfers handshakes are honest at once.
 	MaxHandshakes int
+	// MaxIdleConns caps the keep-alive data connections (preamble version
+	// 2) waiting for their next preamble, each for at most
+	// HandshakeTimeout. They do not count against MaxHandshakes: a client
+	// keeping connections for later must not take the places new
+	// connections need. Past it, a connection whose transfer ends is
+	// closed instead of kept. 0 means 64.
+	MaxIdleConns int
 	// BindDataToClient binds each ticket to the IP address its offer's
 	// client called from (Source.ClientIP): a data connection from
 	// another address gets VerdictRefused and leaves the ticket pending.
@@ -155,6 +162,7 @@ func (c *Config) bufferSize() int    { return orDefault(c.BufferSize, mib) }
 func (c *Config) sendfileChunk() int { return orDefault(c.SendfileChunk, 4*mib) }
 func (c *Config) pipeSize() int      { return orDefault(c.PipeSize, mib) }
 func (c *Config) idlePipes() int     { return orDefault(c.IdlePipes, 16) }
+func (c *Config) maxIdleConns() int  { return orDefault(c.MaxIdleConns, 64) }
 func (c *Config) checksumCache() int { return orDefault(c.ChecksumCache, 4096) }
 
 func (c *Config) mmapWindow() int {

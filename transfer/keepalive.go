@@ -8,14 +8,14 @@ import (
 
 // Keep-alive data connections (preamble version 2). After a transfer
 // that went well the server writes TrailerOK and waits for the next
-// preamble on the same connection. The wait is a handshake like the
-// first one: it holds one of Config.MaxHandshakes' places and lasts at
-// most Config.HandshakeTimeout, so idle connections are bounded as
-// silent new ones are. When no place is free as a transfer ends, the
-// server closes the connection instead of waiting (a client that finds
-// its pooled connection closed before the verdict dials again), and
-// Shutdown ends idle connections at once, without waiting for the
-// timeout.
+// preamble on the same connection, for at most Config.HandshakeTimeout.
+// Waiting connections are capped apart from fresh handshakes
+// (Config.MaxIdleConns, not MaxHandshakes), so that clients keeping
+// connections for later cannot take the places new connections need:
+// when no idle place is free as a transfer ends, the server closes the
+// connection instead of waiting (a client that finds its pooled
+// connection closed before the verdict dials again), and Shutdown ends
+// idle connections at once, without waiting for the timeout.
 
 // writeTrailer writes a trailer byte, within the handshake timeout: the
 // receiver has just read the payload, so the socket buffer has room.
@@ -27,19 +27,20 @@ func (s *Server) writeTrailer(c net.Conn, b byte) error {
 }
 
 // nextHandshake waits on a kept connection for the next preamble, as
-// handshake does for the first. It returns nil when the connection is to
-// be closed: no handshake place free, the server shutting down, or the
-// client silent, gone or wrong.
+// handshake does for the first, holding one of Config.MaxIdleConns'
+// places while it waits. It returns nil when the connection is to be
+// closed: no idle place free, the server shutting down, or the client
+// silent, gone or wrong.
 func (s *Server) nextHandshake(c net.Conn) (*Transfer, byte) {
-	if max := s.cfg.maxHandshakes(); s.handshakes.Add(1) > int64(max) {
-		s.handshakes.Add(-1)
+	if max := s.cfg.maxIdleConns(); s.idleConns.Add(1) > int64(max) {
+		s.idleConns.Add(-1)
 		return nil, 0
 	}
+	defer s.idleConns.Add(-1)
 	// The deadline is set before the connection is registered, so that
 	// Shutdown's deadline in the past, set later, is the one that holds.
 	c.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout()))
 	if !s.idle.add(c) {
-		s.handshakes.Add(-1)
 		return nil, 0
 	}
 	defer s.idle.remove(c)

@@ -15,9 +15,9 @@ import (
 type PoolConfig struct {
 	// MaxIdle caps the idle connections kept per data address. 0 means 16.
 	MaxIdle int
-	// IdleTimeout is how long an idle connection is kept for reuse. 0
-	// means 5 s, under the server's default HandshakeTimeout (10 s), after
-	// which the server closes it.
+	// IdleTimeout is how long an idle connection is kept for reuse; it is
+	// closed then. 0 means 5 s, under the server's default
+	// HandshakeTimeout (10 s), after which the server closes it.
 	IdleTimeout time.Duration
 }
 
@@ -35,6 +35,7 @@ type Pool struct {
 	mu     sync.Mutex
 	idle   map[string][]idleConn
 	closed bool
+	reaper *time.Timer // closes idle connections once they are stale
 }
 
 type idleConn struct {
@@ -59,6 +60,9 @@ func (p *Pool) Reuses() int64 { return p.reuses.Load() }
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	p.closed = true
+	if p.reaper != nil {
+		p.reaper.Stop()
+	}
 	p.mu.Unlock()
 	p.CloseIdle()
 	return nil
@@ -86,7 +90,7 @@ func (p *Pool) get(addr string) net.Conn {
 	for len(conns) > 0 {
 		ic := conns[len(conns)-1]
 		conns = conns[:len(conns)-1]
-		if time.Since(ic.since) < orDefault(p.cfg.IdleTimeout, 5*time.Second) {
+		if time.Since(ic.since) < p.idleTimeout() {
 			p.idle[addr] = conns
 			return ic.c
 		}
@@ -106,6 +110,47 @@ func (p *Pool) put(addr string, c net.Conn) {
 		return
 	}
 	p.idle[addr] = append(p.idle[addr], idleConn{c, time.Now()})
+	if p.reaper == nil {
+		p.reaper = time.AfterFunc(p.idleTimeout(), p.reap)
+	}
+}
+
+func (p *Pool) idleTimeout() time.Duration { return orDefault(p.cfg.IdleTimeout, 5*time.Second) }
+
+// reap closes the idle connections that have gone stale, so that neither
+// side holds one open past IdleTimeout (the server counts each against
+// its idle places until it closes it), and runs again when the next one
+// will be stale.
+func (p *Pool) reap() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reaper = nil
+	if p.closed {
+		return
+	}
+	timeout, next := p.idleTimeout(), time.Duration(-1)
+	for addr, conns := range p.idle {
+		kept := conns[:0]
+		for _, ic := range conns {
+			age := time.Since(ic.since)
+			if age >= timeout {
+				ic.c.Close()
+				continue
+			}
+			kept = append(kept, ic)
+			if next < 0 || timeout-age < next {
+				next = timeout - age
+			}
+		}
+		if len(kept) == 0 {
+			delete(p.idle, addr)
+		} else {
+			p.idle[addr] = kept
+		}
+	}
+	if next >= 0 {
+		p.reaper = time.AfterFunc(next, p.reap)
+	}
 }
 
 // Receive is the package's Receive over a pooled connection: it presents

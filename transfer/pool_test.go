@@ -222,3 +222,94 @@ func TestKeepAliveShutdown(t *testing.T) {
 	ts.close(t)()
 	checkNoGoroutines(t)
 }
+
+// TestKeepAliveIdleDoesNotStarveHandshakes: connections a pool keeps for
+// later do not take the handshake places (MaxHandshakes, here 2 like
+// MaxTransfers) that new connections need, and MaxIdleConns caps how many
+// the server keeps. A review found a client that pulled twice and stayed
+// alive locking every other client out for the handshake timeout.
+func TestKeepAliveIdleDoesNotStarveHandshakes(t *testing.T) {
+	dir := t.TempDir()
+	path, data := writeFile(t, dir, 64<<10)
+	ts := startServer(t, Config{MaxTransfers: 2, MaxIdleConns: 1})
+	p := NewPool(PoolConfig{})
+	defer p.Close()
+	// Two transfers at once over two pooled connections; both end well
+	// and are given back, but the server keeps only one.
+	a, b := ts.offer(t, path, Source{Strategy: Sendfile}), ts.offer(t, path, Source{Strategy: Sendfile})
+	done := make(chan []byte, 2)
+	for _, tr := range []*Transfer{a, b} {
+		go func() {
+			_, got := ts.poolReceive(t, p, tr, dir)
+			done <- got
+		}()
+	}
+	for range 2 {
+		if got := <-done; !bytes.Equal(got, data) {
+			t.Fatalf("pooled transfer landed %d bytes, want the %d offered", len(got), len(data))
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.idleConns.Load() != 1 || ts.handshakes.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("server: %d idle connections, %d handshakes; want 1 kept (MaxIdleConns), none counted as handshakes",
+				ts.idleConns.Load(), ts.handshakes.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Another client, new connections, as many as MaxHandshakes at once.
+	for range 2 {
+		c, d := ts.offer(t, path, Source{Strategy: Sendfile}), ts.offer(t, path, Source{Strategy: Sendfile})
+		for _, tr := range []*Transfer{c, d} {
+			go func() {
+				_, got := ts.receiveFile(t, tr, dir, ReceiveConfig{})
+				done <- got
+			}()
+		}
+		for range 2 {
+			if got := <-done; !bytes.Equal(got, data) {
+				t.Fatalf("new connection landed %d bytes, want the %d offered", len(got), len(data))
+			}
+		}
+	}
+	// The pool still works: one transfer reuses the kept connection, the
+	// other finds its connection closed by the server and dials again.
+	for range 2 {
+		if _, got := ts.poolReceive(t, p, ts.offer(t, path, Source{Strategy: Mmap}), dir); !bytes.Equal(got, data) {
+			t.Fatalf("pooled transfer landed %d bytes, want the %d offered", len(got), len(data))
+		}
+	}
+}
+
+// TestPoolReapsIdleConnections: a pool closes the connections idle past
+// IdleTimeout by itself, and the server, seeing them closed, gives their
+// idle places back, without another transfer or Close.
+func TestPoolReapsIdleConnections(t *testing.T) {
+	dir := t.TempDir()
+	path, _ := writeFile(t, dir, 4096)
+	ts := startServer(t, Config{})
+	p := NewPool(PoolConfig{IdleTimeout: 50 * time.Millisecond})
+	defer p.Close()
+	ts.poolReceive(t, p, ts.offer(t, path, Source{Strategy: ReadWrite}), dir)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		idle := len(p.idle)
+		p.mu.Unlock()
+		if idle == 0 && ts.idleConns.Load() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after a transfer: pool holds %d addresses' idle connections, the server %d idle connections; want none",
+				idle, ts.idleConns.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := p.Dials(); got != 1 {
+		t.Errorf("Dials() = %d, want 1", got)
+	}
+	ts.poolReceive(t, p, ts.offer(t, path, Source{Strategy: ReadWrite}), dir)
+	if got := p.Dials(); got != 2 {
+		t.Errorf("after the reap, Dials() = %d, want 2 (a new connection)", got)
+	}
+}

@@ -31,9 +31,12 @@ type Server struct {
 	// preamble (MaxHandshakes).
 	active     atomic.Int64
 	handshakes atomic.Int64
-	refusals   refusalLog
-	ceiling    *clock  // Config.MaxRate, shared by every transfer; nil if none
-	idle       idleSet // keep-alive connections waiting for a preamble
+	// idleConns counts keep-alive connections waiting for their next
+	// preamble (MaxIdleConns).
+	idleConns atomic.Int64
+	refusals  refusalLog
+	ceiling   *clock  // Config.MaxRate, shared by every transfer; nil if none
+	idle      idleSet // keep-alive connections waiting for a preamble
 
 	sums *sumCache // Checksum's cache (Config.ChecksumCache)
 

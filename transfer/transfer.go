@@ -147,13 +147,14 @@ func (s *Server) serveTransfer(c net.Conn, t *Transfer, version byte) bool {
 // answers a bad preamble or ticket itself and returns nil; a silent or
 // slow client is dropped without a verdict.
 func (s *Server) handshake(c net.Conn) (*Transfer, byte) {
+	defer s.handshakes.Add(-1)
 	c.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout()))
 	return s.claim(c)
 }
 
-// claim is handshake once the deadline is set.
+// claim reads a preamble, within the deadline already set, and claims
+// its ticket.
 func (s *Server) claim(c net.Conn) (*Transfer, byte) {
-	defer s.handshakes.Add(-1)
 	// Close drops a connection still in its handshake at once, rather
 	// than wait out HandshakeTimeout.
 	stop := context.AfterFunc(s.ctx, func() { c.SetDeadline(aLongTimeAgo) })
