@@ -22,3 +22,15 @@ func putBuffer(b *[]byte) {
 		p.(*sync.Pool).Put(b)
 	}
 }
+
+// bufferFor is the buffer size for moving length bytes with buffers of at
+// most size: the smallest power of two from 4 KiB that holds length, so
+// that a small transfer does not hold a whole 1 MiB buffer (and the
+// pools stay few: one per power of two).
+func bufferFor(size int, length int64) int {
+	b := 4096
+	for b < size && int64(b) < length {
+		b <<= 1
+	}
+	return min(b, size)
+}

@@ -109,7 +109,7 @@ func (j *sendJob) writeStep(fd uintptr) bool {
 // It talks to the file and socket descriptors directly, so nothing (such
 // as io.Copy's ReaderFrom) can quietly turn it into sendfile.
 func sendReadWrite(j *sendJob) (int64, bool, error) {
-	bp := getBuffer(j.cfg.bufferSize())
+	bp := getBuffer(bufferFor(j.cfg.bufferSize(), j.left))
 	defer putBuffer(bp)
 	buf := *bp
 	var written int64
