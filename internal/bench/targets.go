@@ -106,6 +106,11 @@ func evaluateTargets(r *Results) []Target {
 	}
 	ts = append(ts, dirTargets(r.workload("dir"))...)
 	ts = append(ts, autoVsBest(ln, false), autoVsBest(r.workload("medium"), false), autoVsBest(sm, true))
+	for _, w := range []*WorkloadResult{ln, r.workload("medium")} {
+		if t, ok := pickVsBest(w); ok {
+			ts = append(ts, t)
+		}
+	}
 	return append(ts, memoryTargets(r.Memory)...)
 }
 
@@ -183,4 +188,30 @@ func memoryTargets(m *Memory) []Target {
 		{ID: "6c", Text: "allocation-free steady-state copy loops",
 			Note: "not measured by ferry-bench: go test -run '^$' -bench . -benchmem ./transfer/"},
 	}
+}
+
+// pickVsBest is context for target 5 on a size class moved through the
+// data channel: the row of the strategy auto picked (as its note says)
+// against the best row. When auto picked the best strategy this is 1.00x,
+// and autoVsBest's ratio, two measurements of the same strategy, is
+// run-to-run noise.
+func pickVsBest(w *WorkloadResult) (Target, bool) {
+	if w == nil {
+		return Target{}, false
+	}
+	auto, best := w.path("ferry-auto"), bestStrategy(w, false)
+	if auto == nil || auto.Summary == nil || best == nil {
+		return Target{}, false
+	}
+	picked, ok := strings.CutPrefix(auto.Summary.Note, "server used STRATEGY_")
+	if !ok || strings.Contains(picked, " ") {
+		return Target{}, false
+	}
+	pick := w.path("ferry-" + strings.ReplaceAll(strings.ToLower(picked), "_", "-"))
+	if pick == nil {
+		return Target{}, false
+	}
+	text := w.ID + ": the strategy auto picked (" + strings.TrimPrefix(pick.Label, "Ferry ") + ") vs the best (" +
+		strings.TrimPrefix(best.Label, "Ferry ") + "), each from its own row, by GB/s"
+	return info("5", text, roundRatio(pick, best, tput)), true
 }

@@ -80,3 +80,26 @@ func TestRoundRatioOf(t *testing.T) {
 		t.Errorf("roundRatio(a, nil) = %v, want nil", *got)
 	}
 }
+
+func TestPickVsBest(t *testing.T) {
+	r := fixtureResults()
+	ln := r.workload("large-null")
+	auto := ln.path("ferry-auto")
+	if _, ok := pickVsBest(ln); ok {
+		t.Error("pickVsBest with no note on auto's row = a target, want none")
+	}
+	// auto picked splice: splice vs mmap per round 1/4, 1/2, 1/2 → 0.5.
+	auto.Summary.Note = "server used STRATEGY_SPLICE"
+	tg, ok := pickVsBest(ln)
+	if !ok || !tg.Info || tg.Value(tg.Measured) != "0.50x" || !strings.Contains(tg.Text, "(splice) vs the best (mmap)") {
+		t.Errorf("pickVsBest(auto picked splice) = %q %s (ok %v), want info 0.50x, splice vs mmap", tg.Text, tg.Value(tg.Measured), ok)
+	}
+	auto.Summary.Note = "server used STRATEGY_MMAP"
+	if tg, ok := pickVsBest(ln); !ok || tg.Value(tg.Measured) != "1.00x" {
+		t.Errorf("pickVsBest(auto picked mmap, the best) = %s (ok %v), want 1.00x", tg.Value(tg.Measured), ok)
+	}
+	auto.Summary.Note = "server used STRATEGY_READ_WRITE (inline in the offer)"
+	if _, ok := pickVsBest(ln); ok {
+		t.Error("pickVsBest(inline) = a target, want none: no row moves the bytes inline")
+	}
+}
