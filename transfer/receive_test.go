@@ -167,23 +167,8 @@ func TestReceiveCancel(t *testing.T) {
 // refuses with EINVAL) gets them by read and write instead, all of them,
 // and the figures say the receiver read.
 func TestReceiveSpliceFallback(t *testing.T) {
-	near, far := tcpPair(t)
 	payload := randomBytes(3 << 20)
-	go func() {
-		far.Write(payload)
-		far.Close()
-	}()
-	path := filepath.Join(t.TempDir(), "dst")
-	dst, err := CreateDestination(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Abort()
-	r := newRecvJob(rawConn(t, near), dst, ReceiveConfig{})
-	defer r.release()
-	if !r.spliced {
-		t.Fatal("a file destination is not spliced")
-	}
+	r, dst, path := splicingJob(t, payload, ReceiveConfig{})
 	app, err := os.OpenFile(dst.partial, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -201,13 +186,7 @@ func TestReceiveSpliceFallback(t *testing.T) {
 	if r.n[sysSplice] < 2 || r.n[sysRead] < 2 || r.n[sysWrite] < 2 {
 		t.Errorf("counts %v: want the refused splice, then reads and writes", r.n.toMap())
 	}
-	if err := dst.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(path)
-	if err != nil || !bytes.Equal(got, payload) {
-		t.Fatalf("landed %d bytes (err %v), want the %d sent", len(got), err, len(payload))
-	}
+	checkCommitted(t, dst, path, payload)
 }
 
 // TestReceiveSocketSpliceRefused: a socket the kernel will not splice
@@ -215,23 +194,8 @@ func TestReceiveSpliceFallback(t *testing.T) {
 // destination with EINVAL) makes the whole transfer read instead, and the
 // figures say so.
 func TestReceiveSocketSpliceRefused(t *testing.T) {
-	near, far := tcpPair(t)
 	payload := randomBytes(2<<20 + 5)
-	go func() {
-		far.Write(payload)
-		far.Close()
-	}()
-	path := filepath.Join(t.TempDir(), "dst")
-	dst, err := CreateDestination(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Abort()
-	r := newRecvJob(rawConn(t, near), dst, ReceiveConfig{BufferSize: 64 << 10})
-	defer r.release()
-	if !r.spliced {
-		t.Fatal("a file destination is not spliced")
-	}
+	r, dst, path := splicingJob(t, payload, ReceiveConfig{BufferSize: 64 << 10})
 	// Swap in a pipe whose write end is a regular file; the real pipe is
 	// closed here, the swapped one by the receiver when it gives up.
 	notPipe, err := os.CreateTemp(t.TempDir(), "notpipe")
@@ -256,10 +220,40 @@ func TestReceiveSocketSpliceRefused(t *testing.T) {
 	if r.n[sysSplice] != 1 || r.n[sysRead] < 2 {
 		t.Errorf("counts %v: want the one refused splice, then reads", r.n.toMap())
 	}
+	checkCommitted(t, dst, path, payload)
+}
+
+// splicingJob is a receive job into a new file destination, set to
+// splice, over a loopback connection whose other end writes payload and
+// closes. The job and the destination are cleaned up with the test.
+func splicingJob(t *testing.T, payload []byte, cfg ReceiveConfig) (*recvJob, *Destination, string) {
+	t.Helper()
+	near, far := tcpPair(t)
+	go func() {
+		far.Write(payload)
+		far.Close()
+	}()
+	path := filepath.Join(t.TempDir(), "dst")
+	dst, err := CreateDestination(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dst.Abort)
+	r := newRecvJob(rawConn(t, near), dst, cfg)
+	t.Cleanup(r.release)
+	if !r.spliced {
+		t.Fatal("a file destination is not spliced")
+	}
+	return r, dst, path
+}
+
+// checkCommitted commits dst and requires path to hold exactly want.
+func checkCommitted(t *testing.T, dst *Destination, path string, want []byte) {
+	t.Helper()
 	if err := dst.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, payload) {
-		t.Fatalf("landed %d bytes (err %v), want the %d sent", len(got), err, len(payload))
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("landed %d bytes (err %v), want the %d sent", len(got), err, len(want))
 	}
 }
