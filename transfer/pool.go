@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -35,7 +36,8 @@ type Pool struct {
 	mu     sync.Mutex
 	idle   map[string][]idleConn
 	closed bool
-	reaper *time.Timer // closes idle connections once they are stale
+	reaper *time.Timer     // closes idle connections once they are stale
+	v1     map[string]bool // addresses whose server refused keep-alive
 }
 
 type idleConn struct {
@@ -165,8 +167,17 @@ func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *Destination, cfg Rec
 	if len(tk.Ticket) != TicketSize {
 		return st, fmt.Errorf("%w: ticket is %d bytes, want %d", ErrRefused, len(tk.Ticket), TicketSize)
 	}
+	if p.oneShot(tk.Address) {
+		return Receive(ctx, tk, dst, cfg)
+	}
 	hs := orDefault(cfg.HandshakeTimeout, 10*time.Second)
 	c, err := p.connect(ctx, tk, hs)
+	if errors.Is(err, errNoKeepAlive) {
+		// A server from before keep-alive: the ticket is unclaimed (the
+		// preamble was refused before it was read), so present it again
+		// the old way, and always so for this address.
+		return Receive(ctx, tk, dst, cfg)
+	}
 	if err != nil {
 		return st, ctxErr(ctx, err)
 	}
@@ -241,9 +252,33 @@ func (p *Pool) connect(ctx context.Context, tk Ticket, hs time.Duration) (net.Co
 	p.dials.Add(1)
 	if _, err := presentTicket(ctx, c, tk.Ticket, hs); err != nil {
 		c.Close()
+		if errors.Is(err, errBadPreamble) {
+			p.mu.Lock()
+			if p.v1 == nil {
+				p.v1 = make(map[string]bool)
+			}
+			p.v1[tk.Address] = true
+			p.mu.Unlock()
+			return nil, errNoKeepAlive
+		}
 		return nil, err
 	}
 	return c, nil
+}
+
+// errNoKeepAlive: the server refused a keep-alive preamble on a new
+// connection as a bad one, as a server that predates version 2 does.
+var errNoKeepAlive = errors.New("the data channel does not keep connections")
+
+// errBadPreamble is the error of a VerdictBadPreamble.
+var errBadPreamble = fmt.Errorf("%w: %v", ErrRefused, VerdictBadPreamble)
+
+// oneShot reports whether addr refused keep-alive: its transfers use a
+// connection each (version 1).
+func (p *Pool) oneShot(addr string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.v1[addr]
 }
 
 // presentTicket sends a keep-alive preamble and reads the verdict. It
@@ -265,8 +300,11 @@ func presentTicket(ctx context.Context, c net.Conn, ticket []byte, timeout time.
 		return true, context.Cause(ctx)
 	}
 	c.SetDeadline(time.Time{})
-	if Verdict(v[0]) != VerdictOK {
-		return true, fmt.Errorf("%w: %v", ErrRefused, Verdict(v[0]))
+	switch Verdict(v[0]) {
+	case VerdictOK:
+		return true, nil
+	case VerdictBadPreamble:
+		return true, errBadPreamble
 	}
-	return true, nil
+	return true, fmt.Errorf("%w: %v", ErrRefused, Verdict(v[0]))
 }

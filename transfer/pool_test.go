@@ -313,3 +313,59 @@ func TestPoolReapsIdleConnections(t *testing.T) {
 		t.Errorf("after the reap, Dials() = %d, want 2 (a new connection)", got)
 	}
 }
+
+// TestPoolOldServer: a server from before keep-alive answers a version-2
+// preamble with VerdictBadPreamble, before it reads the ticket. The pool
+// presents the ticket again the version-1 way, and from then on uses
+// version 1 for that address, so a new client still pulls from an old
+// server (a rolling upgrade).
+func TestPoolOldServer(t *testing.T) {
+	ln := listenRaw(t)
+	payload := []byte("from an old server")
+	versions := make(chan byte, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var pre [preambleSize]byte
+			if _, err := io.ReadFull(c, pre[:]); err != nil {
+				c.Close()
+				continue
+			}
+			_, v, ok, _ := parsePreamble(pre[:])
+			versions <- v
+			if !ok || v != ProtocolVersion {
+				c.Write([]byte{byte(VerdictBadPreamble)})
+			} else {
+				c.Write(append([]byte{byte(VerdictOK)}, payload...))
+			}
+			c.Close()
+		}
+	}()
+	p := NewPool(PoolConfig{})
+	defer p.Close()
+	for i := range 2 {
+		dst, err := CreateDestination(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk := Ticket{Address: ln.Addr().String(), Ticket: make([]byte, TicketSize), Length: int64(len(payload))}
+		if st, err := p.Receive(context.Background(), tk, dst, ReceiveConfig{}); err != nil || st.Bytes != int64(len(payload)) {
+			t.Fatalf("transfer %d: Pool.Receive() = %d bytes, %v; want %d, nil", i, st.Bytes, err, len(payload))
+		}
+	}
+	var got []byte
+	for range 3 {
+		got = append(got, <-versions)
+	}
+	if want := []byte{ProtocolVersionKeepAlive, ProtocolVersion, ProtocolVersion}; !bytes.Equal(got, want) {
+		t.Errorf("preamble versions seen = %v, want %v (one keep-alive try, then version 1)", got, want)
+	}
+	select {
+	case v := <-versions:
+		t.Errorf("a fourth connection, version %d", v)
+	default:
+	}
+}
