@@ -23,8 +23,9 @@ type Config struct {
 	// MaxTransfers caps the transfers alive at once: offered and waiting
 	// for their data connection, or running. Past it Offer returns
 	// ErrBusy. 0 means 256: each holds an open file and, once running, a
-	// socket and up to 1 MiB of buffer, mapping window or pipe, so 256
-	// keep that under about 256 MiB and 1024 descriptors, and still admit
+	// socket and up to 1 MiB of buffer or pipe, or a mapping window (4 MiB
+	// at most, all of them within MmapBudget), so 256 keep that under
+	// about 256 MiB and 1024 descriptors, and still admit
 	// the 200 concurrent pulls the load test runs on 2 cores.
 	MaxTransfers int
 	// MaxHandshakes caps the data connections still in their handshake
@@ -48,7 +49,9 @@ type Config struct {
 	// the same host; NAT or a proxy in front of either one breaks it.
 	// false (the default) binds nothing.
 	BindDataToClient bool
-	// BufferSize is the READ_WRITE buffer, in bytes. 0 means 1 MiB.
+	// BufferSize is the largest READ_WRITE buffer, in bytes: a transfer
+	// takes the smallest power of two from 4 KiB that holds its range, up
+	// to this (bufferFor). 0 means 1 MiB.
 	BufferSize int
 	// SendfileChunk caps the bytes of one sendfile call. 0 means 4 MiB,
 	// the cap Go's own internal/poll uses.
@@ -111,9 +114,11 @@ type Config struct {
 
 // DefaultPreference orders strategies for the server's choice on large
 // transfers. On the machines Ferry was measured on (loopback, page-cache
-// hits), writing from mmap windows (4 MiB) moved the most bytes per second
-// from 8 MiB up (the threshold, Config.AutoSmallBelow) (64 MiB: MMAP 1.68 GB/s, READ_WRITE 1.39, SENDFILE 1.34,
-// SPLICE 1.18; 2 GiB: see docs/bench). See the README's performance notes.
+// hits), writing from mmap windows moved the most bytes per second from
+// 8 MiB up (the threshold, Config.AutoSmallBelow): 64 MiB with 1 MiB
+// windows, MMAP 1.68 GB/s, READ_WRITE 1.39, SENDFILE 1.34, SPLICE 1.18;
+// 2 GiB with 4 MiB windows, see docs/bench. See the README's performance
+// notes.
 var DefaultPreference = []Strategy{Mmap, Sendfile, Splice, ReadWrite}
 
 // DefaultSmallPreference orders strategies for transfers under

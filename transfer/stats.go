@@ -29,7 +29,7 @@ type Stats struct {
 	InvoluntaryCtxSwitches int64
 	UserCPU, SystemCPU     time.Duration
 
-	PipeSize int // SPLICE: the pipe capacity in effect
+	PipeSize int // a SPLICE sender's or a splicing receiver's pipe capacity in effect
 
 	// RateLimit is the pace that applied, in bytes per second: the lower
 	// of Source.RateLimit and Config.MaxRate; 0 when unlimited. Throughput

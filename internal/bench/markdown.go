@@ -126,7 +126,9 @@ const howMeasured = `## How each figure is measured
 
 - **Order**: rounds interleave the paths: each round runs every workload's paths one after another, forward in odd rounds
   and backward in even ones (A B C, C B A, …). Before each path, untimed, ferry-bench runs a Go GC of itself and waits
-  until the servers are idle (no CPU tick for 50 ms, at most 2 s). The tables show medians over rounds.
+  until the servers are idle (no CPU tick for 50 ms, at most 2 s); before each path of the large file into a file it
+  also runs syncfs on the destination's file system, so a path does not pay for the last one's writes and deletes.
+  The tables show medians over rounds.
   A warm-up pass of the small-file workloads runs first. The large file is re-read (cat > /dev/null) before each round's
   large-file workloads, so it is in the page cache.
 - **wall s**: ferry-bench's monotonic clock around one transfer, or around one batch of small files. For peers driven by a
@@ -143,7 +145,8 @@ const howMeasured = `## How each figure is measured
 - **p50 / p99 µs**: nearest-rank percentiles of per-file latency within a round (request to last byte), median over rounds.
 - **Peers**: iperf3 -c -n SIZE (plain and -Z) against one iperf3 -s; nginx (daemon off, 1 worker, access log off,
   config in a temp dir, stopped by pid) with sendfile on + tcp_nopush, or sendfile off, fetched by curl -o; a gRPC
-  server-streaming download written in the bench (google.protobuf.BytesValue chunks of 1 MiB or 64 KiB, its server a
+  server-streaming download written in the bench (google.protobuf.BytesValue chunks of 1 MiB or 64 KiB, and 1 MiB or
+  4 KiB for the 4 KiB files, its server a
   separate process); tar c | nc with ferry-bench as the nc relay (read/write, 64 KiB); ferryd built from this tree, as
   a separate process with default settings, and Ferry's Go client in-process.
 `
