@@ -109,15 +109,24 @@ func (ts *testServer) ticket(tr *Transfer) Ticket {
 // the receiver's stats and the file's content.
 func (ts *testServer) receiveFile(t testing.TB, tr *Transfer, dir string, cfg ReceiveConfig) (Stats, []byte) {
 	t.Helper()
+	return receiveWith(t, tr, dir, func(dst *Destination) (Stats, error) {
+		return Receive(context.Background(), ts.ticket(tr), dst, cfg)
+	})
+}
+
+// receiveWith receives tr into a new file under dir with recv, commits
+// it and returns the statistics and the file's bytes.
+func receiveWith(t testing.TB, tr *Transfer, dir string, recv func(*Destination) (Stats, error)) (Stats, []byte) {
+	t.Helper()
 	path := filepath.Join(dir, "dst-"+tr.ID)
 	dst, err := CreateDestination(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := Receive(context.Background(), ts.ticket(tr), dst, cfg)
+	st, err := recv(dst)
 	if err != nil {
 		dst.Abort()
-		t.Fatalf("Receive(transfer %s, %v) = %v", tr.ID, tr.Strategy, err)
+		t.Fatalf("receiving transfer %s (%v): %v", tr.ID, tr.Strategy, err)
 	}
 	if err := dst.Commit(); err != nil {
 		t.Fatalf("Commit() = %v", err)

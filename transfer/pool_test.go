@@ -16,25 +16,9 @@ import (
 // returns the receiver's stats and the file's content.
 func (ts *testServer) poolReceive(t testing.TB, p *Pool, tr *Transfer, dir string) (Stats, []byte) {
 	t.Helper()
-	path := filepath.Join(dir, "dst-"+tr.ID)
-	dst, err := CreateDestination(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := p.Receive(context.Background(), ts.ticket(tr), dst, ReceiveConfig{})
-	if err != nil {
-		dst.Abort()
-		t.Fatalf("Pool.Receive(transfer %s, %v) = %v", tr.ID, tr.Strategy, err)
-	}
-	if err := dst.Commit(); err != nil {
-		t.Fatalf("Commit() = %v", err)
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(path)
-	return st, got
+	return receiveWith(t, tr, dir, func(dst *Destination) (Stats, error) {
+		return p.Receive(context.Background(), ts.ticket(tr), dst, ReceiveConfig{})
+	})
 }
 
 // TestPoolReuse runs several transfers of every strategy, of awkward
@@ -139,44 +123,18 @@ func TestPoolFailureNotReused(t *testing.T) {
 // after one transfer: the pool must notice before the verdict and present
 // the ticket again on a new connection.
 func TestPoolStaleConnection(t *testing.T) {
-	ln := listenRaw(t)
 	payload := []byte("hello")
-	served := make(chan error, 1)
-	go func() {
-		for range 2 {
-			c, err := ln.Accept()
-			if err != nil {
-				served <- err
-				return
-			}
-			var pre [preambleSize]byte
-			if _, err := io.ReadFull(c, pre[:]); err != nil {
-				served <- err
-				return
-			}
-			if _, v, ok, _ := parsePreamble(pre[:]); !ok || v != ProtocolVersionKeepAlive {
-				served <- fmt.Errorf("preamble version %d, ok %v; want a keep-alive one", v, ok)
-				return
-			}
-			c.Write(append(append([]byte{byte(VerdictOK)}, payload...), TrailerOK))
-			c.Close() // and never read the next preamble
-		}
-		served <- nil
-	}()
+	addr, versions := scriptedDataServer(t, func(byte) []byte {
+		// The payload and trailer, then close: never read the next preamble.
+		return append(append([]byte{byte(VerdictOK)}, payload...), TrailerOK)
+	})
 	p := NewPool(PoolConfig{})
 	defer p.Close()
-	for i := range 2 {
-		dst, err := CreateDestination(os.DevNull)
-		if err != nil {
-			t.Fatal(err)
+	pullTwice(t, p, addr, payload)
+	for range 2 {
+		if v := <-versions; v != ProtocolVersionKeepAlive {
+			t.Errorf("preamble version %d, want a keep-alive one", v)
 		}
-		tk := Ticket{Address: ln.Addr().String(), Ticket: make([]byte, TicketSize), Length: int64(len(payload))}
-		if st, err := p.Receive(context.Background(), tk, dst, ReceiveConfig{}); err != nil || st.Bytes != int64(len(payload)) {
-			t.Fatalf("transfer %d: Pool.Receive() = %d bytes, %v; want %d, nil", i, st.Bytes, err, len(payload))
-		}
-	}
-	if err := <-served; err != nil {
-		t.Fatal(err)
 	}
 	if got := p.Dials(); got != 2 {
 		t.Errorf("Dials() = %d, want 2", got)
@@ -320,8 +278,37 @@ func TestPoolReapsIdleConnections(t *testing.T) {
 // version 1 for that address, so a new client still pulls from an old
 // server (a rolling upgrade).
 func TestPoolOldServer(t *testing.T) {
-	ln := listenRaw(t)
 	payload := []byte("from an old server")
+	addr, versions := scriptedDataServer(t, func(v byte) []byte {
+		if v != ProtocolVersion {
+			return []byte{byte(VerdictBadPreamble)}
+		}
+		return append([]byte{byte(VerdictOK)}, payload...)
+	})
+	p := NewPool(PoolConfig{})
+	defer p.Close()
+	pullTwice(t, p, addr, payload)
+	var got []byte
+	for range 3 {
+		got = append(got, <-versions)
+	}
+	if want := []byte{ProtocolVersionKeepAlive, ProtocolVersion, ProtocolVersion}; !bytes.Equal(got, want) {
+		t.Errorf("preamble versions seen = %v, want %v (one keep-alive try, then version 1)", got, want)
+	}
+	select {
+	case v := <-versions:
+		t.Errorf("a fourth connection, version %d", v)
+	default:
+	}
+}
+
+// scriptedDataServer plays a data-channel server that answers each
+// connection's preamble with answer(its version; 0 when it is not a
+// valid preamble), then closes the connection. Each version seen goes to
+// the channel.
+func scriptedDataServer(t *testing.T, answer func(version byte) []byte) (string, <-chan byte) {
+	t.Helper()
+	ln := listenRaw(t)
 	versions := make(chan byte, 8)
 	go func() {
 		for {
@@ -335,37 +322,28 @@ func TestPoolOldServer(t *testing.T) {
 				continue
 			}
 			_, v, ok, _ := parsePreamble(pre[:])
-			versions <- v
-			if !ok || v != ProtocolVersion {
-				c.Write([]byte{byte(VerdictBadPreamble)})
-			} else {
-				c.Write(append([]byte{byte(VerdictOK)}, payload...))
+			if !ok {
+				v = 0
 			}
+			versions <- v
+			c.Write(answer(v))
 			c.Close()
 		}
 	}()
-	p := NewPool(PoolConfig{})
-	defer p.Close()
+	return ln.Addr().String(), versions
+}
+
+// pullTwice receives payload twice from addr through p, into /dev/null.
+func pullTwice(t *testing.T, p *Pool, addr string, payload []byte) {
+	t.Helper()
 	for i := range 2 {
 		dst, err := CreateDestination(os.DevNull)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tk := Ticket{Address: ln.Addr().String(), Ticket: make([]byte, TicketSize), Length: int64(len(payload))}
+		tk := Ticket{Address: addr, Ticket: make([]byte, TicketSize), Length: int64(len(payload))}
 		if st, err := p.Receive(context.Background(), tk, dst, ReceiveConfig{}); err != nil || st.Bytes != int64(len(payload)) {
 			t.Fatalf("transfer %d: Pool.Receive() = %d bytes, %v; want %d, nil", i, st.Bytes, err, len(payload))
 		}
-	}
-	var got []byte
-	for range 3 {
-		got = append(got, <-versions)
-	}
-	if want := []byte{ProtocolVersionKeepAlive, ProtocolVersion, ProtocolVersion}; !bytes.Equal(got, want) {
-		t.Errorf("preamble versions seen = %v, want %v (one keep-alive try, then version 1)", got, want)
-	}
-	select {
-	case v := <-versions:
-		t.Errorf("a fourth connection, version %d", v)
-	default:
 	}
 }

@@ -308,11 +308,10 @@ type recvJob struct {
 	readFn func(uintptr) bool
 
 	// Splicing, when pipe is set: out is the descriptor the pipe drains
-	// into, spliced says whether every round so far went that way.
+	// into.
 	pipe     *pipe
 	round1   int // the most one splice round moves
 	out      int
-	spliced  bool
 	swant    int
 	sn       int64
 	serr     error
@@ -349,7 +348,7 @@ func newRecvJob(rc syscall.RawConn, dst *Destination, cfg ReceiveConfig) *recvJo
 		}
 		if out >= 0 {
 			if p, err := recvPipes.get(&r.n); err == nil {
-				r.pipe, r.out, r.spliced = p, out, true
+				r.pipe, r.out = p, out
 				r.round1 = min(p.size, orDefault(cfg.BufferSize, mib))
 				r.buf = make([]byte, 1) // for the reads after the payload
 				return r
@@ -377,12 +376,16 @@ func (r *recvJob) release() {
 	}
 }
 
+// splicing reports whether the loop moves bytes through its pipe (and has
+// done so for every round so far: a fallback drops the pipe).
+func (r *recvJob) splicing() bool { return r.pipe != nil }
+
 // finish records the loop's figures in st: bytes, rounds, the model of
 // the path it took and, when it spliced, the pipe's size.
 func (r *recvJob) finish(st *Stats) {
 	st.Bytes, st.Rounds = r.got, r.round
-	st.Model = ReceiverModel(r.dst.Discards(), r.spliced)
-	if r.spliced {
+	st.Model = ReceiverModel(r.dst.Discards(), r.splicing())
+	if r.splicing() {
 		st.PipeSize = r.pipe.size
 	}
 }
@@ -556,7 +559,7 @@ func (r *recvJob) destName() string {
 func (r *recvJob) readInstead() {
 	r.bp = getBuffer(r.bufSize)
 	r.buf = *r.bp
-	r.pipe, r.spliced = nil, false
+	r.pipe = nil
 }
 
 // unsplice gives up splicing: it moves what the pipe holds by read and
@@ -564,26 +567,27 @@ func (r *recvJob) readInstead() {
 func (r *recvJob) unsplice() error {
 	p := r.pipe
 	r.readInstead()
-	r.pipe = p // until it is empty
 	for r.sn > 0 {
-		n, err := unix.Read(r.pipe.r, r.buf[:min(int64(len(r.buf)), r.sn)])
+		n, err := unix.Read(p.r, r.buf[:min(int64(len(r.buf)), r.sn)])
 		r.n[sysRead]++
 		if err == unix.EINTR {
 			continue
 		}
+		if err == nil && n <= 0 {
+			err = errors.New("it held less than spliced")
+		}
+		if err == nil {
+			err = r.write(r.buf[:n])
+		} else {
+			err = fmt.Errorf("read back from the pipe: %w", err)
+		}
 		if err != nil {
-			return fmt.Errorf("read back from the pipe: %w", err)
-		}
-		if n <= 0 {
-			return errors.New("read back from the pipe: it held less than spliced")
-		}
-		if err := r.write(r.buf[:n]); err != nil {
+			p.close() // holds bytes that will never be written
 			return err
 		}
 		r.sn -= int64(n)
 	}
 	recvPipes.put(p)
-	r.pipe = nil
 	return nil
 }
 

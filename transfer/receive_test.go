@@ -241,7 +241,7 @@ func splicingJob(t *testing.T, payload []byte, cfg ReceiveConfig) (*recvJob, *De
 	t.Cleanup(dst.Abort)
 	r := newRecvJob(rawConn(t, near), dst, cfg)
 	t.Cleanup(r.release)
-	if !r.spliced {
+	if !r.splicing() {
 		t.Fatal("a file destination is not spliced")
 	}
 	return r, dst, path

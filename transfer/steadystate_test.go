@@ -145,8 +145,8 @@ func recvLoop(t testing.TB, n int64, kind string) loopRun {
 	dst := steadyDestination(t, kind)
 	r := newRecvJob(rawConn(t, near), dst, ReceiveConfig{BufferSize: steadyChunk, ReadWrite: !strings.HasSuffix(kind, "-splice")})
 	defer r.release()
-	if r.spliced != strings.HasSuffix(kind, "-splice") {
-		t.Fatalf("receiving into %s: spliced = %v", kind, r.spliced)
+	if r.splicing() != strings.HasSuffix(kind, "-splice") {
+		t.Fatalf("receiving into %s: spliced = %v", kind, r.splicing())
 	}
 	m := startMeter(true)
 
