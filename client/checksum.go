@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/fsroot"
 	"github.com/ferrydev/ferry/internal/apiconv"
 	"github.com/ferrydev/ferry/transfer"
 )
@@ -21,7 +22,7 @@ func downloadRequest(path string, opts DownloadOptions) *ferryv1.DownloadRequest
 // for one, and prepares dst to verify it. A server that sends none (one
 // that predates checksums ignores the field) is an error: the caller
 // asked for a verified file.
-func expectChecksum(req *ferryv1.DownloadRequest, offer *ferryv1.Offer, dst *transfer.Destination) (transfer.Checksum, error) {
+func expectChecksum(req *ferryv1.DownloadRequest, offer *ferryv1.Offer, dst *fsroot.Destination) (transfer.Checksum, error) {
 	if req.GetChecksum() == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
 		return transfer.Checksum{}, nil
 	}
@@ -32,17 +33,17 @@ func expectChecksum(req *ferryv1.DownloadRequest, offer *ferryv1.Offer, dst *tra
 	if asked, _ := apiconv.FromChecksumAlgorithm(req.GetChecksum()); want.Algorithm != asked {
 		return want, fmt.Errorf("ferry: asked for a %v checksum, the server's offer has %v", asked, want.Algorithm)
 	}
-	return want, dst.ExpectChecksum(want.Algorithm)
+	return want, transfer.ExpectChecksum(dst, want.Algorithm)
 }
 
 // verify checks what dst holds against want, when there is one, and
 // notes the outcome in the report and the receiver's statistics.
-func verify(ctx context.Context, want transfer.Checksum, dst *transfer.Destination, report *ferryv1.Report, st *transfer.Stats) error {
+func verify(ctx context.Context, want transfer.Checksum, dst *fsroot.Destination, report *ferryv1.Report, st *transfer.Stats) error {
 	if want.Algorithm == transfer.NoChecksum {
 		return nil
 	}
-	got, err := dst.VerifyChecksum(ctx, want)
-	st.ChecksumCPU = got.CPU
+	got, err := transfer.VerifyChecksum(ctx, dst, want)
+	st.ChecksumCPU += got.CPU
 	if err != nil {
 		return err
 	}

@@ -18,13 +18,15 @@ import (
 	"net"
 	"strings"
 
-	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
-	"github.com/ferrydev/ferry/internal/apiconv"
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/fsroot"
+	"github.com/ferrydev/ferry/internal/apiconv"
+	"github.com/ferrydev/ferry/transfer"
 )
 
 // Client talks to one ferryd. Its downloads share a pool of data
@@ -138,7 +140,7 @@ func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadO
 	if !opts.Resume {
 		return c.download(ctx, req, dest, nil, opts)
 	}
-	dst, err := transfer.ResumeDestination(dest)
+	dst, err := fsroot.ResumeDestination(dest)
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +156,10 @@ func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadO
 }
 
 // DownloadTo is Download into a destination the caller prepared, such as
-// a transfer.RootDestination beneath a node's root: it commits dst once
+// a fsroot.RootDestination beneath a node's root: it commits dst once
 // every byte arrived and the server's report came, and aborts it on
 // failure. opts.Resume is not supported here: the destination decides.
-func (c *Client) DownloadTo(ctx context.Context, path string, dst *transfer.Destination, opts DownloadOptions) (*ferryv1.Report, error) {
+func (c *Client) DownloadTo(ctx context.Context, path string, dst *fsroot.Destination, opts DownloadOptions) (*ferryv1.Report, error) {
 	defer dst.Abort()
 	if opts.Resume {
 		return nil, errors.New("ferry: DownloadTo cannot resume")
@@ -198,7 +200,7 @@ func (c *Client) skipHeld(ctx context.Context, req *ferryv1.DownloadRequest, des
 
 // alreadyHeld lands a partial file that holds the whole requested range,
 // and reports that nothing moved.
-func alreadyHeld(req *ferryv1.DownloadRequest, dest string, dst *transfer.Destination) (*ferryv1.Report, error) {
+func alreadyHeld(req *ferryv1.DownloadRequest, dest string, dst *fsroot.Destination) (*ferryv1.Report, error) {
 	if err := dst.Commit(); err != nil {
 		return nil, fmt.Errorf("ferry: landing %s: %w", dest, err)
 	}
@@ -208,7 +210,7 @@ func alreadyHeld(req *ferryv1.DownloadRequest, dest string, dst *transfer.Destin
 
 // download runs one Download call into dst, or, when dst is nil, into a
 // destination created once the offer has arrived.
-func (c *Client) download(ctx context.Context, req *ferryv1.DownloadRequest, dest string, dst *transfer.Destination, opts DownloadOptions) (*ferryv1.Report, error) {
+func (c *Client) download(ctx context.Context, req *ferryv1.DownloadRequest, dest string, dst *fsroot.Destination, opts DownloadOptions) (*ferryv1.Report, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.api.Download(ctx, req)
@@ -224,7 +226,7 @@ func (c *Client) download(ctx context.Context, req *ferryv1.DownloadRequest, des
 		return nil, errors.New("ferry: server did not start with an offer")
 	}
 	if dst == nil {
-		if dst, err = transfer.CreateDestination(dest); err != nil {
+		if dst, err = fsroot.CreateDestination(dest); err != nil {
 			return nil, err
 		}
 	}
@@ -272,7 +274,7 @@ type received struct {
 }
 
 // receive runs the data channel for an offer.
-func (c *Client) receive(ctx context.Context, offer *ferryv1.Offer, dst *transfer.Destination, cfg transfer.ReceiveConfig) (transfer.Stats, error) {
+func (c *Client) receive(ctx context.Context, offer *ferryv1.Offer, dst *fsroot.Destination, cfg transfer.ReceiveConfig) (transfer.Stats, error) {
 	strategy, _ := apiconv.FromStrategy(offer.GetStrategy())
 	if offer.GetInline() {
 		return transfer.ReceiveInline(offer.GetData(), int64(offer.GetLength()), dst, strategy)

@@ -12,10 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/fsroot"
 	"github.com/ferrydev/ferry/internal/apiconv"
 	"github.com/ferrydev/ferry/transfer"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // TreeOptions shape a directory download. The zero value copies the tree
@@ -48,7 +50,7 @@ type TreeOptions struct {
 	// alone (nothing is deleted). A directory where the tree has a file or
 	// symlink, or anything but a directory where it has a directory, is
 	// an error. Without Overwrite an existing destination is an error
-	// (wrapping transfer.ErrExists) and is left untouched.
+	// (wrapping fsroot.ErrExists) and is left untouched.
 	Overwrite bool
 	// Progress, if set, is called as each file lands, with the files and
 	// bytes done and the totals announced so far (the server walks the
@@ -83,7 +85,7 @@ func (o *TreeOptions) window() uint32 {
 // relative and stays inside the tree (with the target cleaned lexically:
 // "a/../b" becomes "b"); other symlinks, sockets, devices and FIFOs are
 // counted as skipped. Every name is created beneath destDir in the kernel
-// (transfer.Root): a server naming "..", an absolute path or a path
+// (fsroot.Root): a server naming "..", an absolute path or a path
 // through a symlink gets an error, never a file outside destDir.
 //
 // Each file lands whole or not at all, as with Download. On failure the
@@ -100,12 +102,12 @@ func (c *Client) DownloadTree(ctx context.Context, path, destDir string, opts Tr
 		case !errors.Is(err, fs.ErrExist):
 			return nil, err
 		case serr == nil && !fi.IsDir():
-			return nil, fmt.Errorf("ferry: %s: %w", destDir, transfer.ErrNotDir)
+			return nil, fmt.Errorf("ferry: %s: %w", destDir, fsroot.ErrNotDir)
 		case !opts.Overwrite:
-			return nil, fmt.Errorf("%s: %w", destDir, transfer.ErrExists) // see TreeOptions.Overwrite
+			return nil, fmt.Errorf("%s: %w", destDir, fsroot.ErrExists) // see TreeOptions.Overwrite
 		}
 	}
-	root, err := transfer.OpenRoot(destDir)
+	root, err := fsroot.OpenRoot(destDir)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +122,7 @@ func (c *Client) statTree(ctx context.Context, path string) (*ferryv1.StatFileRe
 		return nil, err
 	}
 	if !top.GetIsDir() {
-		return nil, fmt.Errorf("ferry: %s: %w (use Download)", path, transfer.ErrNotDir)
+		return nil, fmt.Errorf("ferry: %s: %w (use Download)", path, fsroot.ErrNotDir)
 	}
 	return top, nil
 }
@@ -128,7 +130,7 @@ func (c *Client) statTree(ctx context.Context, path string) (*ferryv1.StatFileRe
 // DownloadTreeTo is DownloadTree into a directory the caller opened as a
 // Root, such as one beneath a node's own root. It creates everything
 // beneath dest, and sets dest's own mode and time last.
-func (c *Client) DownloadTreeTo(ctx context.Context, path string, dest *transfer.Root, opts TreeOptions) (*ferryv1.TreeReport, error) {
+func (c *Client) DownloadTreeTo(ctx context.Context, path string, dest *fsroot.Root, opts TreeOptions) (*ferryv1.TreeReport, error) {
 	top, err := c.statTree(ctx, path)
 	if err != nil {
 		return nil, err
@@ -137,7 +139,7 @@ func (c *Client) DownloadTreeTo(ctx context.Context, path string, dest *transfer
 }
 
 // downloadTree runs the DownloadTree call for the directory top describes.
-func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.StatFileResponse, dest *transfer.Root, opts TreeOptions) (*ferryv1.TreeReport, error) {
+func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.StatFileResponse, dest *fsroot.Root, opts TreeOptions) (*ferryv1.TreeReport, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
@@ -178,8 +180,8 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 // workers, which hand received files to the committer.
 type treeRecv struct {
 	c         *Client
-	dest      *transfer.Root
-	land      *transfer.TreeLanding
+	dest      *fsroot.Root
+	land      *fsroot.TreeLanding
 	opts      TreeOptions
 	cancel    context.CancelFunc
 	pool      *transfer.Pool
@@ -207,7 +209,7 @@ type dirMeta struct {
 	mtime time.Time
 }
 
-func newTreeRecv(c *Client, dest *transfer.Root, opts TreeOptions, cancel context.CancelFunc) *treeRecv {
+func newTreeRecv(c *Client, dest *fsroot.Root, opts TreeOptions, cancel context.CancelFunc) *treeRecv {
 	tr := &treeRecv{
 		c: c, dest: dest, land: dest.TreeLanding(opts.Overwrite), opts: opts, cancel: cancel,
 		pool:      transfer.NewPool(transfer.PoolConfig{MaxIdle: opts.concurrency()}),
@@ -297,7 +299,7 @@ func (tr *treeRecv) entry(ctx context.Context, e *ferryv1.TreeEntry) error {
 func entryPath(p string) (string, error) {
 	if p == "" || p == "." || path.IsAbs(p) || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") {
 		return "", fmt.Errorf("ferry: the server sent an entry named %q, which is not a path below the tree: %w",
-			p, transfer.ErrInvalidPath)
+			p, fsroot.ErrInvalidPath)
 	}
 	return p, nil
 }
@@ -333,7 +335,7 @@ const maxPending, maxGroup = 512, 1024
 // landing is a received file waiting for its group commit.
 type landing struct {
 	e   *ferryv1.TreeEntry
-	dst *transfer.Destination
+	dst *fsroot.Destination
 	st  transfer.Stats
 }
 
@@ -359,7 +361,7 @@ func (tr *treeRecv) work(ctx context.Context) {
 
 // committer lands received files in groups (a group commit): it takes
 // every file that arrived while the previous group was being committed,
-// so one syncfs(2) covers many files (see transfer.TreeLanding.CommitAll)
+// so one syncfs(2) covers many files (see fsroot.TreeLanding.CommitAll)
 // and the workers never wait for it. After an error or a cancellation it
 // aborts what arrives.
 func (tr *treeRecv) committer(ctx context.Context) {
@@ -386,7 +388,7 @@ func (tr *treeRecv) committer(ctx context.Context) {
 // commit lands a group of received files and counts them; after an error
 // it aborts them.
 func (tr *treeRecv) commit(ctx context.Context, group []landing) {
-	dsts := make([]*transfer.Destination, len(group))
+	dsts := make([]*fsroot.Destination, len(group))
 	for i, l := range group {
 		dsts[i] = l.dst
 	}
@@ -449,8 +451,8 @@ func (tr *treeRecv) receive(ctx context.Context, e *ferryv1.TreeEntry) (landing,
 		if err != nil {
 			return l, err
 		}
-		got, err := dst.VerifyChecksum(ctx, want)
-		l.st.ChecksumCPU = got.CPU
+		got, err := transfer.VerifyChecksum(ctx, dst, want)
+		l.st.ChecksumCPU += got.CPU
 		if err != nil {
 			return l, err
 		}

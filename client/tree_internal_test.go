@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/ferrydev/ferry/transfer"
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // TestEntryPath: only clean paths below the tree are taken from a server.
@@ -15,8 +15,8 @@ func TestEntryPath(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"", ".", "..", "../a", "a/../../b", "a/../b", "/etc/passwd", "a//b", "a/", "./a", "a/."} {
-		if _, err := entryPath(p); !errors.Is(err, transfer.ErrInvalidPath) {
-			t.Errorf("entryPath(%q) = %v, want %v", p, err, transfer.ErrInvalidPath)
+		if _, err := entryPath(p); !errors.Is(err, fsroot.ErrInvalidPath) {
+			t.Errorf("entryPath(%q) = %v, want %v", p, err, fsroot.ErrInvalidPath)
 		}
 	}
 }

@@ -8,10 +8,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"google.golang.org/grpc"
+
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
-	"github.com/ferrydev/ferry/transfer"
-	"google.golang.org/grpc"
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // hostileTree is a real gRPC server that answers DownloadTree with the
@@ -75,13 +76,13 @@ func TestDownloadTreeHostile(t *testing.T) {
 		entries []*ferryv1.TreeEntry
 		want    error // nil: the copy succeeds (with the hostile parts skipped)
 	}{
-		{"dotdot file", []*ferryv1.TreeEntry{inlineFile("../x")}, transfer.ErrInvalidPath},
-		{"nested dotdot", []*ferryv1.TreeEntry{entry("d", dir, ""), inlineFile("d/../../x")}, transfer.ErrInvalidPath},
-		{"absolute", []*ferryv1.TreeEntry{inlineFile("/tmp/x")}, transfer.ErrInvalidPath},
-		{"dotdot dir", []*ferryv1.TreeEntry{entry("..", dir, "")}, transfer.ErrInvalidPath},
-		{"through an escaping link", []*ferryv1.TreeEntry{entry("s", link, "../.."), inlineFile("s/x")}, transfer.ErrNotFound},
-		{"absolute link", []*ferryv1.TreeEntry{entry("abs", link, "/"), entry("abs/x", dir, "")}, transfer.ErrNotFound},
-		{"link then dir through it", []*ferryv1.TreeEntry{entry("l", link, "."), entry("l/x", dir, "")}, transfer.ErrEscapes},
+		{"dotdot file", []*ferryv1.TreeEntry{inlineFile("../x")}, fsroot.ErrInvalidPath},
+		{"nested dotdot", []*ferryv1.TreeEntry{entry("d", dir, ""), inlineFile("d/../../x")}, fsroot.ErrInvalidPath},
+		{"absolute", []*ferryv1.TreeEntry{inlineFile("/tmp/x")}, fsroot.ErrInvalidPath},
+		{"dotdot dir", []*ferryv1.TreeEntry{entry("..", dir, "")}, fsroot.ErrInvalidPath},
+		{"through an escaping link", []*ferryv1.TreeEntry{entry("s", link, "../.."), inlineFile("s/x")}, fsroot.ErrNotFound},
+		{"absolute link", []*ferryv1.TreeEntry{entry("abs", link, "/"), entry("abs/x", dir, "")}, fsroot.ErrNotFound},
+		{"link then dir through it", []*ferryv1.TreeEntry{entry("l", link, "."), entry("l/x", dir, "")}, fsroot.ErrEscapes},
 		{"escaping links skipped", []*ferryv1.TreeEntry{entry("up", link, "../outside"), entry("abs", link, "/etc")}, nil},
 	}
 	for _, tt := range tests {

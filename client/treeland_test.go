@@ -12,6 +12,7 @@ import (
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/fsroot"
 	"github.com/ferrydev/ferry/transfer"
 )
 
@@ -83,8 +84,8 @@ func TestDownloadTreeDuplicateName(t *testing.T) {
 	c := serveHostile(t, []*ferryv1.TreeEntry{fileWith("f", "first"), fileWith("f", "second")})
 	dest := filepath.Join(t.TempDir(), "dest")
 	_, err := c.DownloadTree(t.Context(), "t", dest, client.TreeOptions{Concurrency: 1})
-	if !errors.Is(err, transfer.ErrExists) {
-		t.Errorf("DownloadTree(a name twice) = %v, want %v", err, transfer.ErrExists)
+	if !errors.Is(err, fsroot.ErrExists) {
+		t.Errorf("DownloadTree(a name twice) = %v, want %v", err, fsroot.ErrExists)
 	}
 	if got := landedFiles(t, dest); len(got) != 1 || got["f"] != "first" {
 		t.Errorf("landed %q, want only f holding \"first\"", got)
@@ -123,8 +124,8 @@ func TestDownloadTreeOverwriteMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = serveHostile(t, []*ferryv1.TreeEntry{fileWith("dir", "a file")})
-	if _, err := c.DownloadTree(t.Context(), "t", dest, client.TreeOptions{Overwrite: true}); !errors.Is(err, transfer.ErrIsDir) {
-		t.Errorf("DownloadTree(a file over a directory) = %v, want %v", err, transfer.ErrIsDir)
+	if _, err := c.DownloadTree(t.Context(), "t", dest, client.TreeOptions{Overwrite: true}); !errors.Is(err, fsroot.ErrIsDir) {
+		t.Errorf("DownloadTree(a file over a directory) = %v, want %v", err, fsroot.ErrIsDir)
 	}
 }
 
@@ -151,10 +152,10 @@ func TestDownloadTreeConcurrentFresh(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case errors.Is(err, transfer.ErrExists):
+		case errors.Is(err, fsroot.ErrExists):
 			exists++
 		default:
-			t.Errorf("DownloadTree() = %v, want nil or %v", err, transfer.ErrExists)
+			t.Errorf("DownloadTree() = %v, want nil or %v", err, fsroot.ErrExists)
 		}
 	}
 	if ok != 1 || exists != 1 {

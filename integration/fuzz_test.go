@@ -27,16 +27,20 @@ var (
 	failingSeed  = regexp.MustCompile(`failure while testing seed corpus entry: (\S+)`)
 )
 
-// TestFuzz runs each of transfer's fuzz targets for fuzzExecs inputs, one at a
-// time and with one worker, since the rest of the suite runs beside it.
-// A failure leaves the failing input in transfer/testdata/fuzz, where it
-// becomes a seed once committed.
+// TestFuzz runs each fuzz target of transfer and fsroot for fuzzExecs
+// inputs, one at a time and with one worker, since the rest of the suite
+// runs beside it. A failure leaves the failing input in the package's
+// testdata/fuzz, where it becomes a seed once committed.
 func TestFuzz(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fuzzing takes a minute; skipped with -short")
 	}
-	for _, target := range []string{"FuzzParsePreamble", "FuzzCleanPath", "FuzzRootOpen"} {
-		t.Run(target, func(t *testing.T) { fuzz(t, "./transfer/", target) })
+	for _, tt := range []struct{ pkg, target string }{
+		{"./transfer/", "FuzzParsePreamble"},
+		{"./fsroot/", "FuzzCleanPath"},
+		{"./fsroot/", "FuzzRootOpen"},
+	} {
+		t.Run(tt.target, func(t *testing.T) { fuzz(t, tt.pkg, tt.target) })
 	}
 }
 

@@ -8,11 +8,12 @@ import (
 	"io/fs"
 	"strconv"
 
-	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 const (
@@ -25,7 +26,7 @@ const (
 // listing it belongs to, and the next page starts after that path, so a
 // tree that changes between pages is seen as it is then, never the same
 // path twice. Each page re-reads the directories on its way (see
-// transfer.Root.List for the cost).
+// fsroot.Root.List for the cost).
 func (s *transferService) ListFiles(_ context.Context, req *ferryv1.ListFilesRequest) (*ferryv1.ListFilesResponse, error) {
 	size := int(req.GetPageSize())
 	switch {
@@ -38,7 +39,7 @@ func (s *transferService) ListFiles(_ context.Context, req *ferryv1.ListFilesReq
 	if name == "" {
 		name = "."
 	}
-	clean, err := transfer.CleanPath(name)
+	clean, err := fsroot.CleanPath(name)
 	if err != nil {
 		return nil, s.statusOf(err, name)
 	}
@@ -63,7 +64,7 @@ func (s *transferService) ListFiles(_ context.Context, req *ferryv1.ListFilesReq
 }
 
 // fileEntry converts a listed entry to its API message.
-func fileEntry(e transfer.DirEntry) *ferryv1.FileEntry {
+func fileEntry(e fsroot.DirEntry) *ferryv1.FileEntry {
 	fe := &ferryv1.FileEntry{
 		Path: e.Path, Mode: uint32(e.Mode), ModifyTime: timestamppb.New(e.ModTime),
 		SymlinkTarget: e.Target, Type: ferryv1.FileType_FILE_TYPE_OTHER,

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
-	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/fsroot"
+	"github.com/ferrydev/ferry/transfer"
 )
 
 // Config is a node's configuration. The zero value serves the current
@@ -78,7 +80,7 @@ type Config struct {
 type Node struct {
 	cfg    Config
 	log    *slog.Logger
-	root   *transfer.Root
+	root   *fsroot.Root
 	data   *transfer.Server
 	health *health.Server
 	grpc   *grpc.Server
@@ -100,7 +102,7 @@ func NewNode(cfg Config) (*Node, error) {
 		n.log = slog.Default()
 	}
 	cfg.Data.Logger = orDefault(cfg.Data.Logger, n.log)
-	root, err := transfer.OpenRoot(orDefault(cfg.Root, "."))
+	root, err := fsroot.OpenRoot(orDefault(cfg.Root, "."))
 	if err != nil {
 		return nil, err
 	}

@@ -5,13 +5,15 @@ import (
 	"net"
 	"time"
 
-	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
-	"github.com/ferrydev/ferry/client"
-	"github.com/ferrydev/ferry/internal/apiconv"
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/fsroot"
+	"github.com/ferrydev/ferry/internal/apiconv"
+	"github.com/ferrydev/ferry/transfer"
 )
 
 // Pull fetches a file from a peer ferryd into this node's root: check the
@@ -66,9 +68,9 @@ func checkPull(req *ferryv1.PullRequest) (string, error) {
 	if _, err := apiconv.FromChecksumAlgorithm(req.GetChecksum()); err != nil {
 		return "", status.Error(codes.InvalidArgument, err.Error())
 	}
-	dest, err := transfer.CleanPath(req.GetDestination())
+	dest, err := fsroot.CleanPath(req.GetDestination())
 	if err == nil && dest == "." {
-		err = fmt.Errorf("%w: the destination names the root itself", transfer.ErrInvalidPath)
+		err = fmt.Errorf("%w: the destination names the root itself", fsroot.ErrInvalidPath)
 	}
 	if err != nil {
 		return "", toStatus(err, req.GetDestination())

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/ferrydev/ferry/fsroot"
+	"github.com/ferrydev/ferry/transfer"
 )
 
 // caller errors: their messages are built by package transfer from the
@@ -17,14 +19,14 @@ var callerErrors = []struct {
 	err  error
 	code codes.Code
 }{
-	{transfer.ErrInvalidPath, codes.InvalidArgument},
-	{transfer.ErrEscapes, codes.PermissionDenied},
-	{transfer.ErrPermission, codes.PermissionDenied},
-	{transfer.ErrNotFound, codes.NotFound},
-	{transfer.ErrExists, codes.AlreadyExists},
-	{transfer.ErrIsDir, codes.FailedPrecondition},
-	{transfer.ErrNotRegular, codes.FailedPrecondition},
-	{transfer.ErrNotDir, codes.FailedPrecondition},
+	{fsroot.ErrInvalidPath, codes.InvalidArgument},
+	{fsroot.ErrEscapes, codes.PermissionDenied},
+	{fsroot.ErrPermission, codes.PermissionDenied},
+	{fsroot.ErrNotFound, codes.NotFound},
+	{fsroot.ErrExists, codes.AlreadyExists},
+	{fsroot.ErrIsDir, codes.FailedPrecondition},
+	{fsroot.ErrNotRegular, codes.FailedPrecondition},
+	{fsroot.ErrNotDir, codes.FailedPrecondition},
 	{transfer.ErrOutOfRange, codes.OutOfRange},
 	{transfer.ErrUnsupported, codes.FailedPrecondition},
 	{transfer.ErrBusy, codes.ResourceExhausted},

@@ -11,9 +11,11 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/ferrydev/ferry/fsroot"
+	"github.com/ferrydev/ferry/transfer"
 )
 
 func TestToStatus(t *testing.T) {
@@ -25,10 +27,10 @@ func TestToStatus(t *testing.T) {
 		err  error
 		want codes.Code
 	}{
-		{"not found", fmt.Errorf("open %q: %w", "a/b", transfer.ErrNotFound), codes.NotFound},
-		{"escapes", fmt.Errorf("open %q: %w", "link", transfer.ErrEscapes), codes.PermissionDenied},
-		{"invalid", fmt.Errorf("%w: empty path", transfer.ErrInvalidPath), codes.InvalidArgument},
-		{"directory", fmt.Errorf("%w: %q", transfer.ErrIsDir, "d"), codes.FailedPrecondition},
+		{"not found", fmt.Errorf("open %q: %w", "a/b", fsroot.ErrNotFound), codes.NotFound},
+		{"escapes", fmt.Errorf("open %q: %w", "link", fsroot.ErrEscapes), codes.PermissionDenied},
+		{"invalid", fmt.Errorf("%w: empty path", fsroot.ErrInvalidPath), codes.InvalidArgument},
+		{"directory", fmt.Errorf("%w: %q", fsroot.ErrIsDir, "d"), codes.FailedPrecondition},
 		{"out of range", fmt.Errorf("%w: offset 3, size 2", transfer.ErrOutOfRange), codes.OutOfRange},
 		{"unsupported", fmt.Errorf("%w: SPLICE", transfer.ErrUnsupported), codes.FailedPrecondition},
 		{"expired", hostErr(transfer.ErrTicketExpired), codes.DeadlineExceeded},
@@ -97,7 +99,7 @@ func TestStatusOfLogsInternalCauses(t *testing.T) {
 		t.Errorf("statusOf(EMFILE) = %v, logged %q; want Internal and the cause logged with its ref", err, buf.String())
 	}
 	buf.Reset()
-	if err := s.statusOf(transfer.ErrNotFound, "g"); status.Code(err) != codes.NotFound || buf.Len() != 0 {
+	if err := s.statusOf(fsroot.ErrNotFound, "g"); status.Code(err) != codes.NotFound || buf.Len() != 0 {
 		t.Errorf("statusOf(ErrNotFound) = %v, logged %q; want NotFound and nothing logged", err, buf.String())
 	}
 }

@@ -6,20 +6,22 @@ import (
 	"math"
 	"time"
 
-	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
-	"github.com/ferrydev/ferry/internal/apiconv"
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/fsroot"
+	"github.com/ferrydev/ferry/internal/apiconv"
+	"github.com/ferrydev/ferry/transfer"
 )
 
 // transferService implements ferry.v1.TransferService over a served root
 // and a data-plane server.
 type transferService struct {
 	ferryv1.UnimplementedTransferServiceServer
-	root      *transfer.Root
+	root      *fsroot.Root
 	data      *transfer.Server
 	address   string // data address put in offers
 	version   string
@@ -50,7 +52,7 @@ func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilit
 }
 
 func (s *transferService) StatFile(_ context.Context, req *ferryv1.StatFileRequest) (*ferryv1.StatFileResponse, error) {
-	clean, err := transfer.CleanPath(req.GetPath())
+	clean, err := fsroot.CleanPath(req.GetPath())
 	if err != nil {
 		return nil, s.statusOf(err, req.GetPath())
 	}

@@ -6,13 +6,15 @@ import (
 	"sync"
 	"time"
 
-	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
-	"github.com/ferrydev/ferry/internal/apiconv"
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/fsroot"
+	"github.com/ferrydev/ferry/internal/apiconv"
+	"github.com/ferrydev/ferry/transfer"
 )
 
 // Directory downloads: DownloadTree walks a directory beneath the root
@@ -121,7 +123,7 @@ func (s *transferService) treeSource(ctx context.Context, req *ferryv1.DownloadT
 type treeSend struct {
 	s      *transferService
 	stream grpc.ServerStreamingServer[ferryv1.DownloadTreeResponse]
-	tree   *transfer.Tree
+	tree   *fsroot.Tree
 	src    transfer.Source
 	window int
 
@@ -141,7 +143,7 @@ type treeSend struct {
 
 // add takes one walked entry: a regular file gets an offer, once the
 // window has room; everything else goes as it is.
-func (ts *treeSend) add(e transfer.DirEntry) error {
+func (ts *treeSend) add(e fsroot.DirEntry) error {
 	fe := fileEntry(e)
 	te := &ferryv1.TreeEntry{File: fe}
 	switch fe.Type {

@@ -12,12 +12,14 @@ import (
 	"testing"
 	"time"
 
-	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
-	"github.com/ferrydev/ferry/client"
-	"github.com/ferrydev/ferry/service"
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/fsroot"
+	"github.com/ferrydev/ferry/service"
+	"github.com/ferrydev/ferry/transfer"
 )
 
 // treeFixture builds root/tree: nested directories with their own modes
@@ -223,8 +225,8 @@ func TestDownloadTreeExisting(t *testing.T) {
 	os.WriteFile(filepath.Join(dest, "top.bin"), []byte("old"), 0o644)
 	os.WriteFile(filepath.Join(dest, "mine"), []byte("kept"), 0o644)
 	_, err := n.client.DownloadTree(testCtx(t), "tree", dest, client.TreeOptions{})
-	if !errors.Is(err, transfer.ErrExists) {
-		t.Fatalf("DownloadTree(existing destination) = %v, want %v", err, transfer.ErrExists)
+	if !errors.Is(err, fsroot.ErrExists) {
+		t.Fatalf("DownloadTree(existing destination) = %v, want %v", err, fsroot.ErrExists)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dest, "top.bin")); string(b) != "old" {
 		t.Errorf("refused copy changed top.bin to %d bytes", len(b))
@@ -319,7 +321,7 @@ func TestDownloadTreeWindow(t *testing.T) {
 		for len(queue) > 0 {
 			o := queue[0]
 			queue = queue[1:]
-			dst, err := transfer.CreateDestination(os.DevNull)
+			dst, err := fsroot.CreateDestination(os.DevNull)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"runtime"
 	"testing"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // BenchmarkSend sends a 64 MiB file, in the page cache after the first
@@ -44,7 +46,7 @@ func benchTransfers(b *testing.B, ts *testServer, path string, strategy Strategy
 	if err != nil {
 		b.Fatal(err)
 	}
-	null, err := CreateDestination(os.DevNull)
+	null, err := fsroot.CreateDestination(os.DevNull)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func BenchmarkSteadyStateAllocs(b *testing.B) {
 			b.ReportMetric(pr, "allocs/round")
 		})
 	}
-	null, err := CreateDestination(os.DevNull)
+	null, err := fsroot.CreateDestination(os.DevNull)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -128,7 +130,7 @@ func BenchmarkSteadyStateAllocs(b *testing.B) {
 func BenchmarkTransferMmapWindow(b *testing.B) {
 	const size = 256 << 20
 	path, _ := writeFile(b, b.TempDir(), size)
-	null, err := CreateDestination(os.DevNull)
+	null, err := fsroot.CreateDestination(os.DevNull)
 	if err != nil {
 		b.Fatal(err)
 	}

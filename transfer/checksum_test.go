@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // wantSum is the checksum of p by the standard library's own functions.
@@ -255,10 +257,10 @@ func TestVerifyChecksum(t *testing.T) {
 	ts := startServer(t, Config{})
 	dir := t.TempDir()
 	path, data := writeFile(t, dir, 3*hashChunk/2)
-	receive := func(dest string, dst *Destination, src Source, corrupt bool) (Checksum, error) {
+	receive := func(dest string, dst *fsroot.Destination, src Source, corrupt bool) (Checksum, error) {
 		t.Helper()
 		tr := ts.offer(t, path, src)
-		if err := dst.ExpectChecksum(src.Checksum); err != nil {
+		if err := ExpectChecksum(dst, src.Checksum); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := Receive(context.Background(), ts.ticket(tr), dst, ReceiveConfig{}); err != nil {
@@ -275,11 +277,11 @@ func TestVerifyChecksum(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		return dst.VerifyChecksum(context.Background(), tr.Checksum)
+		return VerifyChecksum(context.Background(), dst, tr.Checksum)
 	}
 	for _, alg := range []ChecksumAlgorithm{CRC32C, SHA256} {
 		dest := filepath.Join(dir, "good-"+alg.String())
-		dst, err := CreateDestination(dest)
+		dst, err := fsroot.CreateDestination(dest)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +291,7 @@ func TestVerifyChecksum(t *testing.T) {
 		}
 		dst.Abort()
 
-		null, err := CreateDestination(os.DevNull)
+		null, err := fsroot.CreateDestination(os.DevNull)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,7 +301,7 @@ func TestVerifyChecksum(t *testing.T) {
 	}
 
 	bad := filepath.Join(dir, "bad")
-	dst, err := CreateDestination(bad)
+	dst, err := fsroot.CreateDestination(bad)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +314,7 @@ func TestVerifyChecksum(t *testing.T) {
 	if err := os.WriteFile(resumed+".partial", data[:1000], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rd, err := ResumeDestination(resumed)
+	rd, err := fsroot.ResumeDestination(resumed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +330,7 @@ func TestReceiveInline(t *testing.T) {
 	dir := t.TempDir()
 	data := randomBytes(4 << 10)
 	dest := filepath.Join(dir, "inline")
-	dst, err := CreateDestination(dest)
+	dst, err := fsroot.CreateDestination(dest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +348,7 @@ func TestReceiveInline(t *testing.T) {
 	if got, err := os.ReadFile(dest); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("inline file = %d bytes, %v; want the %d sent", len(got), err, len(data))
 	}
-	null, _ := CreateDestination(os.DevNull)
+	null, _ := fsroot.CreateDestination(os.DevNull)
 	if _, err := ReceiveInline(data, 5, null, ReadWrite); !errors.Is(err, ErrShortTransfer) {
 		t.Errorf("ReceiveInline(4 KiB, length 5) = %v, want %v", err, ErrShortTransfer)
 	}

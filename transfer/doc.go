@@ -1,6 +1,6 @@
 // Package transfer is Ferry's data plane: the TCP data channel, its
 // one-time tickets, the four copy strategies that move a file to a socket,
-// the receiver that lands the bytes in a file, and the statistics of both.
+// the receive loops that land the bytes, and the statistics of both.
 //
 // A Server owns a data listener. The control plane asks it for an Offer on
 // an open file; the Offer carries a ticket that a client presents on the
@@ -9,21 +9,19 @@
 // closes the connection, or, for a keep-alive preamble (version 2), ends
 // them with a trailer byte and waits for the next ticket on the same
 // connection (keepalive.go); a Pool keeps such connections on the
-// receiving side. Tree walks a directory without following symlinks, for
-// copying it whole, and Root builds a received tree beneath itself. Every strategy has the same contract:
+// receiving side. Every strategy has the same contract:
 // (written int64, handled bool, err error), driven through syscall.RawConn
 // so that EAGAIN parks the goroutine in the netpoller.
 //
 // An Offer may also carry the range's end-to-end checksum (CRC32C or
-// SHA256, cached by file identity: checksum.go), which a Destination
-// verifies before Commit (verify.go), and a range of at most MaxInline
-// bytes may travel inside the offer with no data connection (inline.go).
-//
-// The package also opens files beneath a served root (Root), because that
-// is a kernel matter (openat2 with RESOLVE_BENEATH), not a gRPC one.
+// SHA256, cached by file identity: checksum.go), which the receiver
+// verifies before it commits the file (VerifyChecksum), and a range of at
+// most MaxInline bytes may travel inside the offer with no data
+// connection (inline.go).
 //
 // What it does not do: it knows nothing of gRPC, protobuf or the api
-// package (a test keeps it so), it never parses paths on the data channel,
-// and it does not decide policy such as which client may read which file.
-// It is Linux-only: the strategies are Linux system calls.
+// package (a test keeps it so); it never parses paths on the data channel;
+// it does not decide policy such as which client may read which file; and
+// it leaves the file system to package fsroot, whose Destination it
+// writes into. It is Linux-only: the strategies are Linux system calls.
 package transfer

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // quiet keeps the per-transfer log lines out of test output.
@@ -109,17 +111,17 @@ func (ts *testServer) ticket(tr *Transfer) Ticket {
 // the receiver's stats and the file's content.
 func (ts *testServer) receiveFile(t testing.TB, tr *Transfer, dir string, cfg ReceiveConfig) (Stats, []byte) {
 	t.Helper()
-	return receiveWith(t, tr, dir, func(dst *Destination) (Stats, error) {
+	return receiveWith(t, tr, dir, func(dst *fsroot.Destination) (Stats, error) {
 		return Receive(context.Background(), ts.ticket(tr), dst, cfg)
 	})
 }
 
 // receiveWith receives tr into a new file under dir with recv, commits
 // it and returns the statistics and the file's bytes.
-func receiveWith(t testing.TB, tr *Transfer, dir string, recv func(*Destination) (Stats, error)) (Stats, []byte) {
+func receiveWith(t testing.TB, tr *Transfer, dir string, recv func(*fsroot.Destination) (Stats, error)) (Stats, []byte) {
 	t.Helper()
 	path := filepath.Join(dir, "dst-"+tr.ID)
-	dst, err := CreateDestination(path)
+	dst, err := fsroot.CreateDestination(path)
 	if err != nil {
 		t.Fatal(err)
 	}

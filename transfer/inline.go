@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // MaxInline is the most bytes an offer carries inline (Source.InlineMax):
@@ -99,9 +101,9 @@ func countedPread(f interface{ Fd() uintptr }, p []byte, off int64, c *counts) (
 
 // ReceiveInline lands an inline offer's bytes in dst, as Receive lands
 // a data channel's: counted write(2) calls, measured, and hashed as they
-// pass when dst discards them (ExpectChecksum). length is the offer's;
+// pass when dst keeps no file (ExpectChecksum). length is the offer's;
 // data of another length is ErrShortTransfer.
-func ReceiveInline(data []byte, length int64, dst *Destination, strategy Strategy) (Stats, error) {
+func ReceiveInline(data []byte, length int64, dst *fsroot.Destination, strategy Strategy) (Stats, error) {
 	st := Stats{Strategy: strategy, Model: InlineReceiverModel(dst.Discards()), Inline: true}
 	if int64(len(data)) != length {
 		return st, fmt.Errorf("%w: the offer carries %d bytes, its length is %d", ErrShortTransfer, len(data), length)
@@ -111,6 +113,7 @@ func ReceiveInline(data []byte, length int64, dst *Destination, strategy Strateg
 	err := r.write(data)
 	st.Duration = time.Since(start)
 	st.Syscalls = r.n.toMap()
+	leaveOutHash(&st, r.hashed)
 	if err != nil {
 		return st, err
 	}

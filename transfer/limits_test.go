@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // TestMaxTransfers checks that offered and running transfers both count
@@ -88,7 +90,7 @@ func TestMaxHandshakes(t *testing.T) {
 	if err != nil || !bytes.Equal(got, []byte{byte(VerdictUnavailable)}) {
 		t.Fatalf("third connection read %q, %v; want the single verdict %v, then EOF", got, err, VerdictUnavailable)
 	}
-	dst, _ := CreateDestination(os.DevNull)
+	dst, _ := fsroot.CreateDestination(os.DevNull)
 	if _, err := Receive(t.Context(), ts.ticket(tr), dst, ReceiveConfig{}); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), VerdictUnavailable.String()) {
 		t.Errorf("Receive() while the handshake places are taken = %v, want %v: %v", err, ErrRefused, VerdictUnavailable)
 	}
@@ -126,7 +128,7 @@ func TestMaxHandshakes(t *testing.T) {
 func receiveOrRefused(t *testing.T, ts *testServer, tr *Transfer, dir string) (Stats, []byte) {
 	t.Helper()
 	out := dir + "/out"
-	dst, err := CreateDestination(out)
+	dst, err := fsroot.CreateDestination(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // PoolConfig tunes a Pool. The zero value is ready to use.
@@ -162,7 +164,7 @@ func (p *Pool) reap() {
 // connection the server has closed meanwhile (no verdict comes) is
 // dropped and the ticket presented once more on a new one. The
 // statistics cover this transfer only, as Receive's do.
-func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *Destination, cfg ReceiveConfig) (Stats, error) {
+func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *fsroot.Destination, cfg ReceiveConfig) (Stats, error) {
 	st := Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards(), false)}
 	if len(tk.Ticket) != TicketSize {
 		return st, fmt.Errorf("%w: ticket is %d bytes, want %d", ErrRefused, len(tk.Ticket), TicketSize)

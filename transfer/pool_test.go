@@ -10,13 +10,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // poolReceive receives tr over p into a new file in dir, commits it and
 // returns the receiver's stats and the file's content.
 func (ts *testServer) poolReceive(t testing.TB, p *Pool, tr *Transfer, dir string) (Stats, []byte) {
 	t.Helper()
-	return receiveWith(t, tr, dir, func(dst *Destination) (Stats, error) {
+	return receiveWith(t, tr, dir, func(dst *fsroot.Destination) (Stats, error) {
 		return p.Receive(context.Background(), ts.ticket(tr), dst, ReceiveConfig{})
 	})
 }
@@ -86,7 +88,7 @@ func TestPoolFailureNotReused(t *testing.T) {
 	if err := os.Truncate(path, 100<<10); err != nil {
 		t.Fatal(err)
 	}
-	dst, err := CreateDestination(filepath.Join(dir, "failed"))
+	dst, err := fsroot.CreateDestination(filepath.Join(dir, "failed"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +339,7 @@ func scriptedDataServer(t *testing.T, answer func(version byte) []byte) (string,
 func pullTwice(t *testing.T, p *Pool, addr string, payload []byte) {
 	t.Helper()
 	for i := range 2 {
-		dst, err := CreateDestination(os.DevNull)
+		dst, err := fsroot.CreateDestination(os.DevNull)
 		if err != nil {
 			t.Fatal(err)
 		}

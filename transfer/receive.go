@@ -8,191 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
-
-// Destination is where received bytes land. A file destination is written
-// as "<path>.partial" and renamed over path only after every byte arrived
-// and was fsynced (Commit); Abort removes the partial file, unless the
-// destination resumes an earlier receive (ResumeDestination). "-" is
-// standard output and "/dev/null" discards, both for measuring.
-//
-// A file destination holds an exclusive flock(2) on its partial file until
-// Commit or Abort, so two receives into one path cannot interleave: the
-// second fails to open.
-type Destination struct {
-	Path    string
-	f       *os.File  // nil when discarding
-	partial string    // "" for standard output and discard
-	keep    bool      // Abort keeps a non-empty partial file
-	resumed int64     // bytes the partial file held when opened
-	at      *rootDest // non-nil for RootDestination: names resolve beneath it
-	sum     *passSum  // set by ExpectChecksum on a discarding or stdout destination
-}
-
-// CreateDestination prepares path to receive a file, emptying a partial
-// file an earlier receive left.
-func CreateDestination(path string) (*Destination, error) {
-	switch path {
-	case "-":
-		return &Destination{Path: path, f: os.Stdout}, nil
-	case os.DevNull:
-		return &Destination{Path: path}, nil
-	}
-	d, err := openPartial(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.f.Truncate(0); err != nil {
-		d.Abort()
-		return nil, err
-	}
-	return d, nil
-}
-
-// ResumeDestination prepares path to receive the rest of a file: it opens
-// the "<path>.partial" an earlier receive kept (or creates it) and appends
-// to it; Resumed says how many bytes it already held. Abort keeps the
-// partial file for the next attempt, unless it is empty. Nothing checks
-// that those bytes came from the file being received: the caller judges
-// that before it asks for the rest.
-func ResumeDestination(path string) (*Destination, error) {
-	if path == "-" || path == os.DevNull {
-		return nil, fmt.Errorf("cannot resume into %s: resuming needs a file", path)
-	}
-	d, err := openPartial(path)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := d.f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file", d.partial)
-	}
-	if err == nil {
-		_, err = d.f.Seek(fi.Size(), io.SeekStart)
-	}
-	if err != nil {
-		d.Abort()
-		return nil, err
-	}
-	d.keep, d.resumed = true, fi.Size()
-	return d, nil
-}
-
-// openPartial opens path's partial file for writing (and for reading
-// back, to verify a checksum), creating it, and locks it.
-func openPartial(path string) (*Destination, error) {
-	partial := path + ".partial"
-	// Not O_APPEND: splice(2) refuses to write to such a file. Writes go
-	// to the file position, which ResumeDestination puts at the end.
-	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := lockPartial(f, unix.AT_FDCWD, partial); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", partial, err)
-	}
-	return &Destination{Path: path, f: f, partial: partial}, nil
-}
-
-// lockPartial takes the exclusive lock on an open partial file and checks
-// that the file is still the one at name (in directory dirfd): another
-// receive may have renamed or removed the file between our open and our
-// lock, releasing its lock on an inode that is no longer the partial file.
-func lockPartial(f *os.File, dirfd int, name string) error {
-	return lockPartialFd(int(f.Fd()), dirfd, name)
-}
-
-// lockPartialFd is lockPartial on a raw descriptor.
-func lockPartialFd(fd, dirfd int, name string) error {
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return fmt.Errorf("another receive is writing it (flock: %w)", err)
-	}
-	var held, now unix.Stat_t
-	if unix.Fstat(fd, &held) != nil || unix.Fstatat(dirfd, name, &now, unix.AT_SYMLINK_NOFOLLOW) != nil ||
-		held.Dev != now.Dev || held.Ino != now.Ino {
-		return errors.New("another receive is writing it (the file was replaced while we opened it)")
-	}
-	return nil
-}
-
-// Discards reports whether bytes are thrown away.
-func (d *Destination) Discards() bool { return d.f == nil }
-
-// Resumed reports how many bytes the partial file held when
-// ResumeDestination opened it: where this receive continues.
-func (d *Destination) Resumed() int64 { return d.resumed }
-
-// Commit makes a received file durable and visible: fsync, rename over
-// the final path, fsync the directory. The lock is held until the rename
-// is done. On failure the partial file is removed, even when resuming:
-// Commit runs only once every byte arrived, so what failed is the file
-// system, and its state is not worth resuming from.
-func (d *Destination) Commit() error {
-	if d.partial == "" {
-		return nil
-	}
-	if d.at != nil {
-		return d.commitAt()
-	}
-	if err := d.f.Sync(); err != nil {
-		d.Remove()
-		return fmt.Errorf("fsync: %w", err)
-	}
-	if err := os.Rename(d.partial, d.Path); err != nil {
-		d.Remove()
-		return err
-	}
-	d.partial = "" // done: a later Abort does nothing
-	if dir, err := os.Open(filepath.Dir(d.Path)); err == nil {
-		dir.Sync()
-		dir.Close()
-	}
-	d.f.Close() // fsynced and in place: a close error changes nothing
-	return nil
-}
-
-// Abort gives up on the receive. It removes the partial file, or, for a
-// resumed destination, fsyncs and keeps it if it holds any bytes. It is
-// safe after Commit and after Remove (it does nothing).
-func (d *Destination) Abort() {
-	if d.partial == "" {
-		return
-	}
-	if !d.keep {
-		d.Remove()
-		return
-	}
-	if fi, err := d.f.Stat(); err == nil && fi.Size() == 0 {
-		d.Remove() // nothing to resume from
-		return
-	}
-	d.f.Sync()
-	d.f.Close()
-	d.partial = ""
-}
-
-// Remove discards the partial file even when resuming: for bytes that
-// cannot be trusted, such as those of a source that changed while it was
-// sent. It is safe at any time, more than once.
-func (d *Destination) Remove() {
-	if d.partial == "" {
-		return
-	}
-	if d.at != nil {
-		d.removeAt()
-		return
-	}
-	os.Remove(d.partial) // before the lock goes with the descriptor
-	d.f.Close()
-	d.partial = ""
-}
 
 // ReceiveConfig tunes Receive. The zero value is ready to use.
 type ReceiveConfig struct {
@@ -224,7 +47,7 @@ type Ticket struct {
 // exactly tk.Length bytes to dst. It does not Commit or Abort dst: the
 // caller does, once the control plane confirms the transfer. Cancelling
 // ctx aborts the read.
-func Receive(ctx context.Context, tk Ticket, dst *Destination, cfg ReceiveConfig) (Stats, error) {
+func Receive(ctx context.Context, tk Ticket, dst *fsroot.Destination, cfg ReceiveConfig) (Stats, error) {
 	st := Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards(), false)}
 	if len(tk.Ticket) != TicketSize {
 		return st, fmt.Errorf("%w: ticket is %d bytes, want %d", ErrRefused, len(tk.Ticket), TicketSize)
@@ -290,7 +113,7 @@ func ctxErr(ctx context.Context, err error) error {
 // enters user space.
 type recvJob struct {
 	rc      syscall.RawConn
-	dst     *Destination
+	dst     *fsroot.Destination
 	buf     []byte
 	bp      *[]byte // buf's pool entry, when it came from the pool
 	bufSize int     // the read buffer's size, when reading
@@ -334,16 +157,16 @@ const writebackChunk = 8 << 20
 // newRecvJob prepares the receiving loop into dst: splicing when dst is
 // a file or discards without hashing and cfg allows it, reading into a
 // buffer of cfg.BufferSize otherwise. release gives back what it took.
-func newRecvJob(rc syscall.RawConn, dst *Destination, cfg ReceiveConfig) *recvJob {
+func newRecvJob(rc syscall.RawConn, dst *fsroot.Destination, cfg ReceiveConfig) *recvJob {
 	r := &recvJob{rc: rc, dst: dst, wfd: -1, out: -1, bufSize: orDefault(cfg.BufferSize, mib)}
-	toFile := dst.f != nil && dst.partial != ""
+	toFile := dst.KeepsFile()
 	if toFile {
-		r.wfd = int(dst.f.Fd())
-		r.wbase = dst.resumed
+		r.wfd = int(dst.File().Fd())
+		r.wbase = dst.Resumed()
 	}
-	if !cfg.ReadWrite && dst.sum == nil && (toFile || dst.f == nil) {
+	if !cfg.ReadWrite && dst.Tee == nil && (toFile || dst.Discards()) {
 		out := r.wfd
-		if dst.f == nil {
+		if dst.Discards() {
 			out = devNullFd()
 		}
 		if out >= 0 {
@@ -534,24 +357,16 @@ func (r *recvJob) drainPipe() error {
 		switch {
 		case err == unix.EINTR:
 			continue
-		case err != nil && r.got == 0 && r.dst.f != nil && isUnsupported(err):
+		case err != nil && r.got == 0 && !r.dst.Discards() && isUnsupported(err):
 			return r.unsplice()
 		case err != nil: // worded as the read path's write: ENOSPC reads the same
-			return fmt.Errorf("write %s: %w", r.destName(), err)
+			return fmt.Errorf("write %s: %w", r.dst.Name(), err)
 		case n == 0:
-			return fmt.Errorf("write %s: splice made no progress", r.destName())
+			return fmt.Errorf("write %s: splice made no progress", r.dst.Name())
 		}
 		r.sn -= n
 	}
 	return nil
-}
-
-// destName names the destination in errors.
-func (r *recvJob) destName() string {
-	if r.dst.partial != "" {
-		return r.dst.partial
-	}
-	return r.dst.Path
 }
 
 // readInstead makes the loop read from now on: it takes a buffer of the
@@ -648,19 +463,20 @@ func (r *recvJob) readStep(fd uintptr) bool {
 
 // write lands p in the destination, counting each write(2).
 func (r *recvJob) write(p []byte) error {
-	if r.dst.sum != nil {
-		r.hashed += r.dst.sum.add(p)
+	if r.dst.Tee != nil {
+		r.hashed += teeHash(r.dst.Tee, p)
 	}
-	if r.dst.f == nil {
+	f := r.dst.File()
+	if f == nil {
 		return nil
 	}
-	if r.dst.partial == "" { // standard output: let the os package handle a pipe
+	if !r.dst.KeepsFile() { // standard output: let the os package handle a pipe
 		// Counted once per call, though a pipe may take several write(2)s.
 		r.n[sysWrite]++
-		_, err := r.dst.f.Write(p)
+		_, err := f.Write(p)
 		return err
 	}
-	fd := int(r.dst.f.Fd())
+	fd := int(f.Fd())
 	for len(p) > 0 {
 		n, err := unix.Write(fd, p)
 		r.n[sysWrite]++
@@ -668,7 +484,7 @@ func (r *recvJob) write(p []byte) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("write %s: %w", r.dst.partial, err)
+			return fmt.Errorf("write %s: %w", r.dst.Name(), err)
 		}
 		p = p[n:]
 	}

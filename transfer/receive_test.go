@@ -11,82 +11,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
-
-// TestDestination checks the .partial, Commit and Abort life cycle.
-func TestDestination(t *testing.T) {
-	dir := t.TempDir()
-	final := filepath.Join(dir, "out")
-	partial := final + ".partial"
-	exists := func(p string) bool {
-		_, err := os.Lstat(p)
-		return err == nil
-	}
-
-	d, err := CreateDestination(final)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Discards() || !exists(partial) || exists(final) {
-		t.Fatalf("after CreateDestination(%q): Discards() = %v, partial exists %v, final exists %v; want false, true, false",
-			"out", d.Discards(), exists(partial), exists(final))
-	}
-	if err := d.Commit(); err != nil {
-		t.Fatalf("Commit() = %v", err)
-	}
-	if exists(partial) || !exists(final) {
-		t.Errorf("after Commit(): partial exists %v, final exists %v; want false, true", exists(partial), exists(final))
-	}
-	// A second receive into the same path has begun; the first
-	// destination's Abort, documented as a no-op after Commit, must not
-	// touch it.
-	d2, err := CreateDestination(final)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Abort()
-	if !exists(partial) || !exists(final) {
-		t.Errorf("Abort() after Commit() removed something: partial exists %v, final exists %v; want both", exists(partial), exists(final))
-	}
-	if err := d.Commit(); err != nil {
-		t.Errorf("second Commit() = %v, want nil", err)
-	}
-	d2.Abort()
-	d2.Abort()
-	if exists(partial) {
-		t.Errorf("after Abort(): partial still exists")
-	}
-	if !exists(final) {
-		t.Errorf("Abort() removed the committed file")
-	}
-
-	for _, p := range []string{"-", os.DevNull} {
-		d, err := CreateDestination(p)
-		if err != nil {
-			t.Fatalf("CreateDestination(%q) = %v", p, err)
-		}
-		if got, want := d.Discards(), p == os.DevNull; got != want {
-			t.Errorf("CreateDestination(%q).Discards() = %v, want %v", p, got, want)
-		}
-		if err := d.Commit(); err != nil {
-			t.Errorf("CreateDestination(%q).Commit() = %v, want nil", p, err)
-		}
-		d.Abort()
-	}
-	if _, err := os.Stat(os.DevNull); err != nil {
-		t.Errorf("/dev/null is gone: %v", err)
-	}
-	if _, err := CreateDestination(filepath.Join(dir, "missing", "x")); err == nil {
-		t.Errorf("CreateDestination in a missing directory = nil error, want one")
-	}
-}
 
 // TestReceiveErrors checks Receive's refusals and its cancellation.
 func TestReceiveErrors(t *testing.T) {
 	dir := t.TempDir()
 	path, _ := writeFile(t, dir, 4096)
 	ts := startServer(t, Config{})
-	null, _ := CreateDestination(os.DevNull)
+	null, _ := fsroot.CreateDestination(os.DevNull)
 
 	tr := ts.offer(t, path, Source{})
 	defer tr.Cancel()
@@ -140,7 +74,7 @@ func TestReceiveCancel(t *testing.T) {
 		if early {
 			cancel(cause)
 		}
-		null, _ := CreateDestination(os.DevNull)
+		null, _ := fsroot.CreateDestination(os.DevNull)
 		done := make(chan error, 1)
 		go func() {
 			tk := Ticket{Address: ln.Addr().String(), Ticket: make([]byte, TicketSize), Length: 100}
@@ -169,7 +103,7 @@ func TestReceiveCancel(t *testing.T) {
 func TestReceiveSpliceFallback(t *testing.T) {
 	payload := randomBytes(3 << 20)
 	r, dst, path := splicingJob(t, payload, ReceiveConfig{})
-	app, err := os.OpenFile(dst.partial, os.O_WRONLY|os.O_APPEND, 0)
+	app, err := os.OpenFile(dst.Name(), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +160,7 @@ func TestReceiveSocketSpliceRefused(t *testing.T) {
 // splicingJob is a receive job into a new file destination, set to
 // splice, over a loopback connection whose other end writes payload and
 // closes. The job and the destination are cleaned up with the test.
-func splicingJob(t *testing.T, payload []byte, cfg ReceiveConfig) (*recvJob, *Destination, string) {
+func splicingJob(t *testing.T, payload []byte, cfg ReceiveConfig) (*recvJob, *fsroot.Destination, string) {
 	t.Helper()
 	near, far := tcpPair(t)
 	go func() {
@@ -234,7 +168,7 @@ func splicingJob(t *testing.T, payload []byte, cfg ReceiveConfig) (*recvJob, *De
 		far.Close()
 	}()
 	path := filepath.Join(t.TempDir(), "dst")
-	dst, err := CreateDestination(path)
+	dst, err := fsroot.CreateDestination(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +182,7 @@ func splicingJob(t *testing.T, payload []byte, cfg ReceiveConfig) (*recvJob, *De
 }
 
 // checkCommitted commits dst and requires path to hold exactly want.
-func checkCommitted(t *testing.T, dst *Destination, path string, want []byte) {
+func checkCommitted(t *testing.T, dst *fsroot.Destination, path string, want []byte) {
 	t.Helper()
 	if err := dst.Commit(); err != nil {
 		t.Fatal(err)

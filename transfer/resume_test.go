@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // TestResumeDestination receives a file in two ranges: the first lands
@@ -47,15 +47,15 @@ func TestResumeDestination(t *testing.T) {
 }
 
 // resumeAt opens dest for resuming and requires it to hold want bytes.
-func resumeAt(t *testing.T, dest string, want int64) *Destination {
+func resumeAt(t *testing.T, dest string, want int64) *fsroot.Destination {
 	t.Helper()
-	d, err := ResumeDestination(dest)
+	d, err := fsroot.ResumeDestination(dest)
 	if err != nil {
-		t.Fatalf("ResumeDestination(%q) = %v", dest, err)
+		t.Fatalf("fsroot.ResumeDestination(%q) = %v", dest, err)
 	}
 	t.Cleanup(d.Abort)
 	if got := d.Resumed(); got != want {
-		t.Fatalf("ResumeDestination(%q).Resumed() = %d, want %d", dest, got, want)
+		t.Fatalf("fsroot.ResumeDestination(%q).Resumed() = %d, want %d", dest, got, want)
 	}
 	return d
 }
@@ -76,7 +76,7 @@ func TestResumeDestinationLifeCycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := resumeAt(t, dest, 5)
-	for _, open := range []func(string) (*Destination, error){CreateDestination, ResumeDestination} {
+	for _, open := range []func(string) (*fsroot.Destination, error){fsroot.CreateDestination, fsroot.ResumeDestination} {
 		if d2, err := open(dest); err == nil {
 			d2.Abort()
 			t.Errorf("opening %s while another destination writes it = nil error, want one", partial)
@@ -94,57 +94,21 @@ func TestResumeDestinationLifeCycle(t *testing.T) {
 	if err := os.WriteFile(partial, []byte("stale"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := CreateDestination(dest)
+	d, err := fsroot.CreateDestination(dest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(partial); err != nil || fi.Size() != 0 {
-		t.Errorf("CreateDestination over a stale partial file: Stat = %v, %v; want it emptied", fi, err)
+		t.Errorf("fsroot.CreateDestination over a stale partial file: Stat = %v, %v; want it emptied", fi, err)
 	}
 	d.Abort()
 	if exists() {
 		t.Errorf("Abort() of a created destination kept the partial file")
 	}
 	for _, p := range []string{"-", os.DevNull} {
-		if d, err := ResumeDestination(p); err == nil {
+		if d, err := fsroot.ResumeDestination(p); err == nil {
 			d.Abort()
-			t.Errorf("ResumeDestination(%q) = nil error, want one: there is nothing to resume into", p)
+			t.Errorf("fsroot.ResumeDestination(%q) = nil error, want one: there is nothing to resume into", p)
 		}
-	}
-}
-
-// TestLockPartialReplaced: a receive that opened the partial file just
-// before another one renamed it into place (and so released its lock)
-// must not take the lock on that inode, now the landed file.
-func TestLockPartialReplaced(t *testing.T) {
-	dir := t.TempDir()
-	name := filepath.Join(dir, "f.partial")
-	if err := os.WriteFile(name, []byte("landed"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(name, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := os.Rename(name, filepath.Join(dir, "f")); err != nil { // the other receive commits
-		t.Fatal(err)
-	}
-	if err := lockPartial(f, unix.AT_FDCWD, name); err == nil {
-		t.Error("lockPartial on a renamed-away inode = nil, want an error")
-	}
-	if err := os.WriteFile(name, nil, 0o644); err != nil { // a new partial appears
-		t.Fatal(err)
-	}
-	if err := lockPartial(f, unix.AT_FDCWD, name); err == nil {
-		t.Error("lockPartial on an inode no longer at the name = nil, want an error")
-	}
-	g, err := os.OpenFile(name, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if err := lockPartial(g, unix.AT_FDCWD, name); err != nil {
-		t.Errorf("lockPartial on the file at the name = %v, want nil", err)
 	}
 }

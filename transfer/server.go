@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // Server is the data plane: it hands out offers (Offer) and serves their
@@ -151,9 +153,9 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 	}
 	switch {
 	case fi.IsDir():
-		return nil, fmt.Errorf("%w: %q", ErrIsDir, src.Path)
+		return nil, fmt.Errorf("%w: %q", fsroot.ErrIsDir, src.Path)
 	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("%w: %q", ErrNotRegular, src.Path)
+		return nil, fmt.Errorf("%w: %q", fsroot.ErrNotRegular, src.Path)
 	}
 	size := fi.Size()
 	if src.Offset < 0 || src.Length < 0 || src.Offset > size {
@@ -346,3 +348,10 @@ func (s *Server) Close() error {
 
 // Pending reports how many offers still wait for their data connection.
 func (s *Server) Pending() int { return s.tickets.len() }
+
+// MaxTransfers is the server's limit on transfers alive at once
+// (Config.MaxTransfers with its default applied).
+func (s *Server) MaxTransfers() int { return s.cfg.maxTransfers() }
+
+// TicketTTL is Config.TicketTTL with its default applied.
+func (s *Server) TicketTTL() time.Duration { return s.cfg.ticketTTL() }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // TestTicketRefused checks that wrong, reused, revoked and expired
@@ -51,7 +53,7 @@ func TestTicketRefused(t *testing.T) {
 		if v, n := verdictOf(t, ts.addr, preambleFor(tr.Ticket[:])); v != VerdictRefused || n != 0 {
 			t.Errorf("reused ticket: verdict %v and %d bytes, want %v and 0", v, n, VerdictRefused)
 		}
-		dst, _ := CreateDestination(os.DevNull)
+		dst, _ := fsroot.CreateDestination(os.DevNull)
 		if _, err := Receive(t.Context(), ts.ticket(tr), dst, ReceiveConfig{}); !errors.Is(err, ErrRefused) {
 			t.Errorf("Receive(reused ticket) = %v, want %v", err, ErrRefused)
 		}
@@ -378,7 +380,7 @@ func TestOfferErrors(t *testing.T) {
 		{"offset past end", path, Source{Offset: 101}, ErrOutOfRange},
 		{"negative offset", path, Source{Offset: -1}, ErrOutOfRange},
 		{"negative length", path, Source{Length: -1}, ErrOutOfRange},
-		{"directory", dir, Source{}, ErrIsDir},
+		{"directory", dir, Source{}, fsroot.ErrIsDir},
 		{"disabled strategy", path, Source{Strategy: Splice}, ErrUnsupported},
 		{"unknown strategy", path, Source{Strategy: 99}, ErrUnsupported},
 	}
@@ -525,7 +527,7 @@ func TestConcurrent(t *testing.T) {
 		tr := ts.offer(t, path, Source{Offset: off, Strategy: strategy})
 		wg.Go(func() {
 			out := filepath.Join(dir, "out-"+tr.ID)
-			dst, err := CreateDestination(out)
+			dst, err := fsroot.CreateDestination(out)
 			if err != nil {
 				t.Error(err)
 				return

@@ -39,7 +39,7 @@ type Stats struct {
 	// Measured: CPU time (user + system, of the thread that hashed) spent
 	// on the end-to-end checksum, apart from the copy's figures above; 0
 	// when none was asked for or the value came from the cache. A
-	// receiver hashing as the bytes pass (Destination.ExpectChecksum on
+	// receiver hashing as the bytes pass (ExpectChecksum on
 	// /dev/null or standard output) hashes inside its measured loop: the
 	// hash's measured time is taken out of UserCPU (any part UserCPU
 	// lacks, out of SystemCPU; see leaveOutHash), so it counts once, here.

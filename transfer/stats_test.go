@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // TestStats checks the counted figures of each strategy on a 40960-byte
@@ -196,7 +198,7 @@ func TestStatsReceiver(t *testing.T) {
 			if !tt.discard {
 				dstPath = filepath.Join(t.TempDir(), "dst")
 			}
-			dst, err := CreateDestination(dstPath)
+			dst, err := fsroot.CreateDestination(dstPath)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // The copy loops must not allocate per round: a round is a system call
@@ -173,19 +175,19 @@ func recvLoop(t testing.TB, n int64, kind string) loopRun {
 var receiverKinds = []string{"discard", "checksum", "file", "discard-splice", "file-splice"}
 
 // steadyDestination makes a fresh destination of kind.
-func steadyDestination(t testing.TB, kind string) *Destination {
+func steadyDestination(t testing.TB, kind string) *fsroot.Destination {
 	t.Helper()
 	path := os.DevNull
 	if strings.HasPrefix(kind, "file") {
 		path = filepath.Join(t.TempDir(), "dst")
 	}
-	d, err := CreateDestination(path)
+	d, err := fsroot.CreateDestination(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Abort)
 	if kind == "checksum" {
-		if err := d.ExpectChecksum(CRC32C); err != nil {
+		if err := ExpectChecksum(d, CRC32C); err != nil {
 			t.Fatal(err)
 		}
 	}

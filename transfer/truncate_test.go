@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
 // TestTruncatedMidway truncates the file while it is being sent: the
@@ -70,7 +72,7 @@ func TestTruncatedBeforeConnect(t *testing.T) {
 		if err := os.Truncate(path, 5000); err != nil {
 			t.Fatal(err)
 		}
-		null, _ := CreateDestination(os.DevNull)
+		null, _ := fsroot.CreateDestination(os.DevNull)
 		rst, rerr := Receive(t.Context(), ts.ticket(tr), null, ReceiveConfig{})
 		st, err := tr.Result()
 		// The copy paths that read the file stop at its new end. MMAP
@@ -150,7 +152,7 @@ func TestTruncatedTail(t *testing.T) {
 		if err := os.Truncate(path, 9990); err != nil {
 			t.Fatal(err)
 		}
-		null, _ := CreateDestination(os.DevNull)
+		null, _ := fsroot.CreateDestination(os.DevNull)
 		rst, rerr := Receive(t.Context(), ts.ticket(tr), null, ReceiveConfig{})
 		st, err := tr.Result()
 		if !errors.Is(err, ErrSourceChanged) {

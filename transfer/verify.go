@@ -9,30 +9,23 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ferrydev/ferry/fsroot"
 )
 
-// passSum hashes bytes as the receive loop passes them on, for a
-// destination that keeps nothing to read back.
-type passSum struct {
-	alg ChecksumAlgorithm
-	h   hash.Hash
-	cpu time.Duration // measured: thread CPU time spent in h.Write
-}
-
-// add hashes p and returns the thread CPU time it took, measured with
+// teeHash hands p to a destination's pass-through hash and returns the
+// thread CPU time it took, measured with
 // clock_gettime(CLOCK_THREAD_CPUTIME_ID) on a locked thread: a call per
 // chunk, cheaper than getrusage, and only when a checksum was asked for.
-func (s *passSum) add(p []byte) time.Duration {
+func teeHash(h hash.Hash, p []byte) time.Duration {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	start := threadCPU()
-	s.h.Write(p)
+	h.Write(p)
 	if start < 0 {
 		return 0
 	}
-	d := max(threadCPU()-start, 0)
-	s.cpu += d
-	return d
+	return max(threadCPU()-start, 0)
 }
 
 // leaveOutHash takes hashed, the CPU time a pass-through hash spent
@@ -44,7 +37,10 @@ func (s *passSum) add(p []byte) time.Duration {
 // runtime between user and system by tick samples, so any part UserCPU
 // lacks comes off SystemCPU, and the sum loses exactly the measured hash.
 // Neither goes below 0 (getrusage may trail the clock by up to a tick).
+//
+// It also adds hashed to st.ChecksumCPU, where the hash is reported.
 func leaveOutHash(st *Stats, hashed time.Duration) {
+	st.ChecksumCPU += hashed
 	if !st.ThreadMeasured || hashed <= 0 {
 		return
 	}
@@ -64,31 +60,32 @@ func threadCPU() time.Duration {
 
 // ExpectChecksum prepares d for VerifyChecksum with alg. Call it before
 // the bytes arrive. A file destination needs nothing (VerifyChecksum
-// reads the partial file back); a discarding or standard-output
-// destination keeps nothing to read back, so it hashes the bytes as the
-// receive loop passes them on, which checks the data channel but not
-// what became of the bytes after (a pipe reader, say).
-func (d *Destination) ExpectChecksum(alg ChecksumAlgorithm) error {
+// reads the file back); a discarding or standard-output destination
+// keeps nothing to read back, so the receive loop hashes the bytes as it
+// passes them on (d.Tee), which checks the data channel but not what
+// became of the bytes after (a pipe reader, say). That hash's CPU time
+// is in the receive's Stats.ChecksumCPU.
+func ExpectChecksum(d *fsroot.Destination, alg ChecksumAlgorithm) error {
 	h := alg.New()
 	if h == nil {
 		return fmt.Errorf("unknown checksum algorithm %v", alg)
 	}
-	if d.partial == "" {
-		d.sum = &passSum{alg: alg, h: h}
+	if !d.KeepsFile() {
+		d.Tee = h
 	}
 	return nil
 }
 
 // VerifyChecksum computes the checksum of the bytes received into d and
 // compares it with want; a difference is ErrChecksumMismatch. For a file
-// destination, before Commit, it reads the partial file back from where
-// it stood when opened (Resumed: a resumed receive verifies the bytes
-// received this time, which is the range the sender hashed) to its end;
-// for the others it takes the sum ExpectChecksum kept. The returned
-// Checksum is what d holds, with the CPU time it cost (measured as the
-// sender's is).
-func (d *Destination) VerifyChecksum(ctx context.Context, want Checksum) (Checksum, error) {
-	got, err := d.checksum(ctx, want.Algorithm)
+// destination, before Commit, it reads the file back from where it stood
+// when opened (Resumed: a resumed receive verifies the bytes received
+// this time, which is the range the sender hashed) to its end, and the
+// returned Checksum carries the CPU time that took (measured as the
+// sender's is); for the others it takes the sum of d.Tee, whose CPU time
+// the receive already reported.
+func VerifyChecksum(ctx context.Context, d *fsroot.Destination, want Checksum) (Checksum, error) {
+	got, err := destChecksum(ctx, d, want.Algorithm)
 	if err != nil {
 		return got, err
 	}
@@ -99,22 +96,22 @@ func (d *Destination) VerifyChecksum(ctx context.Context, want Checksum) (Checks
 	return got, nil
 }
 
-func (d *Destination) checksum(ctx context.Context, alg ChecksumAlgorithm) (Checksum, error) {
-	if d.sum != nil {
-		if d.sum.alg != alg {
-			return Checksum{}, fmt.Errorf("destination hashed %v, the sender %v", d.sum.alg, alg)
-		}
-		return Checksum{Algorithm: alg, Value: d.sum.h.Sum(nil), CPU: d.sum.cpu}, nil
-	}
-	if d.partial == "" || d.f == nil {
-		return Checksum{}, fmt.Errorf("%s: nothing to verify (ExpectChecksum was not called)", d.Path)
-	}
-	fi, err := d.f.Stat()
-	if err != nil {
-		return Checksum{}, err
-	}
+func destChecksum(ctx context.Context, d *fsroot.Destination, alg ChecksumAlgorithm) (Checksum, error) {
 	if alg.New() == nil {
 		return Checksum{}, fmt.Errorf("unknown checksum algorithm %v", alg)
 	}
-	return hashFile(ctx, d.f, d.resumed, fi.Size()-d.resumed, alg)
+	if d.Tee != nil {
+		if d.Tee.Size() != alg.New().Size() {
+			return Checksum{}, fmt.Errorf("destination hashed another algorithm than the sender's %v", alg)
+		}
+		return Checksum{Algorithm: alg, Value: d.Tee.Sum(nil)}, nil
+	}
+	if !d.KeepsFile() {
+		return Checksum{}, fmt.Errorf("%s: nothing to verify (ExpectChecksum was not called)", d.Path)
+	}
+	fi, err := d.File().Stat()
+	if err != nil {
+		return Checksum{}, err
+	}
+	return hashFile(ctx, d.File(), d.Resumed(), fi.Size()-d.Resumed(), alg)
 }

@@ -1,11 +1,10 @@
-package transfer
+package fsroot
 
 import (
 	"fmt"
 	"os"
 	"path"
 	"slices"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -148,10 +147,3 @@ func (t *Tree) Open(rel string) (*os.File, error) {
 	}
 	return f, nil
 }
-
-// MaxTransfers is the server's limit on transfers alive at once
-// (Config.MaxTransfers with its default applied).
-func (s *Server) MaxTransfers() int { return s.cfg.maxTransfers() }
-
-// TicketTTL is Config.TicketTTL with its default applied.
-func (s *Server) TicketTTL() time.Duration { return s.cfg.ticketTTL() }

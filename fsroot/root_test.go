@@ -1,4 +1,4 @@
-package transfer
+package fsroot
 
 import (
 	"errors"
@@ -180,17 +180,6 @@ func TestRootOpen(t *testing.T) {
 	if _, err := root.Stat("link-abs-out"); !errors.Is(err, ErrEscapes) {
 		t.Errorf("Stat(%q) = %v, want %v", "link-abs-out", err, ErrEscapes)
 	}
-	// A FIFO opens but is no file to offer.
-	fifo, err := root.Open("fifo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewServer(Config{Logger: quiet})
-	defer s.Close()
-	if _, err := s.Offer(Source{File: fifo}); !errors.Is(err, ErrNotRegular) {
-		t.Errorf("Offer(fifo) = %v, want %v", err, ErrNotRegular)
-	}
-	fifo.Close()
 }
 
 // TestRootMagicLinks serves /proc/self, whose entries "root", "cwd" and

@@ -1,4 +1,4 @@
-package transfer
+package fsroot
 
 import (
 	"errors"
@@ -224,8 +224,6 @@ func TestRootHostileNames(t *testing.T) {
 		{"null", "<device>", nil},
 	}
 	devices := map[string]bool{"null": true, "nodev-chr": true, "nodev-blk": true}
-	s := NewServer(Config{Logger: quiet})
-	defer s.Close()
 	for _, tt := range tests {
 		if _, err := os.Lstat(filepath.Join(dir, tt.name)); err != nil && devices[tt.name] {
 			continue // mknod was refused
@@ -267,30 +265,8 @@ func TestRootHostileNames(t *testing.T) {
 		if strings.Contains(f.Name(), top) {
 			t.Errorf("Open(%.60q).Name() = %q names the host path", tt.name, f.Name())
 		}
-		checkOffer(t, s, tt.name, f, fi)
+		f.Close()
 	}
-}
-
-// checkOffer offers f, opened as name, and checks that only a regular
-// file becomes a transfer. It closes f.
-func checkOffer(t *testing.T, s *Server, name string, f *os.File, fi os.FileInfo) {
-	t.Helper()
-	tr, err := s.Offer(Source{File: f})
-	switch {
-	case err == nil:
-		if !fi.Mode().IsRegular() {
-			t.Errorf("Offer(%q) of a %v = a transfer, want %v", name, fi.Mode().Type(), ErrNotRegular)
-		}
-		tr.Cancel() // closes f
-		return
-	case fi.Mode().IsRegular():
-		t.Errorf("Offer(%q) = %v, want a transfer", name, err)
-	case fi.IsDir() && !errors.Is(err, ErrIsDir):
-		t.Errorf("Offer(%q) = %v, want %v", name, err, ErrIsDir)
-	case !fi.IsDir() && !errors.Is(err, ErrNotRegular):
-		t.Errorf("Offer(%q) = %v, want %v", name, err, ErrNotRegular)
-	}
-	f.Close()
 }
 
 // describe returns a regular file's content (checking it is not the
