@@ -12,7 +12,7 @@ import (
 )
 
 // rawPull is a Download driven by hand through the generated client, with
-// the data channel spoken as DESIGN.md and transfer/preamble.go describe
+// the data channel spoken as docs/design.md and transfer/preamble.go describe
 // it: the client sends "FERY", version 1 and the 32-byte ticket; the
 // server answers one verdict byte (0 is ok) and then exactly the offered
 // bytes. It lets a test hold the reader still, which the ferry CLI never

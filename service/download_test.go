@@ -132,7 +132,8 @@ func checkReport(t *testing.T, r *ferryv1.Report, strategy ferryv1.Strategy, off
 	}
 }
 
-// wantCPUCopies is the model's CPU copies per round, from DESIGN.md:
+// wantCPUCopies is the model's CPU copies per round, as docs/strategies.md
+// tabulates them:
 // SENDFILE's depends on whether the interface gathers, which the model
 // reports.
 func wantCPUCopies(s ferryv1.Strategy, m *ferryv1.CopyModel) int {

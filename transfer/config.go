@@ -12,13 +12,12 @@ type Config struct {
 	// connection. 0 means 30 s.
 	TicketTTL time.Duration
 	// HandshakeTimeout is how long a data connection may take to send its
-	// preamble before it is dropped. 0 means 10 s. A client sends the
-	// preamble as soon as it connects, so this bounds how long a silent
-	// connection holds one of MaxHandshakes' places; the cap, not this,
-	// is what stops a flood (a flooder reconnects). 5 s was tried: the
-	// clock runs while the server's own goroutine waits for a CPU, and in
-	// the load test (200 transfers, 2 overcommitted cores, -race) that
-	// wait reached 9.6 s and 5 s dropped honest clients.
+	// preamble before it is dropped. 0 means DefaultHandshakeTimeout
+	// (10 s). A client sends the preamble as soon as it connects, so this
+	// bounds how long a silent connection holds one of MaxHandshakes'
+	// places; the cap, not this, is what stops a flood (a flooder
+	// reconnects). The clock runs while the server's own goroutine waits
+	// for a CPU, so a short timeout drops honest clients on a loaded host.
 	HandshakeTimeout time.Duration
 	// MaxTransfers caps the transfers alive at once: offered and waiting
 	// for their data connection, or running. Past it Offer returns
@@ -57,9 +56,8 @@ type Config struct {
 	// the cap Go's own internal/poll uses.
 	SendfileChunk int
 	// MmapWindow is how much of the file is mapped at a time, rounded up
-	// to a whole page. 0 means 4 MiB: in BenchmarkTransferMmapWindow (5
-	// interleaved runs, medians) 1, 2, 4 and 8 MiB windows moved a 256 MiB
-	// file at 2.76, 3.02, 3.21 and 2.79 GB/s.
+	// to a whole page. 0 means DefaultMmapWindow (4 MiB;
+	// BenchmarkTransferMmapWindow compares window sizes).
 	MmapWindow int
 	// MmapBudget bounds the bytes mapped at once by all MMAP transfers
 	// together: with n of them running, each maps at most MmapBudget/n
@@ -67,7 +65,7 @@ type Config struct {
 	// many concurrent pulls. 0 means 32 MiB; -1 means no bound.
 	MmapBudget int64
 	// PipeSize is the splice pipe capacity asked for with F_SETPIPE_SZ.
-	// 0 means 1 MiB (the prototypes made 14x fewer calls than with 64 KiB).
+	// 0 means DefaultPipeSize (1 MiB).
 	// Where the kernel refuses it (above /proc/sys/fs/pipe-max-size, or
 	// past the per-user pipe page limit, for a process without
 	// CAP_SYS_RESOURCE, which root in a container often lacks), pipes
@@ -112,34 +110,14 @@ type Config struct {
 	Events Events
 }
 
-// DefaultPreference orders strategies for the server's choice on large
-// transfers. On the machines Ferry was measured on (loopback, page-cache
-// hits), writing from mmap windows moved the most bytes per second from
-// 8 MiB up (the threshold, Config.AutoSmallBelow): 64 MiB with 1 MiB
-// windows, MMAP 1.68 GB/s, READ_WRITE 1.39, SENDFILE 1.34, SPLICE 1.18;
-// 2 GiB with 4 MiB windows, see docs/bench. See the README's performance
-// notes.
+// DefaultPreference orders strategies for the server's choice on
+// transfers of at least Config.AutoSmallBelow bytes.
 var DefaultPreference = []Strategy{Mmap, Sendfile, Splice, ReadWrite}
 
-// DefaultSmallPreference orders strategies for transfers under
-// AutoSmallBelow. With a client that keeps its data connections, 1 MiB
-// files one after another moved at READ_WRITE 0.98 GB/s, MMAP 0.94,
-// SENDFILE 0.79, SPLICE 0.77 (ferry-bench -only medium -runs 7; the full
-// run before it: 0.94, 0.95, 0.79, 0.82), so reading and writing goes
-// first; its buffer is sized to the transfer (bufferFor), so a small file
-// does not hold 1 MiB. (Before the client pooled its connections SENDFILE
-// led, within noise.)
+// DefaultSmallPreference orders strategies for shorter transfers. Reading
+// and writing goes first: its buffer is sized to the transfer
+// (bufferFor), so a small file does not hold 1 MiB.
 var DefaultSmallPreference = []Strategy{ReadWrite, Sendfile, Splice, Mmap}
-
-const mib = 1 << 20
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
 
 // preference is the order Auto follows for a transfer of length bytes.
 func (c *Config) preference(length int64) []Strategy {
@@ -158,23 +136,23 @@ func (c *Config) preference(length int64) []Strategy {
 	return DefaultPreference
 }
 
-func (c *Config) autoSmallBelow() int64 { return orDefault(c.AutoSmallBelow, 8*mib) }
+func (c *Config) autoSmallBelow() int64 { return orDefault(c.AutoSmallBelow, DefaultAutoSmallBelow) }
 
-func (c *Config) ticketTTL() time.Duration { return orDefault(c.TicketTTL, 30*time.Second) }
+func (c *Config) ticketTTL() time.Duration { return orDefault(c.TicketTTL, DefaultTicketTTL) }
 func (c *Config) handshakeTimeout() time.Duration {
-	return orDefault(c.HandshakeTimeout, 10*time.Second)
+	return orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
 }
-func (c *Config) maxTransfers() int  { return orDefault(c.MaxTransfers, 256) }
+func (c *Config) maxTransfers() int  { return orDefault(c.MaxTransfers, DefaultMaxTransfers) }
 func (c *Config) maxHandshakes() int { return orDefault(c.MaxHandshakes, c.maxTransfers()) }
-func (c *Config) bufferSize() int    { return orDefault(c.BufferSize, mib) }
-func (c *Config) sendfileChunk() int { return orDefault(c.SendfileChunk, 4*mib) }
-func (c *Config) pipeSize() int      { return orDefault(c.PipeSize, mib) }
-func (c *Config) idlePipes() int     { return orDefault(c.IdlePipes, 16) }
-func (c *Config) maxIdleConns() int  { return orDefault(c.MaxIdleConns, 64) }
-func (c *Config) checksumCache() int { return orDefault(c.ChecksumCache, 4096) }
+func (c *Config) bufferSize() int    { return orDefault(c.BufferSize, DefaultBufferSize) }
+func (c *Config) sendfileChunk() int { return orDefault(c.SendfileChunk, DefaultSendfileChunk) }
+func (c *Config) pipeSize() int      { return orDefault(c.PipeSize, DefaultPipeSize) }
+func (c *Config) idlePipes() int     { return orDefault(c.IdlePipes, DefaultIdlePipes) }
+func (c *Config) maxIdleConns() int  { return orDefault(c.MaxIdleConns, DefaultMaxIdleConns) }
+func (c *Config) checksumCache() int { return orDefault(c.ChecksumCache, DefaultChecksumCache) }
 
 func (c *Config) mmapWindow() int {
-	w := int64(orDefault(c.MmapWindow, 4*mib))
+	w := int64(orDefault(c.MmapWindow, DefaultMmapWindow))
 	return int((w + pageSize - 1) &^ (pageSize - 1))
 }
 
@@ -188,7 +166,7 @@ const minMmapWindow = 64 << 10
 // transfer).
 func (c *Config) mmapWindowFor(active, mapped int64) int64 {
 	w := int64(c.mmapWindow())
-	budget := orDefault(c.MmapBudget, 32*mib)
+	budget := orDefault(c.MmapBudget, DefaultMmapBudget)
 	if budget < 0 || active < 1 {
 		return w
 	}

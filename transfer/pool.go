@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ferrydev/ferry/fsroot"
@@ -16,11 +14,13 @@ import (
 
 // PoolConfig tunes a Pool. The zero value is ready to use.
 type PoolConfig struct {
-	// MaxIdle caps the idle connections kept per data address. 0 means 16.
+	// MaxIdle caps the idle connections kept per data address. 0 means
+	// DefaultPoolMaxIdle (16).
 	MaxIdle int
 	// IdleTimeout is how long an idle connection is kept for reuse; it is
-	// closed then. 0 means 5 s, under the server's default
-	// HandshakeTimeout (10 s), after which the server closes it.
+	// closed then. 0 means DefaultPoolIdleTimeout (5 s), under the
+	// server's default HandshakeTimeout (10 s), after which the server
+	// closes it.
 	IdleTimeout time.Duration
 }
 
@@ -109,7 +109,7 @@ func (p *Pool) get(addr string) net.Conn {
 func (p *Pool) put(addr string, c net.Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || len(p.idle[addr]) >= orDefault(p.cfg.MaxIdle, 16) {
+	if p.closed || len(p.idle[addr]) >= orDefault(p.cfg.MaxIdle, DefaultPoolMaxIdle) {
 		c.Close()
 		return
 	}
@@ -119,7 +119,9 @@ func (p *Pool) put(addr string, c net.Conn) {
 	}
 }
 
-func (p *Pool) idleTimeout() time.Duration { return orDefault(p.cfg.IdleTimeout, 5*time.Second) }
+func (p *Pool) idleTimeout() time.Duration {
+	return orDefault(p.cfg.IdleTimeout, DefaultPoolIdleTimeout)
+}
 
 // reap closes the idle connections that have gone stale, so that neither
 // side holds one open past IdleTimeout (the server counts each against
@@ -165,15 +167,13 @@ func (p *Pool) reap() {
 // dropped and the ticket presented once more on a new one. The
 // statistics cover this transfer only, as Receive's do.
 func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *fsroot.Destination, cfg ReceiveConfig) (Stats, error) {
-	st := Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards(), false)}
-	if len(tk.Ticket) != TicketSize {
-		return st, fmt.Errorf("%w: ticket is %d bytes, want %d", ErrRefused, len(tk.Ticket), TicketSize)
+	if err := tk.check(); err != nil {
+		return tk.stats(dst), err
 	}
 	if p.oneShot(tk.Address) {
 		return Receive(ctx, tk, dst, cfg)
 	}
-	hs := orDefault(cfg.HandshakeTimeout, 10*time.Second)
-	c, err := p.connect(ctx, tk, hs)
+	c, err := p.connect(ctx, tk, cfg.handshakeTimeout())
 	if errors.Is(err, errNoKeepAlive) {
 		// A server from before keep-alive: the ticket is unclaimed (the
 		// preamble was refused before it was read), so present it again
@@ -181,36 +181,15 @@ func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *fsroot.Destination, 
 		return Receive(ctx, tk, dst, cfg)
 	}
 	if err != nil {
-		return st, ctxErr(ctx, err)
+		return tk.stats(dst), ctxErr(ctx, err)
 	}
-	keep := false
-	defer func() {
-		if keep {
-			p.put(tk.Address, c)
-		} else {
-			c.Close()
-		}
-	}()
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
-	rc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		stop()
-		return st, err
+	st, reusable, err := receiveOn(ctx, c, tk, dst, cfg, (*recvJob).trailer)
+	if reusable {
+		p.put(tk.Address, c)
+	} else {
+		c.Close()
 	}
-	r := newRecvJob(rc, dst, cfg)
-	defer r.release()
-	m := startMeter(tk.Length >= cfg.ThreadMeasureMin)
-	err = r.payload(tk.Length)
-	if err == nil {
-		err = r.trailer()
-	}
-	r.finish(&st)
-	m.stop(&st, &r.n)
-	leaveOutHash(&st, r.hashed)
-	// A cancellation that came while we ran may have set a deadline in
-	// the past: such a connection is not given back.
-	keep = stop() && err == nil && ctx.Err() == nil
-	return st, ctxErr(ctx, err)
+	return st, err
 }
 
 // trailer reads the byte a keep-alive server writes after the payload.
@@ -234,7 +213,7 @@ func (r *recvJob) trailer() error {
 // verdict. The connection is returned with no deadline set.
 func (p *Pool) connect(ctx context.Context, tk Ticket, hs time.Duration) (net.Conn, error) {
 	if c := p.get(tk.Address); c != nil {
-		verdict, err := presentTicket(ctx, c, tk.Ticket, hs)
+		verdict, err := presentTicket(ctx, c, ProtocolVersionKeepAlive, tk.Ticket, hs)
 		if err == nil {
 			p.reuses.Add(1)
 			return c, nil
@@ -252,7 +231,7 @@ func (p *Pool) connect(ctx context.Context, tk Ticket, hs time.Duration) (net.Co
 		return nil, err
 	}
 	p.dials.Add(1)
-	if _, err := presentTicket(ctx, c, tk.Ticket, hs); err != nil {
+	if _, err := presentTicket(ctx, c, ProtocolVersionKeepAlive, tk.Ticket, hs); err != nil {
 		c.Close()
 		if errors.Is(err, errBadPreamble) {
 			p.mu.Lock()
@@ -272,41 +251,10 @@ func (p *Pool) connect(ctx context.Context, tk Ticket, hs time.Duration) (net.Co
 // connection as a bad one, as a server that predates version 2 does.
 var errNoKeepAlive = errors.New("the data channel does not keep connections")
 
-// errBadPreamble is the error of a VerdictBadPreamble.
-var errBadPreamble = fmt.Errorf("%w: %v", ErrRefused, VerdictBadPreamble)
-
 // oneShot reports whether addr refused keep-alive: its transfers use a
 // connection each (version 1).
 func (p *Pool) oneShot(addr string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.v1[addr]
-}
-
-// presentTicket sends a keep-alive preamble and reads the verdict. It
-// reports whether a verdict came, so that a connection that failed
-// before one can be told from a refused ticket.
-func presentTicket(ctx context.Context, c net.Conn, ticket []byte, timeout time.Duration) (bool, error) {
-	c.SetDeadline(time.Now().Add(timeout))
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
-	defer stop()
-	var b [preambleSize]byte
-	if _, err := c.Write(appendPreambleVersion(b[:0], ProtocolVersionKeepAlive, ticket)); err != nil {
-		return false, err
-	}
-	var v [1]byte
-	if _, err := io.ReadFull(c, v[:]); err != nil {
-		return false, fmt.Errorf("%w: no verdict: %w", ErrRefused, err)
-	}
-	if !stop() {
-		return true, context.Cause(ctx)
-	}
-	c.SetDeadline(time.Time{})
-	switch Verdict(v[0]) {
-	case VerdictOK:
-		return true, nil
-	case VerdictBadPreamble:
-		return true, errBadPreamble
-	}
-	return true, fmt.Errorf("%w: %v", ErrRefused, Verdict(v[0]))
 }

@@ -20,11 +20,13 @@ import (
 // ReceiveConfig tunes Receive. The zero value is ready to use.
 type ReceiveConfig struct {
 	// BufferSize is the read buffer, in bytes, and when splicing the most
-	// one round moves (the pipe holds at most 1 MiB). 0 means 1 MiB.
+	// one round moves (the pipe holds at most 1 MiB). 0 means
+	// DefaultBufferSize (1 MiB).
 	BufferSize int
 	// ThreadMeasureMin: as Config.ThreadMeasureMin. 0 means always.
 	ThreadMeasureMin int64
-	// HandshakeTimeout bounds connecting and the verdict. 0 means 10 s.
+	// HandshakeTimeout bounds connecting and the verdict. 0 means
+	// DefaultHandshakeTimeout (10 s).
 	HandshakeTimeout time.Duration
 	// ReadWrite makes the receiver read into a buffer and write it out
 	// even where it would splice (socket -> pipe -> file or /dev/null).
@@ -48,57 +50,104 @@ type Ticket struct {
 // caller does, once the control plane confirms the transfer. Cancelling
 // ctx aborts the read.
 func Receive(ctx context.Context, tk Ticket, dst *fsroot.Destination, cfg ReceiveConfig) (Stats, error) {
-	st := Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards(), false)}
-	if len(tk.Ticket) != TicketSize {
-		return st, fmt.Errorf("%w: ticket is %d bytes, want %d", ErrRefused, len(tk.Ticket), TicketSize)
+	if err := tk.check(); err != nil {
+		return tk.stats(dst), err
 	}
-	hs := orDefault(cfg.HandshakeTimeout, 10*time.Second)
+	hs := cfg.handshakeTimeout()
 	d := net.Dialer{Timeout: hs}
 	c, err := d.DialContext(ctx, "tcp", tk.Address)
 	if err != nil {
-		return st, ctxErr(ctx, err)
+		return tk.stats(dst), ctxErr(ctx, err)
 	}
 	defer c.Close()
+	if _, err := presentTicket(ctx, c, ProtocolVersion, tk.Ticket, hs); err != nil {
+		return tk.stats(dst), err
+	}
+	st, _, err := receiveOn(ctx, c, tk, dst, cfg, (*recvJob).eof)
+	return st, err
+}
+
+// check refuses a ticket of the wrong size before anything is dialled.
+func (tk Ticket) check() error {
+	if len(tk.Ticket) != TicketSize {
+		return fmt.Errorf("%w: ticket is %d bytes, want %d", ErrRefused, len(tk.Ticket), TicketSize)
+	}
+	return nil
+}
+
+// stats are the receiver's figures before any byte moved.
+func (tk Ticket) stats(dst *fsroot.Destination) Stats {
+	return Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards(), false)}
+}
+
+func (c ReceiveConfig) handshakeTimeout() time.Duration {
+	return orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
+}
+
+func (c ReceiveConfig) bufferSize() int { return orDefault(c.BufferSize, DefaultBufferSize) }
+
+// receiveOn is the receiving half both Receive and Pool.Receive run once
+// the server has accepted the ticket on c: exactly tk.Length bytes into
+// dst, measured, then end checks how the sender finished (the close of a
+// one-transfer connection, or a kept one's trailer). reusable reports
+// whether all went well and no cancellation touched c, so that a kept
+// connection may carry another transfer.
+func receiveOn(ctx context.Context, c net.Conn, tk Ticket, dst *fsroot.Destination, cfg ReceiveConfig,
+	end func(*recvJob) error) (st Stats, reusable bool, err error) {
+	st = tk.stats(dst)
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
-	defer stop()
-	if err := handshake(c, tk.Ticket, hs); err != nil {
-		return st, ctxErr(ctx, err)
-	}
-	// handshake clears the deadline, which may undo a cancellation that
-	// came while it ran; one that comes later sets it again.
-	if ctx.Err() != nil {
-		return st, context.Cause(ctx)
-	}
 	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
-		return st, err
+		stop()
+		return st, false, err
 	}
 	r := newRecvJob(rc, dst, cfg)
 	defer r.release()
 	m := startMeter(tk.Length >= cfg.ThreadMeasureMin)
-	err = r.run(tk.Length)
+	err = r.payload(tk.Length)
+	if err == nil {
+		err = end(r)
+	}
 	r.finish(&st)
 	m.stop(&st, &r.n)
 	leaveOutHash(&st, r.hashed)
-	return st, ctxErr(ctx, err)
+	// A cancellation that came while we ran may have set a deadline in
+	// the past: such a connection is not given back.
+	reusable = stop() && err == nil && ctx.Err() == nil
+	return st, reusable, ctxErr(ctx, err)
 }
 
-// handshake sends the preamble and reads the verdict.
-func handshake(c net.Conn, ticket []byte, timeout time.Duration) error {
+// presentTicket sends a preamble of the given version and reads the
+// verdict, within timeout, leaving c with no deadline set. It reports
+// whether a verdict came, so that a kept connection that failed before
+// one can be told from a refused ticket.
+func presentTicket(ctx context.Context, c net.Conn, version byte, ticket []byte, timeout time.Duration) (bool, error) {
 	c.SetDeadline(time.Now().Add(timeout))
-	defer c.SetDeadline(time.Time{})
-	if _, err := c.Write(appendPreamble(make([]byte, 0, preambleSize), ticket)); err != nil {
-		return err
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	var b [preambleSize]byte
+	if _, err := c.Write(appendPreambleVersion(b[:0], version, ticket)); err != nil {
+		return false, ctxErr(ctx, err)
 	}
 	var v [1]byte
 	if _, err := io.ReadFull(c, v[:]); err != nil {
-		return fmt.Errorf("%w: no verdict: %w", ErrRefused, err)
+		return false, ctxErr(ctx, fmt.Errorf("%w: no verdict: %w", ErrRefused, err))
 	}
-	if Verdict(v[0]) != VerdictOK {
-		return fmt.Errorf("%w: %v", ErrRefused, Verdict(v[0]))
+	if !stop() {
+		return true, context.Cause(ctx)
 	}
-	return nil
+	c.SetDeadline(time.Time{})
+	switch Verdict(v[0]) {
+	case VerdictOK:
+		return true, nil
+	case VerdictBadPreamble:
+		return true, errBadPreamble
+	}
+	return true, fmt.Errorf("%w: %v", ErrRefused, Verdict(v[0]))
 }
+
+// errBadPreamble is the error of a VerdictBadPreamble.
+var errBadPreamble = fmt.Errorf("%w: %v", ErrRefused, VerdictBadPreamble)
 
 func ctxErr(ctx context.Context, err error) error {
 	if err != nil && ctx.Err() != nil {
@@ -158,7 +207,7 @@ const writebackChunk = 8 << 20
 // a file or discards without hashing and cfg allows it, reading into a
 // buffer of cfg.BufferSize otherwise. release gives back what it took.
 func newRecvJob(rc syscall.RawConn, dst *fsroot.Destination, cfg ReceiveConfig) *recvJob {
-	r := &recvJob{rc: rc, dst: dst, wfd: -1, out: -1, bufSize: orDefault(cfg.BufferSize, mib)}
+	r := &recvJob{rc: rc, dst: dst, wfd: -1, out: -1, bufSize: cfg.bufferSize()}
 	toFile := dst.KeepsFile()
 	if toFile {
 		r.wfd = int(dst.File().Fd())
@@ -172,7 +221,7 @@ func newRecvJob(rc syscall.RawConn, dst *fsroot.Destination, cfg ReceiveConfig) 
 		if out >= 0 {
 			if p, err := recvPipes.get(&r.n); err == nil {
 				r.pipe, r.out = p, out
-				r.round1 = min(p.size, orDefault(cfg.BufferSize, mib))
+				r.round1 = min(p.size, cfg.bufferSize())
 				r.buf = make([]byte, 1) // for the reads after the payload
 				return r
 			}
@@ -217,7 +266,7 @@ func (r *recvJob) finish(st *Stats) {
 // process; 1 MiB is the most fs.pipe-max-size allows by default. A pipe
 // the kernel would not enlarge is used as it is, silently: the
 // receiver's pipe_size reports it.
-var recvPipes = newPipePool(mib, 16, slog.New(slog.DiscardHandler))
+var recvPipes = newPipePool(DefaultPipeSize, DefaultIdlePipes, slog.New(slog.DiscardHandler))
 
 // devNull is a descriptor open on /dev/null for spliced discards, opened
 // on first use; a failed open (EMFILE, say) is tried again next time.
@@ -241,17 +290,23 @@ func devNullFd() int {
 	return devNull.fd
 }
 
+// run receives length bytes, then checks that the connection ends there.
 func (r *recvJob) run(length int64) error {
 	if err := r.payload(length); err != nil {
 		return err
 	}
-	// The sender closes right after the last byte: anything more is wrong.
+	return r.eof()
+}
+
+// eof checks that the sender closed right after the last byte, as it
+// does on a connection that carries one transfer: anything more is wrong.
+func (r *recvJob) eof() error {
 	n, err := r.read(r.buf[:1])
 	if err != nil {
 		return err
 	}
 	if n != 0 {
-		return fmt.Errorf("%w: more than the %d bytes offered", ErrShortTransfer, length)
+		return fmt.Errorf("%w: more than the %d bytes offered", ErrShortTransfer, r.got)
 	}
 	return nil
 }

@@ -277,7 +277,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		// Counted here, before a goroutine exists; serveConn gives the
+		// Counted here, before a goroutine exists; serve gives the
 		// place back when the preamble is read or the handshake fails.
 		if max := s.cfg.maxHandshakes(); s.handshakes.Add(1) > int64(max) {
 			s.handshakes.Add(-1)
@@ -300,7 +300,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		go func() {
 			defer s.conns.Done()
-			s.serveConn(c)
+			dataConn{s, c}.serve()
 		}()
 	}
 }

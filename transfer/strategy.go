@@ -41,8 +41,8 @@ func ParseStrategy(name string) (Strategy, error) {
 	return 0, fmt.Errorf("unknown strategy %q (want auto, read-write, mmap, sendfile or splice)", name)
 }
 
-// Model is the textbook cost of one round of a copy path: what DESIGN.md
-// tabulates. It is a model, never a measurement.
+// Model is the textbook cost of one round of a copy path (the table in
+// docs/strategies.md). It is a model, never a measurement.
 type Model struct {
 	CPUCopies    int
 	DMACopies    int

@@ -55,7 +55,7 @@ func TestProbe(t *testing.T) {
 	}
 }
 
-// TestModels pins the per-round models to DESIGN.md's table.
+// TestModels pins the per-round models to docs/strategies.md's table.
 func TestModels(t *testing.T) {
 	tests := []struct {
 		m                    Model

@@ -1,0 +1,175 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"net"
+	"syscall"
+	"time"
+)
+
+// dataConn is one accepted data connection and the Server it belongs to:
+// the preamble, the verdict and the bytes of each transfer it carries.
+type dataConn struct {
+	*Server
+	c net.Conn
+}
+
+// aLongTimeAgo is a deadline in the past: setting it wakes any goroutine
+// parked on the connection with os.ErrDeadlineExceeded.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// serveConn runs one data connection: preamble, verdict, bytes; on a
+// keep-alive connection (version 2) the trailer and the next preamble,
+// until one fails, the client stops or a version 1 preamble comes.
+func (d dataConn) serve() {
+	defer d.c.Close()
+	t, version := d.handshake()
+	for t != nil && d.serveTransfer(t, version) && version == ProtocolVersionKeepAlive {
+		t, version = d.nextHandshake()
+	}
+}
+
+// serveTransfer sends one claimed transfer and ends it as its version
+// asks: close or trailer on success, reset on failure. It reports whether
+// the connection may carry another transfer.
+func (d dataConn) serveTransfer(t *Transfer, version byte) bool {
+	stop := context.AfterFunc(t.ctx, func() { d.c.SetDeadline(aLongTimeAgo) })
+	st, err := d.send(t)
+	stop()
+	if t.ctx.Err() != nil {
+		err = context.Cause(t.ctx)
+	}
+	if err == nil && version == ProtocolVersionKeepAlive {
+		err = d.writeTrailer(TrailerOK)
+	}
+	if tc, ok := d.c.(*net.TCPConn); ok {
+		if err == nil && version != ProtocolVersionKeepAlive {
+			tc.CloseWrite()
+		} else if err != nil {
+			if version == ProtocolVersionKeepAlive && st.Bytes == t.Length {
+				d.writeTrailer(TrailerFailed) // a hint; the reset may overtake it
+			}
+			// Reset rather than end the stream: a receiver must not take a
+			// failed send for a whole one even when the byte count came
+			// out right (an MMAP window reads a truncated tail as zeros).
+			tc.SetLinger(0)
+		}
+	}
+	t.finish(st, err)
+	return err == nil
+}
+
+// handshake reads the preamble within HandshakeTimeout and claims its
+// ticket, then gives back the connection's MaxHandshakes place. It
+// answers a bad preamble or ticket itself and returns nil; a silent or
+// slow client is dropped without a verdict.
+func (d dataConn) handshake() (*Transfer, byte) {
+	defer d.handshakes.Add(-1)
+	d.c.SetDeadline(time.Now().Add(d.cfg.handshakeTimeout()))
+	return d.claim()
+}
+
+// claim reads a preamble, within the deadline already set, and claims
+// its ticket.
+func (d dataConn) claim() (*Transfer, byte) {
+	// Close drops a connection still in its handshake at once, rather
+	// than wait out HandshakeTimeout.
+	stop := context.AfterFunc(d.ctx, func() { d.c.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	ticket, version, ok, err := readPreamble(d.c)
+	if err != nil {
+		return nil, 0
+	}
+	if !ok {
+		d.cfg.Events.refused(RefusedBadPreamble)
+		d.c.Write([]byte{byte(VerdictBadPreamble)})
+		return nil, 0
+	}
+	t, err := d.tickets.claim(ticket, remoteIP(d.c))
+	if t == nil {
+		reason := RefusedUnknownTicket
+		if err != nil {
+			reason = RefusedWrongClient
+			d.cfg.logger().Warn("data connection refused", "err", err)
+		}
+		d.cfg.Events.refused(reason)
+		d.c.Write([]byte{byte(VerdictRefused)})
+		return nil, 0
+	}
+	t.peer, t.started = d.c.RemoteAddr().String(), true
+	d.cfg.Events.started()
+	// Cleared before stop: a Close from here on reaches the connection
+	// through the transfer's context, which Close cancels.
+	d.c.SetDeadline(time.Time{})
+	return t, version
+}
+
+// send writes the verdict and runs the strategy's copy loop, falling back
+// to READ_WRITE if the strategy turns out unsupported for this file and
+// socket before it has sent anything.
+func (d dataConn) send(t *Transfer) (Stats, error) {
+	st := Stats{Strategy: t.Strategy}
+	if _, err := d.c.Write([]byte{byte(VerdictOK)}); err != nil {
+		return st, err
+	}
+	sc, ok := d.c.(syscall.Conn)
+	if !ok {
+		return st, errors.New("data connection has no file descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return st, err
+	}
+	j := &sendJob{rc: rc, file: t.file, fd: int(t.file.Fd()), off: t.Offset, left: t.Length,
+		sent: &t.sent, cfg: &d.cfg, pipes: d.pipes, maps: &d.maps}
+	gather := t.Strategy == Sendfile && d.gather.gathers(d.c.LocalAddr())
+	m := startMeter(t.Length >= d.cfg.ThreadMeasureMin)
+	j.pace = d.pacerFor(t, m)
+	st.RateLimit = t.RateLimit
+	_, handled, err := senders[t.Strategy](j)
+	if !handled {
+		d.cfg.logger().Warn("strategy refused for this transfer; falling back to READ_WRITE",
+			"id", t.ID, "strategy", t.Strategy.String(), "err", err)
+		st.Strategy = ReadWrite
+		_, _, err = sendReadWrite(j)
+	}
+	st.Bytes = t.sent.Load()
+	st.Rounds = j.round
+	if st.Strategy == Splice { // not after a fall back to READ_WRITE
+		st.PipeSize = j.pipe
+	}
+	st.Model = SenderModel(st.Strategy, gather && st.Strategy == Sendfile)
+	m.stop(&st, &j.n)
+	return st, err
+}
+
+// writeTrailer writes a trailer byte, within the handshake timeout: the
+// receiver has just read the payload, so the socket buffer has room.
+func (d dataConn) writeTrailer(b byte) error {
+	d.c.SetWriteDeadline(time.Now().Add(d.cfg.handshakeTimeout()))
+	defer d.c.SetWriteDeadline(time.Time{})
+	_, err := d.c.Write([]byte{b})
+	return err
+}
+
+// nextHandshake waits on a kept connection for the next preamble, as
+// handshake does for the first, holding one of Config.MaxIdleConns'
+// places while it waits. It returns nil when the connection is to be
+// closed: no idle place free, the server shutting down, or the client
+// silent, gone or wrong.
+func (d dataConn) nextHandshake() (*Transfer, byte) {
+	if max := d.cfg.maxIdleConns(); d.idleConns.Add(1) > int64(max) {
+		d.idleConns.Add(-1)
+		return nil, 0
+	}
+	defer d.idleConns.Add(-1)
+	// The deadline is set before the connection is registered, so that
+	// Shutdown's deadline in the past, set later, is the one that holds.
+	d.c.SetDeadline(time.Now().Add(d.cfg.handshakeTimeout()))
+	if !d.idle.add(d.c) {
+		return nil, 0
+	}
+	defer d.idle.remove(d.c)
+	return d.claim()
+}
