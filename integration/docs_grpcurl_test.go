@@ -18,67 +18,72 @@ import (
 	"time"
 )
 
-// The README's grpcurl session lies between these markers: ```console
+// sessionDoc is the guide that holds the grpcurl session, relative to
+// the repository root.
+const sessionDoc = "docs/grpcurl.md"
+
+// The guide's grpcurl session lies between these markers: ```console
 // blocks whose "$ grpcurl" lines are commands, each followed by its output
 // up to the next "$ " line or the end of the block.
 const (
-	sessionStart = "<!-- grpcurl-session: integration/readme_grpcurl_test.go runs these commands -->"
+	sessionStart = "<!-- grpcurl-session: integration/docs_grpcurl_test.go runs these commands -->"
 	sessionEnd   = "<!-- /grpcurl-session -->"
 )
 
-// The addresses the README's session uses: node A serves /srv/a, node B
+// The addresses the guide's session uses: node A serves /srv/a, node B
 // (with --allow-pull) /srv/b.
-var readmeAddrs = []string{"127.0.0.1:7070", "127.0.0.1:7071", "127.0.0.1:8070", "127.0.0.1:8071"}
+var docAddrs = []string{"127.0.0.1:7070", "127.0.0.1:7071", "127.0.0.1:8070", "127.0.0.1:8071"}
 
-// sessionCmd is one command of the README's session and the output shown.
+// sessionCmd is one command of the guide's session and the output shown.
 type sessionCmd struct {
 	line   string // the command, without "$ "
 	output []string
 }
 
-// TestReadmeGrpcurl runs every grpcurl command of the README's session,
-// in order, with the real grpcurl against two real ferryds holding the
-// session's trees, and checks that each output has the README's shape:
-// the same messages and field names, the same values except those that
-// vary from run to run (ids, times, durations, throughput, system call
-// counts), and the same errors. A command whose output holds a ticket
-// gets a data client, as the README tells the reader to run.
-func TestReadmeGrpcurl(t *testing.T) {
+// TestDocsGrpcurl runs every grpcurl command of docs/grpcurl.md's
+// session, in order, with the real grpcurl against two real ferryds
+// holding the session's trees, and checks that each output has the
+// guide's shape: the same messages and field names, the same values
+// except those that vary from run to run (ids, times, durations,
+// throughput, system call counts), and the same errors. A command whose
+// output holds a ticket gets a data client, as the guide tells the reader
+// to run.
+func TestDocsGrpcurl(t *testing.T) {
 	grpcurl := toolPath(t, grpcurlTool)
-	cmds := readmeSession(t)
+	cmds := docSession(t)
 	rootA, rootB := t.TempDir(), t.TempDir()
 	sessionTrees(t, rootA, rootB)
 	a, b := startFerryd(t, rootA), startFerryd(t, rootB, "--allow-pull")
 	actual := []string{a.Addr, a.DataAddr, b.Addr, b.DataAddr}
-	var toActual, toReadme []string
-	for i := range readmeAddrs {
-		toActual = append(toActual, readmeAddrs[i], actual[i])
-		toReadme = append(toReadme, actual[i], readmeAddrs[i])
+	var toActual, toDoc []string
+	for i := range docAddrs {
+		toActual = append(toActual, docAddrs[i], actual[i])
+		toDoc = append(toDoc, actual[i], docAddrs[i])
 	}
 	for i, c := range cmds {
 		args := shellWords(t, strings.NewReplacer(toActual...).Replace(c.line))
 		if args[0] != "grpcurl" {
-			t.Fatalf("README session command %d is not grpcurl: %q", i, c.line)
+			t.Fatalf("%s: session command %d is not grpcurl: %q", sessionDoc, i, c.line)
 		}
 		stdout, stderr, code := runSessionCmd(t, grpcurl, args[1:], slices.ContainsFunc(c.output, func(l string) bool {
 			return strings.Contains(l, `"ticket":`)
 		}))
-		back := strings.NewReplacer(toReadme...)
+		back := strings.NewReplacer(toDoc...)
 		checkSessionOutput(t, c, back.Replace(stdout), back.Replace(stderr), code)
 	}
 }
 
-// readmeSession extracts the session's commands from README.md.
-func readmeSession(t *testing.T) []sessionCmd {
+// docSession extracts the session's commands from docs/grpcurl.md.
+func docSession(t *testing.T) []sessionCmd {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	doc, err := os.ReadFile(filepath.Join(repoRoot, sessionDoc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(readme), sessionStart)
+	_, rest, ok := strings.Cut(string(doc), sessionStart)
 	section, _, ok2 := strings.Cut(rest, sessionEnd)
 	if !ok || !ok2 {
-		t.Fatalf("README.md lacks the grpcurl session markers %q ... %q", sessionStart, sessionEnd)
+		t.Fatalf("%s lacks the grpcurl session markers %q ... %q", sessionDoc, sessionStart, sessionEnd)
 	}
 	var cmds []sessionCmd
 	var cur *sessionCmd
@@ -100,12 +105,12 @@ func readmeSession(t *testing.T) []sessionCmd {
 		}
 	}
 	if len(cmds) == 0 {
-		t.Fatal("README.md's grpcurl session holds no $ grpcurl commands")
+		t.Fatalf("%s's grpcurl session holds no $ grpcurl commands", sessionDoc)
 	}
 	return cmds
 }
 
-// sessionTrees makes the trees the README's session ran on.
+// sessionTrees makes the trees the guide's session ran on.
 func sessionTrees(t *testing.T, a, b string) {
 	t.Helper()
 	for _, d := range []string{"docs/notes", "models"} {
@@ -143,7 +148,7 @@ func sessionTrees(t *testing.T, a, b string) {
 
 // runSessionCmd runs grpcurl; with dataClient, it reads the offer from
 // grpcurl's output as it comes and fetches the bytes on the data channel,
-// as the README's reader does from a shell.
+// as the guide's reader does from a shell.
 func runSessionCmd(t *testing.T, grpcurl string, args []string, dataClient bool) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -202,13 +207,13 @@ func fetch(t *testing.T, addr, ticket string) {
 	}
 }
 
-// checkSessionOutput compares one command's real output with the README's.
+// checkSessionOutput compares one command's real output with the guide's.
 func checkSessionOutput(t *testing.T, c sessionCmd, stdout, stderr string, code int) {
 	t.Helper()
 	shown := strings.TrimSpace(strings.Join(c.output, "\n"))
 	if strings.HasPrefix(shown, "ERROR:") {
 		if code == 0 || strings.TrimSpace(stderr) != shown {
-			t.Errorf("$ %s\nexit %d, stderr:\n%s\nwant non-zero and the README's\n%s", c.line, code, stderr, shown)
+			t.Errorf("$ %s\nexit %d, stderr:\n%s\nwant non-zero and the guide's\n%s", c.line, code, stderr, shown)
 		}
 		return
 	}
@@ -217,19 +222,19 @@ func checkSessionOutput(t *testing.T, c sessionCmd, stdout, stderr string, code 
 		return
 	}
 	elided := slices.ContainsFunc(c.output, func(l string) bool { return strings.TrimSpace(l) == "..." })
-	want, wantKeys := leaves(t, "README: $ "+c.line, unelide(shown))
+	want, wantKeys := leaves(t, sessionDoc+": $ "+c.line, unelide(shown))
 	got, gotKeys := leaves(t, "grpcurl output", stdout)
 	for _, l := range want {
 		if !slices.Contains(got, l) {
-			t.Errorf("$ %s\nthe README shows %s; the real output does not:\n%s", c.line, l, stdout)
+			t.Errorf("$ %s\n%s shows %s; the real output does not:\n%s", c.line, sessionDoc, l, stdout)
 		}
 	}
 	if elided {
-		return // the README left fields out on purpose
+		return // the guide left fields out on purpose
 	}
 	for _, k := range gotKeys {
 		if !slices.Contains(wantKeys, k) {
-			t.Errorf("$ %s\nthe real output has field %s, which the README's does not show:\n%s", c.line, k, stdout)
+			t.Errorf("$ %s\nthe real output has field %s, which %s does not show:\n%s", c.line, k, sessionDoc, stdout)
 		}
 	}
 }
@@ -312,13 +317,13 @@ func varies(path, val string) bool {
 		return true
 	case key == "modeSwitches" && parent != "model": // derived from the syscall counts
 		return true
-	case addrRE.MatchString(val) && !slices.Contains(readmeAddrs, val): // a caller's ephemeral port
+	case addrRE.MatchString(val) && !slices.Contains(docAddrs, val): // a caller's ephemeral port
 		return true
 	}
 	return false
 }
 
-// shellWords splits a command line the README shows: words separated by
+// shellWords splits a command line the guide shows: words separated by
 // spaces, single quotes around JSON.
 func shellWords(t *testing.T, line string) []string {
 	t.Helper()
