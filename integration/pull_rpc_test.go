@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// TestPullRPC drives a node-to-node pull as the README shows it: the real
+// TestPullRPC drives a node-to-node pull as docs/grpcurl.md shows it: the real
 // grpcurl asks ferryd B to pull a file from ferryd A, and the file lands
 // in B's root byte for byte.
 func TestPullRPC(t *testing.T) {

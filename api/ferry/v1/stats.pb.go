@@ -391,7 +391,7 @@ func (x *TransferStats) GetInline() bool {
 }
 
 // CopyModel is the textbook cost of one round of a strategy (see
-// docs in the README): copies of the payload and user/kernel switches.
+// docs/strategies.md): copies of the payload and user/kernel switches.
 type CopyModel struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Copies of the payload made by the CPU per round.

@@ -75,8 +75,8 @@ type TransferServiceClient interface {
 	// holds; each regular file comes with its own offer (tickets as in
 	// Download). The server keeps at most `window` offers outstanding and
 	// sends more as transfers finish, reporting each finished file. A data
-	// connection can carry one transfer after another (see the README's
-	// "The data channel" section), so a tree does not cost one TCP handshake per
+	// connection can carry one transfer after another (see "The data
+	// channel" in docs/design.md), so a tree does not cost one TCP handshake per
 	// file. The last message carries the TreeReport.
 	DownloadTree(ctx context.Context, in *DownloadTreeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadTreeResponse], error)
 }
@@ -230,8 +230,8 @@ type TransferServiceServer interface {
 	// holds; each regular file comes with its own offer (tickets as in
 	// Download). The server keeps at most `window` offers outstanding and
 	// sends more as transfers finish, reporting each finished file. A data
-	// connection can carry one transfer after another (see the README's
-	// "The data channel" section), so a tree does not cost one TCP handshake per
+	// connection can carry one transfer after another (see "The data
+	// channel" in docs/design.md), so a tree does not cost one TCP handshake per
 	// file. The last message carries the TreeReport.
 	DownloadTree(*DownloadTreeRequest, grpc.ServerStreamingServer[DownloadTreeResponse]) error
 	mustEmbedUnimplementedTransferServiceServer()
