@@ -1,8 +1,8 @@
-// Package bench is ferry-bench, the benchmark of issue 6: it runs Ferry side
+// Package bench is ferry-bench, Ferry's benchmark: it runs Ferry side
 // by side with the peers users would pick instead — iperf3, nginx fetched by
 // curl, a gRPC server-streaming download, tar c | nc — all on 127.0.0.1,
 // in interleaved rounds, and writes the medians as Markdown, JSON and an
-// SVG chart, with each issue-6 target and its measured ratio.
+// SVG chart, with each performance target and its measured ratio.
 //
 // It is a package of its own, not cmd/ferry-bench, because it outgrew a
 // main: installing, starting and stopping peers, fixtures, workloads, CPU

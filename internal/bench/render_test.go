@@ -90,6 +90,8 @@ func TestRenderMarkdown(t *testing.T) {
 	RenderMarkdown(&b, fixtureResults())
 	md := b.String()
 	for _, want := range []string{
+		"# Ferry benchmark\n\nMeasured 2026-11-25T00:00:00Z on 2 cores",
+		"## Targets\n\nRatios are medians of same-round ratios.\n",
 		"| Ferry auto | 2.000 | 1.000 | 2.00 | 0.268 | 0.134 | P s · S r | 3 |  |",
 		"| gRPC <64 KiB> & co | — | — | — | — | — | P s · S r | 0 | failed |",
 		"| nginx sendfile on + Go net/http keep-alive | 0.004 | 1.000 | — | 131.072 | 65.536 | P s · S r | 250 | 750 | 3 |  |",
