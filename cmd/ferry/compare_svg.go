@@ -40,7 +40,8 @@ func compareChart(c *comparison) benchfmt.Chart {
 		Title: fmt.Sprintf("ferry compare: %s (%s), host %s, %s", c.File, humanBytes(c.SizeBytes), c.Host, day(c.Date)),
 		Subtitle: fmt.Sprintf("Median of %d interleaved pulls per strategy to /dev/null, page cache warm; server %s; %d cores, kernel %s",
 			c.Runs, c.Server, c.Cores, c.Kernel),
-		Note: "Sender figures from ferry's reports: throughput DERIVED (bytes / data-path time), CPU MEASURED (getrusage of the sending thread).",
+		Note:      "Sender figures from ferry's reports: throughput DERIVED (bytes / data-path time), CPU MEASURED (getrusage of the sending thread).",
+		LabelAttr: "strategy", // read by scripts and the integration test
 	}
 	for _, p := range chartPanels {
 		panel := benchfmt.Panel{ID: p.id, Title: p.title, Unit: p.axis}

@@ -98,9 +98,10 @@ func TestCompareChart(t *testing.T) {
 	}
 	want := benchfmt.Chart{
 		Width: 820, LabelWidth: 150,
-		Title:    "ferry compare: big.bin (512.0 MiB), host h<1>, 2026-11-26",
-		Subtitle: "Median of 5 interleaved pulls per strategy to /dev/null, page cache warm; server 127.0.0.1:7070; 0 cores, kernel 6.1",
-		Note:     "Sender figures from ferry's reports: throughput DERIVED (bytes / data-path time), CPU MEASURED (getrusage of the sending thread).",
+		Title:     "ferry compare: big.bin (512.0 MiB), host h<1>, 2026-11-26",
+		Subtitle:  "Median of 5 interleaved pulls per strategy to /dev/null, page cache warm; server 127.0.0.1:7070; 0 cores, kernel 6.1",
+		Note:      "Sender figures from ferry's reports: throughput DERIVED (bytes / data-path time), CPU MEASURED (getrusage of the sending thread).",
+		LabelAttr: "strategy",
 		Panels: []benchfmt.Panel{
 			{ID: "throughput", Title: "Throughput (sender, median; higher is better)", Unit: "GiB/s",
 				Bars: bars("#2b6cb0", []float64{1.5, 3, 2.9}, "1.50", "3.00", "2.90")},

@@ -1,6 +1,7 @@
 package benchfmt
 
 import (
+	"cmp"
 	"fmt"
 	"html"
 	"math"
@@ -15,6 +16,10 @@ type Chart struct {
 	Subtitle   string // grey, under the title; none when empty
 	Panels     []Panel
 	Note       string // grey, at the bottom; none when empty
+	// LabelAttr is the name, in letters, digits and hyphens, of the data-
+	// attribute that carries each bar's label for programs that read the
+	// chart: "strategy" gives data-strategy; empty gives data-label.
+	LabelAttr string
 }
 
 // Panel is one block of bars under a bold heading, with its own x axis.
@@ -44,9 +49,10 @@ const (
 
 // SVG draws c as a self-contained SVG document. Each bar is a rect of
 // class "bar" that carries its panel's ID, its label and its value in
-// data-series, data-label and data-value attributes.
+// data-series, data-label (or c.LabelAttr) and data-value attributes.
 func SVG(c Chart) []byte {
 	tops := scales(c.Panels)
+	labelAttr := "data-" + cmp.Or(c.LabelAttr, "label")
 	barMax := float64(max(1, c.Width-c.LabelWidth-textRoom))
 	var body strings.Builder
 	y := 50
@@ -54,7 +60,7 @@ func SVG(c Chart) []byte {
 		y += 20
 	}
 	for _, p := range c.Panels {
-		y = panel(&body, p, tops[p.Unit], float64(c.LabelWidth), barMax, y)
+		y = panel(&body, p, tops[p.Unit], labelAttr, float64(c.LabelWidth), barMax, y)
 	}
 	h := y + 30
 	var b strings.Builder
@@ -97,7 +103,7 @@ func scales(ps []Panel) map[string]scale {
 }
 
 // panel draws p with its heading at y and returns the y below it.
-func panel(b *strings.Builder, p Panel, s scale, left, barMax float64, y int) int {
+func panel(b *strings.Builder, p Panel, s scale, labelAttr string, left, barMax float64, y int) int {
 	fmt.Fprintf(b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+headH-10, esc(p.Title))
 	y += headH
 	top, bottom := y, y+len(p.Bars)*rowH
@@ -116,8 +122,8 @@ func panel(b *strings.Builder, p Panel, s scale, left, barMax float64, y int) in
 			w = bar.Value / s.top * barMax
 		}
 		fmt.Fprintf(b, `<text x="%.0f" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+15, esc(bar.Label))
-		fmt.Fprintf(b, `<rect class="bar" data-series="%s" data-label="%s" data-value="%g" x="%.0f" y="%d" width="%.2f" height="%d" fill="%s"/>`+"\n",
-			esc(p.ID), esc(bar.Label), bar.Value, left, y+3, w, rowH-6, esc(bar.Color))
+		fmt.Fprintf(b, `<rect class="bar" data-series="%s" %s="%s" data-value="%g" x="%.0f" y="%d" width="%.2f" height="%d" fill="%s"/>`+"\n",
+			esc(p.ID), labelAttr, esc(bar.Label), bar.Value, left, y+3, w, rowH-6, esc(bar.Color))
 		fmt.Fprintf(b, `<text x="%.1f" y="%d">%s</text>`+"\n", left+w+6, y+15, esc(bar.Text))
 		y += rowH
 	}

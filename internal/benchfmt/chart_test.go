@@ -21,7 +21,13 @@ type drawnBar struct {
 
 // decode parses an SVG with encoding/xml, which fails on markup that is
 // not well formed, and returns its bars, its texts and its height.
+// Each bar's label is read from data-label.
 func decode(t *testing.T, doc []byte) (bars []drawnBar, texts []string, height int) {
+	return decodeAttr(t, doc, "data-label")
+}
+
+// decodeAttr is decode reading each bar's label from labelAttr.
+func decodeAttr(t *testing.T, doc []byte, labelAttr string) (bars []drawnBar, texts []string, height int) {
 	t.Helper()
 	d := xml.NewDecoder(bytes.NewReader(doc))
 	root := false
@@ -46,9 +52,9 @@ func decode(t *testing.T, doc []byte) (bars []drawnBar, texts []string, height i
 				v, _ := strconv.ParseFloat(attr(el, "data-value"), 64)
 				w, err := strconv.ParseFloat(attr(el, "width"), 64)
 				if err != nil || w < 0 {
-					t.Errorf("bar %q has width %q, want a number >= 0", attr(el, "data-label"), attr(el, "width"))
+					t.Errorf("bar %q has width %q, want a number >= 0", attr(el, labelAttr), attr(el, "width"))
 				}
-				bars = append(bars, drawnBar{attr(el, "data-series"), attr(el, "data-label"), attr(el, "fill"), v, w})
+				bars = append(bars, drawnBar{attr(el, "data-series"), attr(el, labelAttr), attr(el, "fill"), v, w})
 			}
 		case xml.CharData:
 			if s := strings.TrimSpace(string(el)); s != "" {
@@ -90,19 +96,26 @@ func sampleChart() Chart {
 }
 
 func TestSVGBars(t *testing.T) {
-	c := sampleChart()
-	bars, _, _ := decode(t, SVG(c))
-	var got, want []drawnBar
-	for _, bar := range bars {
-		got = append(got, drawnBar{bar.Series, bar.Label, bar.Color, bar.Value, 0})
+	tests := []struct{ labelAttr, read string }{
+		{"", "data-label"},
+		{"strategy", "data-strategy"},
 	}
-	for _, p := range c.Panels {
-		for _, bar := range p.Bars {
-			want = append(want, drawnBar{p.ID, bar.Label, bar.Color, bar.Value, 0})
+	for _, tt := range tests {
+		c := sampleChart()
+		c.LabelAttr = tt.labelAttr
+		bars, _, _ := decodeAttr(t, SVG(c), tt.read)
+		var got, want []drawnBar
+		for _, bar := range bars {
+			got = append(got, drawnBar{bar.Series, bar.Label, bar.Color, bar.Value, 0})
 		}
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("SVG(%q) bars (-want +got):\n%s", c.Title, diff)
+		for _, p := range c.Panels {
+			for _, bar := range p.Bars {
+				want = append(want, drawnBar{p.ID, bar.Label, bar.Color, bar.Value, 0})
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("SVG(%q) with LabelAttr %q: bars read from %s (-want +got):\n%s", c.Title, tt.labelAttr, tt.read, diff)
+		}
 	}
 }
 
