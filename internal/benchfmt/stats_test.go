@@ -7,11 +7,29 @@ import (
 	"time"
 )
 
-func TestMedianInt(t *testing.T) {
-	tests := []struct {
-		in   []int64
-		want int64
-	}{
+// medianCase is one input of Median and its wanted result.
+type medianCase[N Number] struct {
+	in   []N
+	want N
+}
+
+// checkMedians runs Median on each case, checking its result and that
+// it left the input as it was.
+func checkMedians[N Number](t *testing.T, tests []medianCase[N]) {
+	t.Helper()
+	for _, tt := range tests {
+		in := slices.Clone(tt.in)
+		if got := Median(in); got != tt.want {
+			t.Errorf("Median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+		if !slices.Equal(in, tt.in) {
+			t.Errorf("Median(%v) reordered its input to %v", tt.in, in)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	checkMedians(t, []medianCase[int64]{
 		{nil, 0},
 		{[]int64{7}, 7},
 		{[]int64{9, 1, 5}, 5},
@@ -19,42 +37,19 @@ func TestMedianInt(t *testing.T) {
 		{[]int64{10, 20}, 15},
 		{[]int64{-5, -2}, -4}, // -3.5, toward the lower
 		{[]int64{math.MaxInt64, math.MaxInt64 - 2}, math.MaxInt64 - 1},
-	}
-	for _, tt := range tests {
-		in := slices.Clone(tt.in)
-		if got := Median(in); got != tt.want {
-			t.Errorf("Median(%v) = %v, want %v", tt.in, got, tt.want)
-		}
-		if !slices.Equal(in, tt.in) {
-			t.Errorf("Median(%v) reordered its input to %v", tt.in, in)
-		}
-	}
-	if got, want := Median([]uint64{math.MaxUint64, math.MaxUint64 - 2}), uint64(math.MaxUint64-1); got != want {
-		t.Errorf("Median([MaxUint64 MaxUint64-2]) = %v, want %v", got, want)
-	}
-}
-
-func TestMedianFloat(t *testing.T) {
-	tests := []struct {
-		in   []float64
-		want float64
-	}{
+	})
+	checkMedians(t, []medianCase[uint64]{
+		{[]uint64{3, 4}, 3},
+		{[]uint64{math.MaxUint64, math.MaxUint64 - 2}, math.MaxUint64 - 1},
+	})
+	checkMedians(t, []medianCase[float64]{
 		{nil, 0},
 		{[]float64{3}, 3},
 		{[]float64{5, 1, 3}, 3},
 		{[]float64{4, 1, 3, 2}, 2.5},
 		{[]float64{1, 2}, 1.5},
 		{[]float64{9, 9, 1, 1, 5}, 5},
-	}
-	for _, tt := range tests {
-		in := slices.Clone(tt.in)
-		if got := Median(in); got != tt.want {
-			t.Errorf("Median(%v) = %v, want %v", tt.in, got, tt.want)
-		}
-		if !slices.Equal(in, tt.in) {
-			t.Errorf("Median(%v) reordered its input to %v", tt.in, in)
-		}
-	}
+	})
 }
 
 func TestMedianOf(t *testing.T) {
