@@ -22,9 +22,13 @@
 //     getrusage(RUSAGE_SELF) delta of ferry-bench itself, for the clients
 //     that run in-process (Ferry, the gRPC client, the Go HTTP client).
 //
+// The medians, percentiles, GB/s and per-GiB figures and the drawing of
+// the chart are internal/benchfmt's, shared with ferry compare; this
+// package decides what is summarized and charted.
+//
 // It does not tune Ferry, and a missed target is a result, not an error:
 // Run fails only when something could not be measured. Its tests cover
-// the pure parts (statistics, /proc parsing, rendering); go test never
+// the pure parts (summaries, /proc parsing, rendering); go test never
 // runs the benchmark. Every process it starts runs in its own process
 // group, is stopped by pid when Run returns or the context ends (SIGINT),
 // and gets PR_SET_PDEATHSIG should ferry-bench itself be killed.
