@@ -1,5 +1,5 @@
-// Command ferry-bench is the benchmark of issue 6: Ferry side by side
-// with iperf3, nginx + curl, a gRPC streaming download and tar c | nc on
+// Command ferry-bench is Ferry's benchmark: Ferry side by side with
+// iperf3, nginx + curl, a gRPC streaming download and tar c | nc on
 // 127.0.0.1, in interleaved rounds, written to docs/bench as Markdown,
 // JSON and an SVG chart. Run it from the module root:
 //

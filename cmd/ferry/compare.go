@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
 	"github.com/ferrydev/ferry/internal/apiconv"
+	"github.com/ferrydev/ferry/internal/benchfmt"
 	"github.com/ferrydev/ferry/transfer"
 	"golang.org/x/sys/unix"
 )
@@ -195,17 +195,15 @@ func medians(requested string, reports []*ferryv1.Report) strategyMedian {
 		used[strategyName(senders[i].GetStrategy())] = true
 		measuredAll = measuredAll && senders[i].GetThreadMeasured()
 	}
-	u := func(f func(*ferryv1.TransferStats) uint64) uint64 { return median(senders, f) }
-	d := func(f func(*ferryv1.TransferStats) time.Duration) int64 {
-		return int64(median(senders, func(t *ferryv1.TransferStats) time.Duration { return f(t) }))
-	}
+	u := func(f func(*ferryv1.TransferStats) uint64) uint64 { return benchfmt.MedianOf(senders, f) }
+	d := func(f func(*ferryv1.TransferStats) time.Duration) int64 { return int64(benchfmt.MedianOf(senders, f)) }
 	m := strategyMedian{
 		Requested:                  requested,
 		Strategy:                   strings.Join(slices.Sorted(maps.Keys(used)), ","),
 		Runs:                       len(reports),
 		Bytes:                      u((*ferryv1.TransferStats).GetBytes),
 		DurationNs:                 d(func(t *ferryv1.TransferStats) time.Duration { return t.GetDuration().AsDuration() }),
-		ThroughputBytesPerSecond:   median(senders, (*ferryv1.TransferStats).GetThroughputBytesPerSecond),
+		ThroughputBytesPerSecond:   benchfmt.MedianOf(senders, (*ferryv1.TransferStats).GetThroughputBytesPerSecond),
 		UserCPUNs:                  d(func(t *ferryv1.TransferStats) time.Duration { return t.GetUserCpu().AsDuration() }),
 		SystemCPUNs:                d(func(t *ferryv1.TransferStats) time.Duration { return t.GetSystemCpu().AsDuration() }),
 		Syscalls:                   u(totalSyscalls),
@@ -217,37 +215,13 @@ func medians(requested string, reports []*ferryv1.Report) strategyMedian {
 		ThreadMeasured:             measuredAll,
 	}
 	// Per GiB of each run, then the median: a run's CPU goes with its bytes.
-	m.CPUNsPerGiB = int64(median(senders, func(t *ferryv1.TransferStats) float64 {
-		return perGiB(float64(t.GetUserCpu().AsDuration()+t.GetSystemCpu().AsDuration()), t.GetBytes())
+	m.CPUNsPerGiB = int64(benchfmt.MedianOf(senders, func(t *ferryv1.TransferStats) float64 {
+		return benchfmt.PerGiB(float64(t.GetUserCpu().AsDuration()+t.GetSystemCpu().AsDuration()), t.GetBytes())
 	}))
-	m.SyscallsPerGiB = median(senders, func(t *ferryv1.TransferStats) float64 {
-		return perGiB(float64(totalSyscalls(t)), t.GetBytes())
+	m.SyscallsPerGiB = benchfmt.MedianOf(senders, func(t *ferryv1.TransferStats) float64 {
+		return benchfmt.PerGiB(float64(totalSyscalls(t)), t.GetBytes())
 	})
 	return m
-}
-
-// number is what median takes the middle of.
-type number interface {
-	~int64 | ~uint64 | ~float64
-}
-
-// median is the middle value of f over xs; for an even count, the mean of
-// the two middle values (rounded down for integers). 0 for none.
-func median[T any, N number](xs []T, f func(T) N) N {
-	if len(xs) == 0 {
-		return 0
-	}
-	vs := make([]N, len(xs))
-	for i, x := range xs {
-		vs[i] = f(x)
-	}
-	slices.SortFunc(vs, cmp.Compare[N])
-	mid := len(vs) / 2
-	if len(vs)%2 == 1 {
-		return vs[mid]
-	}
-	lo, hi := vs[mid-1], vs[mid]
-	return lo + (hi-lo)/2 // no overflow; exact for floats
 }
 
 func totalSyscalls(t *ferryv1.TransferStats) uint64 {

@@ -2,42 +2,17 @@ package main
 
 import (
 	"bytes"
-	"encoding/xml"
-	"errors"
-	"io"
-	"math"
-	"strconv"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/internal/benchfmt"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
-
-func TestMedian(t *testing.T) {
-	id := func(v int64) int64 { return v }
-	tests := []struct {
-		in   []int64
-		want int64
-	}{
-		{nil, 0},
-		{[]int64{7}, 7},
-		{[]int64{9, 1, 5}, 5},
-		{[]int64{4, 1, 3, 2}, 2}, // mean of 2 and 3, rounded down
-		{[]int64{10, 20}, 15},
-		{[]int64{math.MaxInt64, math.MaxInt64 - 2}, math.MaxInt64 - 1},
-	}
-	for _, tt := range tests {
-		if got := median(tt.in, id); got != tt.want {
-			t.Errorf("median(%v) = %d, want %d", tt.in, got, tt.want)
-		}
-	}
-	if got := median([]float64{1, 2}, func(v float64) float64 { return v }); got != 1.5 {
-		t.Errorf("median([1 2]) = %v, want 1.5", got)
-	}
-}
 
 func TestCompareStrategies(t *testing.T) {
 	rw, mm, sf := ferryv1.Strategy_STRATEGY_READ_WRITE, ferryv1.Strategy_STRATEGY_MMAP, ferryv1.Strategy_STRATEGY_SENDFILE
@@ -111,110 +86,62 @@ func sampleComparison() *comparison {
 	}
 }
 
-// svgBar is a bar of the chart as the XML decoder sees it.
-type svgBar struct {
-	series, strategy string
-	value, height    float64
-}
-
-// decodeSVG parses the chart with encoding/xml, which fails on markup
-// that is not well formed, and returns its bars and texts.
-func decodeSVG(t *testing.T, doc []byte) (bars []svgBar, texts []string) {
-	t.Helper()
-	d := xml.NewDecoder(bytes.NewReader(doc))
-	var root bool
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			break
+func TestCompareChart(t *testing.T) {
+	c := sampleComparison()
+	got := compareChart(c)
+	bars := func(color string, values []float64, texts ...string) []benchfmt.Bar {
+		var out []benchfmt.Bar
+		for i, label := range []string{"READ_WRITE", "SPLICE", "auto (SPLICE)"} {
+			out = append(out, benchfmt.Bar{Label: label, Value: values[i], Text: texts[i], Color: color})
 		}
-		if err != nil {
-			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, doc)
-		}
-		switch el := tok.(type) {
-		case xml.StartElement:
-			if !root {
-				root = true
-				if el.Name.Local != "svg" || el.Name.Space != "http://www.w3.org/2000/svg" {
-					t.Errorf("root element %v, want svg in the SVG namespace", el.Name)
-				}
-			}
-			if el.Name.Local == "rect" && attr(el, "class") == "bar" {
-				v, _ := strconv.ParseFloat(attr(el, "data-value"), 64)
-				h, _ := strconv.ParseFloat(attr(el, "height"), 64)
-				bars = append(bars, svgBar{attr(el, "data-series"), attr(el, "data-strategy"), v, h})
-			}
-		case xml.CharData:
-			if s := strings.TrimSpace(string(el)); s != "" {
-				texts = append(texts, s)
-			}
-		}
+		return out
 	}
-	return bars, texts
-}
-
-func attr(el xml.StartElement, name string) string {
-	for _, a := range el.Attr {
-		if a.Name.Local == name {
-			return a.Value
-		}
+	want := benchfmt.Chart{
+		Width: 820, LabelWidth: 150,
+		Title:     "ferry compare: big.bin (512.0 MiB), host h<1>, 2026-11-26",
+		Subtitle:  "Median of 5 interleaved pulls per strategy to /dev/null, page cache warm; server 127.0.0.1:7070; 0 cores, kernel 6.1",
+		Note:      "Sender figures from ferry's reports: throughput DERIVED (bytes / data-path time), CPU MEASURED (getrusage of the sending thread).",
+		LabelAttr: "strategy",
+		Panels: []benchfmt.Panel{
+			{ID: "throughput", Title: "Throughput (sender, median; higher is better)", Unit: "GiB/s",
+				Bars: bars("#2b6cb0", []float64{1.5, 3, 2.9}, "1.50", "3.00", "2.90")},
+			{ID: "cpu", Title: "Sender CPU user+sys per GiB (median; lower is better)", Unit: "ms per GiB",
+				Bars: bars("#c05621", []float64{600, 150, 0}, "600.0", "150.0", "0.0")},
+		},
 	}
-	return ""
-}
-
-func TestRenderSVG(t *testing.T) {
-	var b bytes.Buffer
-	renderSVG(&b, sampleComparison())
-	bars, texts := decodeSVG(t, b.Bytes())
-	if len(bars) != 6 {
-		t.Fatalf("got %d bars, want 2 series x 3 strategies", len(bars))
-	}
-	want := map[string][]float64{"throughput": {1.5, 3, 2.9}, "cpu": {600, 150, 0}}
-	for series, values := range want {
-		var got []svgBar
-		for _, bar := range bars {
-			if bar.series == series {
-				got = append(got, bar)
-			}
-		}
-		if len(got) != len(values) {
-			t.Fatalf("series %s: %d bars, want %d", series, len(got), len(values))
-		}
-		tallest := got[0]
-		for i, bar := range got {
-			if math.Abs(bar.value-values[i]) > 1e-9 {
-				t.Errorf("series %s bar %d: value %v, want %v", series, i, bar.value, values[i])
-			}
-			if bar.value > tallest.value {
-				tallest = bar
-			}
-		}
-		for _, bar := range got { // heights proportional to values
-			if want := tallest.height * bar.value / tallest.value; math.Abs(bar.height-want) > 0.01 {
-				t.Errorf("series %s %s: height %.3f for %v, want %.3f (tallest %.3f for %v)",
-					series, bar.strategy, bar.height, bar.value, want, tallest.height, tallest.value)
-			}
-		}
-		if tallest.height <= 0 || tallest.height > plotH {
-			t.Errorf("series %s: tallest bar %.1f high, want in (0, %d]", series, tallest.height, plotH)
-		}
-	}
-	all := strings.Join(texts, "\n")
-	for _, w := range []string{"ferry compare: big.bin (512.0 MiB), host h<1>, 2026-11-26", "GiB/s", "ms per GiB",
-		"strategy", "1.50", "3.00", "600.0", "auto (SPLICE)", "READ_WRITE"} {
-		if !strings.Contains(all, w) {
-			t.Errorf("SVG text lacks %q:\n%s", w, all)
-		}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("compareChart(%q) mismatch (-want +got):\n%s", c.File, diff)
 	}
 }
 
-func TestNiceStep(t *testing.T) {
-	tests := []struct{ raw, want float64 }{
-		{0, 1}, {0.3, 0.5}, {0.75, 1}, {1, 1}, {1.2, 2}, {3, 5}, {7, 10}, {120, 200},
+func TestWriteSVG(t *testing.T) {
+	c := sampleComparison()
+	path := filepath.Join(t.TempDir(), "out.svg")
+	if err := writeSVG(path, c); err != nil {
+		t.Fatalf("writeSVG(%q) error = %v", path, err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := benchfmt.SVG(compareChart(c)); !bytes.Equal(got, want) {
+		t.Errorf("writeSVG(%q) wrote %d bytes, want the %d of benchfmt.SVG(compareChart(c))", path, len(got), len(want))
+	}
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "out.svg")
+	if err := writeSVG(missing, c); err == nil {
+		t.Errorf("writeSVG(%q) = nil error, want one", missing)
+	}
+}
+
+func TestDay(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"2026-11-26T01:00:00Z", "2026-11-26"},
+		{"2026-11-26", "2026-11-26"},
+		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := niceStep(tt.raw); math.Abs(got-tt.want) > 1e-9 {
-			t.Errorf("niceStep(%v) = %v, want %v", tt.raw, got, tt.want)
+		if got := day(tt.in); got != tt.want {
+			t.Errorf("day(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

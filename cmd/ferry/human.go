@@ -84,11 +84,3 @@ func fixed3(v float64) string {
 	}
 	return fmt.Sprintf("%.2f", v)
 }
-
-// perGiB scales a figure for n bytes to one for a GiB (1 << 30 bytes).
-func perGiB(v float64, bytes uint64) float64 {
-	if bytes == 0 {
-		return 0
-	}
-	return v * (1 << 30) / float64(bytes)
-}

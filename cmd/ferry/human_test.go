@@ -85,12 +85,3 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
-
-func TestPerGiB(t *testing.T) {
-	if got := perGiB(10, 1<<29); got != 20 {
-		t.Errorf("perGiB(10, 512 MiB) = %v, want 20", got)
-	}
-	if got := perGiB(10, 0); got != 0 {
-		t.Errorf("perGiB(10, 0) = %v, want 0", got)
-	}
-}

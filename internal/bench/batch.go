@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/ferrydev/ferry/internal/benchfmt"
 )
 
 // fetchFunc fetches one named file to wherever the path discards it,
@@ -29,8 +31,8 @@ func batchPath(r row, sender, receiver cpuClock, names []string, count int, size
 				}
 				s.Bytes, s.Files, s.Note = s.Bytes+n, s.Files+1, note
 			}
-			s.P50us = float64(percentile(lat, 50)) / 1e3
-			s.P99us = float64(percentile(lat, 99)) / 1e3
+			s.P50us = float64(benchfmt.Percentile(lat, 50)) / 1e3
+			s.P99us = float64(benchfmt.Percentile(lat, 99)) / 1e3
 			return nil
 		})
 		return []Sample{s}, err

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferrydev/ferry/internal/benchfmt"
 )
 
 // iperfServer is one "iperf3 -s" for the whole run; each path runs an
@@ -68,7 +70,7 @@ func (ip *iperfServer) client(ctx context.Context, s *Sample, argv []string) (bu
 	res, perr := parseIperf(out.Bytes())
 	if perr == nil && res.Error == "" && err == nil {
 		s.Bytes, s.SenderCPU = res.End.SumReceived.Bytes, waitCPU(ps).Seconds()
-		s.ToolGBps = gbps(res.End.SumReceived.Bytes, res.End.SumReceived.Seconds)
+		s.ToolGBps = benchfmt.GBps(res.End.SumReceived.Bytes, res.End.SumReceived.Seconds)
 		return false, nil
 	}
 	if ctx.Err() != nil {

@@ -9,7 +9,7 @@ import (
 // RenderMarkdown writes the results as docs/bench/results.md.
 func RenderMarkdown(w io.Writer, r *Results) {
 	m := r.Machine
-	fmt.Fprintf(w, "# Ferry benchmark (issue 6)\n\n")
+	fmt.Fprintf(w, "# Ferry benchmark\n\n")
 	fmt.Fprintf(w, "Measured %s on %d cores (%s), kernel %s, %s, memory %s; load average %s at the start, %s at the end. "+
 		"Fixtures on %s, files landed on %s. Medians of %s interleaved rounds; the run took %s.\n\n",
 		m.Date, m.Cores, m.CPUModel, m.Kernel, m.GoVersion, m.MemTotal, m.LoadStart, m.LoadEnd,
@@ -41,7 +41,7 @@ func toolList(tools map[string]string) string {
 }
 
 func renderTargets(w io.Writer, ts []Target) {
-	fmt.Fprintf(w, "## Issue-6 targets\n\nRatios are medians of same-round ratios.\n\n")
+	fmt.Fprintf(w, "## Targets\n\nRatios are medians of same-round ratios.\n\n")
 	fmt.Fprintf(w, "| # | target | measured | want | verdict |\n|---|---|---|---|---|\n")
 	for _, t := range ts {
 		want := ""

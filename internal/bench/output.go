@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/ferrydev/ferry/internal/benchfmt"
 )
 
 // writeResults writes results.md, results.json and throughput.svg under
@@ -19,10 +21,9 @@ func writeResults(dir string, r *Results) error {
 	if err != nil {
 		return err
 	}
-	var md, svg bytes.Buffer
+	var md bytes.Buffer
 	RenderMarkdown(&md, r)
-	RenderSVG(&svg, r)
-	for name, b := range map[string][]byte{"results.json": append(js, '\n'), "results.md": md.Bytes(), "throughput.svg": svg.Bytes()} {
+	for name, b := range map[string][]byte{"results.json": append(js, '\n'), "results.md": md.Bytes(), "throughput.svg": benchfmt.SVG(throughputChart(r))} {
 		if err := writeFile(filepath.Join(dir, name), b); err != nil {
 			return err
 		}

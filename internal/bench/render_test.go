@@ -3,13 +3,11 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
-	"io"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ferrydev/ferry/internal/benchfmt"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -92,6 +90,8 @@ func TestRenderMarkdown(t *testing.T) {
 	RenderMarkdown(&b, fixtureResults())
 	md := b.String()
 	for _, want := range []string{
+		"# Ferry benchmark\n\nMeasured 2026-11-25T00:00:00Z on 2 cores",
+		"## Targets\n\nRatios are medians of same-round ratios.\n",
 		"| Ferry auto | 2.000 | 1.000 | 2.00 | 0.268 | 0.134 | P s · S r | 3 |  |",
 		"| gRPC <64 KiB> & co | — | — | — | — | — | P s · S r | 0 | failed |",
 		"| nginx sendfile on + Go net/http keep-alive | 0.004 | 1.000 | — | 131.072 | 65.536 | P s · S r | 250 | 750 | 3 |  |",
@@ -124,48 +124,34 @@ func TestResultsJSONRoundTrip(t *testing.T) {
 	}
 }
 
-func TestRenderSVG(t *testing.T) {
-	var b bytes.Buffer
-	RenderSVG(&b, fixtureResults())
-	dec := xml.NewDecoder(&b)
-	bars, widths := 0, []float64{}
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("RenderSVG() is not well-formed XML: %v", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" && attr(se, "class") == "bar" {
-			bars++
-			w, _ := strconv.ParseFloat(attr(se, "width"), 64)
-			widths = append(widths, w)
-		}
+func TestThroughputChart(t *testing.T) {
+	r := fixtureResults()
+	got := throughputChart(r)
+	const ferry, iperf, peer = "#2b6cb0", "#4a5568", "#a0aec0"
+	want := benchfmt.Chart{
+		Width: 960, LabelWidth: 400,
+		Title: "Throughput by path, GB/s (median of 3 rounds, 2 cores, kernel 6.18, 2026-11-25T00:00:00Z)",
+		Note:  "Ferry in blue, iperf3 (the loopback TCP reference) in dark grey, other peers in light grey. Source: results.json.",
+		// large-null and dir are charted; small (latency) is not.
+		Panels: []benchfmt.Panel{
+			{ID: "large-null", Title: "2 GB file → /dev/null", Unit: "GB/s", Bars: []benchfmt.Bar{
+				{Label: "iperf3, one stream", Value: 1, Text: "1.000", Color: iperf},
+				{Label: "iperf3 -Z", Value: 1, Text: "1.000", Color: iperf},
+				{Label: "nginx sendfile on + curl", Value: 0.5, Text: "0.500", Color: peer},
+				{Label: "gRPC <64 KiB> & co", Value: 0, Text: "failed", Color: peer},
+				{Label: "Ferry auto", Value: 2, Text: "2.000", Color: ferry},
+				{Label: "Ferry mmap", Value: 2, Text: "2.000", Color: ferry},
+				{Label: "Ferry splice", Value: 1, Text: "1.000", Color: ferry},
+			}},
+			{ID: "dir", Title: "A directory", Unit: "GB/s", Bars: []benchfmt.Bar{
+				{Label: "tar c | nc → nc -l > /dev/null", Value: 0.08192, Text: "0.082", Color: peer},
+				{Label: "Ferry auto (10000 pulls, 4 concurrent)", Value: 0.04096, Text: "0.041", Color: ferry},
+				{Label: "tar c | nc → nc -l | tar x", Value: 0.08192, Text: "0.082", Color: peer},
+				{Label: "Ferry auto pull -r → files", Value: 0.04096, Text: "0.041", Color: ferry},
+			}},
+		},
 	}
-	// large-null (7 paths) and dir (4) are charted; small (latency) is not.
-	if bars != 11 {
-		t.Errorf("RenderSVG() drew %d bars, want 11", bars)
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-12)); diff != "" {
+		t.Errorf("throughputChart(%q) mismatch (-want +got):\n%s", r.Settings["command"], diff)
 	}
-	// Medians: Ferry auto and mmap 2 GB/s (the widest), nginx 0.5.
-	if len(widths) == 9 && (widths[2] != 0.5/2*svgBarMaxW || maxOf(widths) != svgBarMaxW) {
-		t.Errorf("bar widths = %v, want the fastest (2 GB/s) at %d and nginx (0.5 GB/s) at a quarter of it", widths, svgBarMaxW)
-	}
-}
-
-func attr(se xml.StartElement, name string) string {
-	for _, a := range se.Attr {
-		if a.Name.Local == name {
-			return a.Value
-		}
-	}
-	return ""
-}
-
-func maxOf(xs []float64) float64 {
-	m := xs[0]
-	for _, x := range xs {
-		m = max(m, x)
-	}
-	return m
 }

@@ -1,6 +1,10 @@
 package bench
 
-import "time"
+import (
+	"time"
+
+	"github.com/ferrydev/ferry/internal/benchfmt"
+)
 
 // Sample is one path's measurement in one round.
 type Sample struct {
@@ -22,7 +26,7 @@ type Sample struct {
 }
 
 // GBps is the sample's throughput from the harness's wall time.
-func (s Sample) GBps() float64 { return gbps(s.Bytes, s.WallSec) }
+func (s Sample) GBps() float64 { return benchfmt.GBps(s.Bytes, s.WallSec) }
 
 // Summary holds the medians over a path's successful samples.
 type Summary struct {
@@ -132,8 +136,8 @@ func (p *PathResult) summarize(ref *PathResult, latency bool) *Summary {
 			continue
 		}
 		gb, wall = append(gb, s.GBps()), append(wall, s.WallSec)
-		scpu = append(scpu, perGiB(s.SenderCPU, s.Bytes))
-		rcpu = append(rcpu, perGiB(s.ReceiverCPU, s.Bytes))
+		scpu = append(scpu, benchfmt.PerGiB(s.SenderCPU, s.Bytes))
+		rcpu = append(rcpu, benchfmt.PerGiB(s.ReceiverCPU, s.Bytes))
 		p50, p99 = append(p50, s.P50us), append(p99, s.P99us)
 		if r, ok := ref.sampleIn(s.Round); ok && ref != p && r.GBps() > 0 {
 			ratio = append(ratio, s.GBps()/r.GBps())
@@ -144,10 +148,10 @@ func (p *PathResult) summarize(ref *PathResult, latency bool) *Summary {
 		return nil
 	}
 	sum := &Summary{Runs: len(gb), Note: note}
-	sum.GBps, _ = median(gb)
-	sum.WallSec, _ = median(wall)
-	sum.SenderCPUPerGiB, _ = median(scpu)
-	sum.ReceiverCPUPerGiB, _ = median(rcpu)
+	sum.GBps = benchfmt.Median(gb)
+	sum.WallSec = benchfmt.Median(wall)
+	sum.SenderCPUPerGiB = benchfmt.Median(scpu)
+	sum.ReceiverCPUPerGiB = benchfmt.Median(rcpu)
 	sum.RatioIperfZ = medianPtr(ratio)
 	if ref == p {
 		one := 1.0
@@ -159,10 +163,11 @@ func (p *PathResult) summarize(ref *PathResult, latency bool) *Summary {
 	return sum
 }
 
+// medianPtr is the median of xs, nil for none: a figure not measured.
 func medianPtr(xs []float64) *float64 {
-	m, ok := median(xs)
-	if !ok {
+	if len(xs) == 0 {
 		return nil
 	}
+	m := benchfmt.Median(xs)
 	return &m
 }

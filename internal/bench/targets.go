@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Target is one issue-6 target (or, with Info, a figure that puts one in
+// Target is one performance target (or, with Info, a figure that puts one in
 // context) and what this run measured for it.
 type Target struct {
 	ID       string   `json:"id"`
