@@ -104,7 +104,7 @@ type DownloadOptions struct {
 	// goroutine that called Download.
 	Progress func(*ferryv1.Progress)
 	// Receive tunes the receiving copy loop.
-	Receive transfer.ReceiveConfig
+	Receive ReceiveConfig
 	// Checksum asks the server for the range's checksum, which Download
 	// verifies against what the destination holds before it keeps the
 	// file; a mismatch is an error wrapping transfer.ErrChecksumMismatch
@@ -112,7 +112,7 @@ type DownloadOptions struct {
 	Checksum ferryv1.ChecksumAlgorithm
 	// InlineMax accepts the bytes inside the offer, with no data
 	// connection, when the range is at most this long (the server caps
-	// it at transfer.MaxInline). 0 means never.
+	// it at MaxInline). 0 means never.
 	InlineMax uint64
 	// RateLimit asks the server to pace the data channel to at most this
 	// many bytes per second; its own ceiling (ferryd --max-rate) may hold

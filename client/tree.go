@@ -58,7 +58,7 @@ type TreeOptions struct {
 	// Calls come from the goroutine that lands the files, one at a time.
 	Progress func(*ferryv1.Progress)
 	// Receive tunes the receiving copy loop.
-	Receive transfer.ReceiveConfig
+	Receive ReceiveConfig
 }
 
 // maxTreeConcurrency caps TreeOptions.Concurrency (and a Pull request's

@@ -15,7 +15,10 @@ const module = "github.com/ferrydev/ferry"
 //     only golang.org/x/sys;
 //   - transfer adds only fsroot to that: no gRPC, protobuf or api;
 //   - imports run cmd → service → client → transfer → fsroot: client does
-//     not import service, and nothing outside cmd imports cmd.
+//     not import service, and nothing outside cmd imports cmd;
+//   - the CLI (cmd/ferry) and the benchmark (internal/bench) reach Ferry
+//     only through client and api's types: they import neither transfer,
+//     fsroot, the API mapping (internal/apiconv) nor service.
 func TestImportDirection(t *testing.T) {
 	onlySys := func(dep string) bool { return strings.HasPrefix(dep, "golang.org/x/sys/") }
 	checkDeps(t, "./fsroot", func(dep string) bool { return dep == module+"/fsroot" || onlySys(dep) })
@@ -30,6 +33,14 @@ func TestImportDirection(t *testing.T) {
 	for _, dep := range nonStandardDeps(t, "./service", "./client", "./transfer", "./fsroot", "./internal/...") {
 		if strings.HasPrefix(dep, module+"/cmd/") {
 			t.Errorf("a package outside cmd depends on %s", dep)
+		}
+	}
+	for _, pkg := range []string{"./cmd/ferry", "./internal/bench"} {
+		for _, imp := range directImports(t, pkg) {
+			switch strings.TrimPrefix(imp, module+"/") {
+			case "transfer", "fsroot", "internal/apiconv", "service":
+				t.Errorf("%s imports %s; it reaches Ferry through the client package", pkg, imp)
+			}
 		}
 	}
 }
@@ -54,6 +65,12 @@ func checkDeps(t *testing.T, pkg string, allowed func(string) bool) {
 func nonStandardDeps(t *testing.T, pkgs ...string) []string {
 	t.Helper()
 	return goList(t, "{{if not .Standard}}{{.ImportPath}}{{end}}", "-deps", pkgs...)
+}
+
+// directImports lists what the non-test files of pkg import.
+func directImports(t *testing.T, pkg string) []string {
+	t.Helper()
+	return goList(t, `{{join .Imports " "}}`, "", pkg)
 }
 
 func goList(t *testing.T, format, flag string, pkgs ...string) []string {

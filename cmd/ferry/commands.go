@@ -8,13 +8,12 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
-	"github.com/ferrydev/ferry/internal/apiconv"
 	"github.com/ferrydev/ferry/internal/cli"
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -68,19 +67,16 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 	if err := parse(fs, args, 1, 2); err != nil {
 		return err
 	}
-	st, err := transfer.ParseStrategy(*strategy)
-	if err != nil {
+	var err error
+	if opts.Strategy, err = client.ParseStrategy(*strategy); err != nil {
 		return err
 	}
-	opts.Strategy = apiconv.Strategy(st)
-	alg, err := transfer.ParseChecksum(*checksum)
-	if err != nil {
+	if opts.Checksum, err = client.ParseChecksum(*checksum); err != nil {
 		return err
 	}
-	opts.Checksum = apiconv.ChecksumAlgorithm(alg)
 	opts.InlineMax = uint64(max(*inlineMax, 0))
-	if *inlineMax < 0 && st == transfer.Auto {
-		opts.InlineMax = transfer.MaxInline
+	if *inlineMax < 0 && opts.Strategy == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
+		opts.InlineMax = client.MaxInline
 	}
 	opts.RateLimit = uint64(limit)
 	src := fs.Arg(0)
@@ -199,11 +195,10 @@ func printJSON(out io.Writer, m proto.Message) error {
 }
 
 func strategyName(s ferryv1.Strategy) string {
-	st, err := apiconv.FromStrategy(s)
-	if err != nil {
-		return s.String()
+	if s == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
+		return "AUTO"
 	}
-	return st.String()
+	return strings.TrimPrefix(s.String(), "STRATEGY_")
 }
 
 func strategyNames(ss []ferryv1.Strategy) []string {

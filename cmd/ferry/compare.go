@@ -16,9 +16,7 @@ import (
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
-	"github.com/ferrydev/ferry/internal/apiconv"
 	"github.com/ferrydev/ferry/internal/benchfmt"
-	"github.com/ferrydev/ferry/transfer"
 	"golang.org/x/sys/unix"
 )
 
@@ -84,13 +82,12 @@ func compareStrategies(supported []ferryv1.Strategy, list string) ([]ferryv1.Str
 	}
 	var out []ferryv1.Strategy
 	for name := range strings.SplitSeq(list, ",") {
-		st, err := transfer.ParseStrategy(strings.TrimSpace(name))
+		s, err := client.ParseStrategy(strings.TrimSpace(name))
 		if err != nil {
 			return nil, err
 		}
-		s := apiconv.Strategy(st)
-		if st != transfer.Auto && !slices.Contains(supported, s) {
-			return nil, fmt.Errorf("ferry compare: the server does not support %v (it supports %v)", st, strategyNames(supported))
+		if s != ferryv1.Strategy_STRATEGY_UNSPECIFIED && !slices.Contains(supported, s) {
+			return nil, fmt.Errorf("ferry compare: the server does not support %v (it supports %v)", strategyName(s), strategyNames(supported))
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)

@@ -8,7 +8,6 @@ import (
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
-	"github.com/ferrydev/ferry/fsroot"
 )
 
 // pullTree runs `ferry pull -r`: the directory src into the new
@@ -19,7 +18,7 @@ func pullTree(ctx context.Context, cl *client.Client, src, dest string, opts cli
 	opts.Progress = bar.Update
 	r, err := cl.DownloadTree(ctx, src, dest, opts)
 	bar.Finish(err == nil, r.GetBytes(), r.GetBytes())
-	if errors.Is(err, fsroot.ErrExists) && !opts.Overwrite {
+	if errors.Is(err, client.ErrExists) && !opts.Overwrite {
 		return fmt.Errorf("%w (use --overwrite to merge into it)", err)
 	}
 	if err != nil {

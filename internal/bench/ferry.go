@@ -12,7 +12,6 @@ import (
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
-	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc"
 )
 
@@ -86,7 +85,7 @@ func (n *ferryNode) pull(ctx context.Context, name, dest string, st ferryv1.Stra
 func (n *ferryNode) pullWith(ctx context.Context, name, dest string, opts client.DownloadOptions) (int64, string, float64, error) {
 	st := opts.Strategy
 	if st == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
-		opts.InlineMax = transfer.MaxInline // as ferry pull does with auto
+		opts.InlineMax = client.MaxInline // as ferry pull does with auto
 	}
 	rep, err := n.client.Download(ctx, name, dest, opts)
 	if err != nil {
@@ -137,7 +136,7 @@ func (n *ferryNode) largePath(big string, size int64, st ferryv1.Strategy, destD
 			defer os.Remove(dest)
 		}
 		s, err := metered(n.cpu, selfCPU, func(s *Sample) (err error) {
-			opts := client.DownloadOptions{Strategy: st, Receive: transfer.ReceiveConfig{ReadWrite: readWrite}}
+			opts := client.DownloadOptions{Strategy: st, Receive: client.ReceiveConfig{ReadWrite: readWrite}}
 			s.Bytes, s.Note, s.ToolGBps, err = n.pullWith(ctx, big, dest, opts)
 			if err == nil && s.Bytes != size {
 				err = fmt.Errorf("ferry: %d bytes, want %d", s.Bytes, size)

@@ -9,7 +9,6 @@ import (
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
-	"github.com/ferrydev/ferry/transfer"
 )
 
 // treePath pulls the fixture directory with one DownloadTree call (what
@@ -25,7 +24,7 @@ func (n *ferryNode) treePath(dir, destDir string, files, conc int) path {
 		defer os.RemoveAll(out)
 		s, err := metered(n.cpu, selfCPU, func(s *Sample) error {
 			rep, err := n.client.DownloadTree(ctx, dir, out, client.TreeOptions{
-				Concurrency: conc, InlineMax: transfer.MaxInline,
+				Concurrency: conc, InlineMax: client.MaxInline,
 			})
 			if err != nil {
 				return err
