@@ -339,8 +339,8 @@ func TestReceiveInline(t *testing.T) {
 		t.Fatalf("ReceiveInline() = %+v, %v; want %d bytes, inline, 1 write", st, err, len(data))
 	}
 	// The model is the write alone: no socket read happened.
-	if st.Model != InlineReceiverModel(false) || int64(st.Model.ModeSwitches) != 2*int64(st.Syscalls["write"]) {
-		t.Errorf("ReceiveInline() model = %+v, want InlineReceiverModel(false), 2 switches per counted write", st.Model)
+	if st.Model != inlineReceiverModel(false) || int64(st.Model.ModeSwitches) != 2*int64(st.Syscalls["write"]) {
+		t.Errorf("ReceiveInline() model = %+v, want inlineReceiverModel(false), 2 switches per counted write", st.Model)
 	}
 	if err := dst.Commit(); err != nil {
 		t.Fatal(err)

@@ -12,8 +12,7 @@ type Config struct {
 	// connection. 0 means 30 s.
 	TicketTTL time.Duration
 	// HandshakeTimeout is how long a data connection may take to send its
-	// preamble before it is dropped. 0 means DefaultHandshakeTimeout
-	// (10 s). A client sends the preamble as soon as it connects, so this
+	// preamble before it is dropped. 0 means 10 s. A client sends the preamble as soon as it connects, so this
 	// bounds how long a silent connection holds one of MaxHandshakes'
 	// places; the cap, not this, is what stops a flood (a flooder
 	// reconnects). The clock runs while the server's own goroutine waits
@@ -56,8 +55,8 @@ type Config struct {
 	// the cap Go's own internal/poll uses.
 	SendfileChunk int
 	// MmapWindow is how much of the file is mapped at a time, rounded up
-	// to a whole page. 0 means DefaultMmapWindow (4 MiB;
-	// BenchmarkTransferMmapWindow compares window sizes).
+	// to a whole page. 0 means 4 MiB
+	// (BenchmarkTransferMmapWindow compares window sizes).
 	MmapWindow int
 	// MmapBudget bounds the bytes mapped at once by all MMAP transfers
 	// together: with n of them running, each maps at most MmapBudget/n
@@ -65,7 +64,7 @@ type Config struct {
 	// many concurrent pulls. 0 means 32 MiB; -1 means no bound.
 	MmapBudget int64
 	// PipeSize is the splice pipe capacity asked for with F_SETPIPE_SZ.
-	// 0 means DefaultPipeSize (1 MiB).
+	// 0 means 1 MiB.
 	// Where the kernel refuses it (above /proc/sys/fs/pipe-max-size, or
 	// past the per-user pipe page limit, for a process without
 	// CAP_SYS_RESOURCE, which root in a container often lacks), pipes
@@ -81,10 +80,11 @@ type Config struct {
 	ThreadMeasureMin int64
 	// Preference is the order in which the server's choice (Auto) picks
 	// among the supported strategies for a transfer of at least
-	// AutoSmallBelow bytes. nil means DefaultPreference.
+	// AutoSmallBelow bytes. nil means MMAP, SENDFILE, SPLICE, READ_WRITE.
 	Preference []Strategy
 	// SmallPreference is that order for shorter transfers. nil means
-	// DefaultSmallPreference, or Preference when only that is set.
+	// READ_WRITE, SENDFILE, SPLICE, MMAP, or Preference when only that is
+	// set.
 	SmallPreference []Strategy
 	// AutoSmallBelow is the length under which Auto uses SmallPreference.
 	// 0 means 8 MiB.
@@ -110,14 +110,14 @@ type Config struct {
 	Events Events
 }
 
-// DefaultPreference orders strategies for the server's choice on
+// defaultPreference orders strategies for the server's choice on
 // transfers of at least Config.AutoSmallBelow bytes.
-var DefaultPreference = []Strategy{Mmap, Sendfile, Splice, ReadWrite}
+var defaultPreference = []Strategy{Mmap, Sendfile, Splice, ReadWrite}
 
-// DefaultSmallPreference orders strategies for shorter transfers. Reading
+// defaultSmallPreference orders strategies for shorter transfers. Reading
 // and writing goes first: its buffer is sized to the transfer
 // (bufferFor), so a small file does not hold 1 MiB.
-var DefaultSmallPreference = []Strategy{ReadWrite, Sendfile, Splice, Mmap}
+var defaultSmallPreference = []Strategy{ReadWrite, Sendfile, Splice, Mmap}
 
 // preference is the order Auto follows for a transfer of length bytes.
 func (c *Config) preference(length int64) []Strategy {
@@ -128,31 +128,31 @@ func (c *Config) preference(length int64) []Strategy {
 		case c.Preference != nil:
 			return c.Preference
 		}
-		return DefaultSmallPreference
+		return defaultSmallPreference
 	}
 	if c.Preference != nil {
 		return c.Preference
 	}
-	return DefaultPreference
+	return defaultPreference
 }
 
-func (c *Config) autoSmallBelow() int64 { return orDefault(c.AutoSmallBelow, DefaultAutoSmallBelow) }
+func (c *Config) autoSmallBelow() int64 { return orDefault(c.AutoSmallBelow, defaultAutoSmallBelow) }
 
-func (c *Config) ticketTTL() time.Duration { return orDefault(c.TicketTTL, DefaultTicketTTL) }
+func (c *Config) ticketTTL() time.Duration { return orDefault(c.TicketTTL, defaultTicketTTL) }
 func (c *Config) handshakeTimeout() time.Duration {
-	return orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
+	return orDefault(c.HandshakeTimeout, defaultHandshakeTimeout)
 }
-func (c *Config) maxTransfers() int  { return orDefault(c.MaxTransfers, DefaultMaxTransfers) }
+func (c *Config) maxTransfers() int  { return orDefault(c.MaxTransfers, defaultMaxTransfers) }
 func (c *Config) maxHandshakes() int { return orDefault(c.MaxHandshakes, c.maxTransfers()) }
-func (c *Config) bufferSize() int    { return orDefault(c.BufferSize, DefaultBufferSize) }
-func (c *Config) sendfileChunk() int { return orDefault(c.SendfileChunk, DefaultSendfileChunk) }
-func (c *Config) pipeSize() int      { return orDefault(c.PipeSize, DefaultPipeSize) }
-func (c *Config) idlePipes() int     { return orDefault(c.IdlePipes, DefaultIdlePipes) }
-func (c *Config) maxIdleConns() int  { return orDefault(c.MaxIdleConns, DefaultMaxIdleConns) }
-func (c *Config) checksumCache() int { return orDefault(c.ChecksumCache, DefaultChecksumCache) }
+func (c *Config) bufferSize() int    { return orDefault(c.BufferSize, defaultBufferSize) }
+func (c *Config) sendfileChunk() int { return orDefault(c.SendfileChunk, defaultSendfileChunk) }
+func (c *Config) pipeSize() int      { return orDefault(c.PipeSize, defaultPipeSize) }
+func (c *Config) idlePipes() int     { return orDefault(c.IdlePipes, defaultIdlePipes) }
+func (c *Config) maxIdleConns() int  { return orDefault(c.MaxIdleConns, defaultMaxIdleConns) }
+func (c *Config) checksumCache() int { return orDefault(c.ChecksumCache, defaultChecksumCache) }
 
 func (c *Config) mmapWindow() int {
-	w := int64(orDefault(c.MmapWindow, DefaultMmapWindow))
+	w := int64(orDefault(c.MmapWindow, defaultMmapWindow))
 	return int((w + pageSize - 1) &^ (pageSize - 1))
 }
 
@@ -166,7 +166,7 @@ const minMmapWindow = 64 << 10
 // transfer).
 func (c *Config) mmapWindowFor(active, mapped int64) int64 {
 	w := int64(c.mmapWindow())
-	budget := orDefault(c.MmapBudget, DefaultMmapBudget)
+	budget := orDefault(c.MmapBudget, defaultMmapBudget)
 	if budget < 0 || active < 1 {
 		return w
 	}

@@ -139,7 +139,7 @@ func (d dataConn) send(t *Transfer) (Stats, error) {
 	if st.Strategy == Splice { // not after a fall back to READ_WRITE
 		st.PipeSize = j.pipe
 	}
-	st.Model = SenderModel(st.Strategy, gather && st.Strategy == Sendfile)
+	st.Model = senderModel(st.Strategy, gather && st.Strategy == Sendfile)
 	m.stop(&st, &j.n)
 	return st, err
 }

@@ -66,8 +66,8 @@ const (
 	OutcomeError Outcome = "error"
 )
 
-// OutcomeOf classifies a transfer's error.
-func OutcomeOf(err error) Outcome {
+// outcomeOf classifies a transfer's error.
+func outcomeOf(err error) Outcome {
 	switch {
 	case err == nil:
 		return OutcomeOK

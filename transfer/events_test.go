@@ -186,8 +186,8 @@ func TestOutcomeOf(t *testing.T) {
 		{fmt.Errorf("%w: 10 of 20 bytes", ErrSourceChanged), OutcomeError},
 		{&net.OpError{Op: "write", Err: errors.New("connection reset by peer")}, OutcomeError},
 	} {
-		if got := OutcomeOf(tc.err); got != tc.want {
-			t.Errorf("OutcomeOf(%v) = %v, want %v", tc.err, got, tc.want)
+		if got := outcomeOf(tc.err); got != tc.want {
+			t.Errorf("outcomeOf(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

@@ -17,7 +17,7 @@ const MaxInline = 64 << 10
 // the offer's buffer. What gRPC then does with the message (marshal,
 // HTTP/2 framing, the write to the control connection) is outside the
 // data plane and neither modelled nor counted.
-var inlineModel = Model{1, 2, 2, false, "pread copies page cache into the offer; gRPC writes it on the control connection (not counted)"}
+var inlineModel = Model{CPUCopies: 1, DMACopies: 2, ModeSwitches: 2, Description: "pread copies page cache into the offer; gRPC writes it on the control connection (not counted)"}
 
 // prepare does, before a ticket is issued and after t took its place
 // (admit), what src asks for besides the bytes: the range's checksum
@@ -104,7 +104,7 @@ func countedPread(f interface{ Fd() uintptr }, p []byte, off int64, c *counts) (
 // pass when dst keeps no file (ExpectChecksum). length is the offer's;
 // data of another length is ErrShortTransfer.
 func ReceiveInline(data []byte, length int64, dst *fsroot.Destination, strategy Strategy) (Stats, error) {
-	st := Stats{Strategy: strategy, Model: InlineReceiverModel(dst.Discards()), Inline: true}
+	st := Stats{Strategy: strategy, Model: inlineReceiverModel(dst.Discards()), Inline: true}
 	if int64(len(data)) != length {
 		return st, fmt.Errorf("%w: the offer carries %d bytes, its length is %d", ErrShortTransfer, len(data), length)
 	}

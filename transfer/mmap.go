@@ -13,9 +13,7 @@ var pageSize = int64(unix.Getpagesize())
 // sendMmap maps the range one window at a time (never the whole file),
 // writes each window to the socket and unmaps it. Windows shrink while
 // many MMAP transfers run (Config.MmapBudget), since every mapped,
-// populated page counts in the server's resident set. Windows are mapped with
-// MAP_POPULATE, which the prototypes found faster than faulting page by
-// page. A window holds a page-aligned start, so the first window may map a
+// populated page counts in the server's resident set. A window holds a page-aligned start, so the first window may map a
 // few bytes before the range.
 //
 // A file truncated under a mapping is the danger: the kernel's copy in
@@ -30,27 +28,17 @@ var pageSize = int64(unix.Getpagesize())
 // single write(2) call can still put zeros on the wire, and the transfer
 // then fails (and the connection is reset), so no receiver lands them.
 func sendMmap(j *sendJob) (written int64, handled bool, err error) {
-	var m []byte // the window mapped now, if any
+	w := mmapWindow{j: j} // the window mapped now, if any
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
-		r := recover()
-		if r == nil {
-			return
+		if r := recover(); r != nil {
+			handled, err = true, w.fault(r)
 		}
-		if _, fault := r.(interface{ Addr() uintptr }); !fault {
-			panic(r) // a bug, not a vanished page
-		}
-		if m != nil {
-			unix.Munmap(m)
-			j.n[sysMunmap]++
-		}
-		handled, err = true, fmt.Errorf("%w: fault in mapping: %v", ErrSourceChanged, r)
 	}()
-	var reserved int64 // of the mapping budget, for the window mapped now
 	j.maps.active.Add(1)
 	defer func() {
 		j.maps.active.Add(-1)
-		j.maps.mapped.Add(-reserved)
+		w.giveBack()
 	}()
 	for j.left > 0 {
 		// Paced: waits before a window is reserved, and books no more than
@@ -60,45 +48,96 @@ func sendMmap(j *sendJob) (written int64, handled bool, err error) {
 		if err != nil {
 			return written, true, err
 		}
-		window := j.maps.reserve(j.cfg)
-		reserved = window
-		base := j.off &^ (pageSize - 1)
-		skip := j.off - base
-		length := min(window, skip+want)
-		var e error
-		m, e = unix.Mmap(j.fd, base, int(length), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
-		j.n[sysMmap]++
-		if e != nil {
-			if written == 0 && isUnsupported(e) {
-				return 0, false, e
+		if err := w.mapNext(want); err != nil {
+			if written == 0 && isUnsupported(err) {
+				return 0, false, err
 			}
-			return written, true, fmt.Errorf("mmap: %w", e)
+			return written, true, fmt.Errorf("mmap: %w", err)
 		}
-		if err := j.checkSize(base + length); err != nil {
-			unix.Munmap(m)
-			m = nil
-			j.n[sysMunmap]++
-			return written, true, err
-		}
-		n, werr := j.writeSocket(m[skip:length])
+		n, err := w.send()
 		written += n
-		j.round++
-		e = unix.Munmap(m)
-		m = nil
-		j.maps.mapped.Add(-reserved)
-		reserved = 0
-		j.n[sysMunmap]++
-		if werr != nil {
-			return written, true, werr
-		}
-		if e != nil {
-			return written, true, fmt.Errorf("munmap: %w", e)
+		if err != nil {
+			return written, true, err
 		}
 	}
 	if written == 0 {
 		return 0, true, nil
 	}
 	return written, true, j.checkSize(j.off)
+}
+
+// mmapWindow is one MMAP transfer's mapping: at most one window at a
+// time, with its share of the server's mapping budget.
+type mmapWindow struct {
+	j        *sendJob
+	m        []byte // the window mapped now; nil between windows
+	skip     int64  // bytes of m before j.off (m starts on a page)
+	reserved int64  // of the mapping budget, for m
+}
+
+// mapNext maps the window that holds the next want bytes of the range,
+// sized by the budget, with MAP_POPULATE, which the prototypes found
+// faster than faulting page by page.
+func (w *mmapWindow) mapNext(want int64) error {
+	j := w.j
+	w.reserved = j.maps.reserve(j.cfg)
+	base := j.off &^ (pageSize - 1)
+	w.skip = j.off - base
+	m, err := unix.Mmap(j.fd, base, int(min(w.reserved, w.skip+want)), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	j.n[sysMmap]++
+	if err != nil {
+		return err
+	}
+	w.m = m
+	return nil
+}
+
+// send checks that the file still fills the window, writes it to the
+// socket and unmaps it.
+func (w *mmapWindow) send() (int64, error) {
+	j := w.j
+	if err := j.checkSize(j.off - w.skip + int64(len(w.m))); err != nil {
+		w.unmap()
+		return 0, err
+	}
+	n, werr := j.writeSocket(w.m[w.skip:])
+	j.round++
+	err := w.unmap()
+	if werr != nil {
+		return n, werr
+	}
+	if err != nil {
+		return n, fmt.Errorf("munmap: %w", err)
+	}
+	return n, nil
+}
+
+// unmap unmaps the window and gives its budget back.
+func (w *mmapWindow) unmap() error {
+	err := unix.Munmap(w.m)
+	w.j.n[sysMunmap]++
+	w.m = nil
+	w.giveBack()
+	return err
+}
+
+// giveBack returns the window's share of the budget.
+func (w *mmapWindow) giveBack() {
+	w.j.maps.mapped.Add(-w.reserved)
+	w.reserved = 0
+}
+
+// fault turns the panic of a touched vanished page (SetPanicOnFault)
+// into ErrSourceChanged, unmapping the window; any other panic is a bug
+// and goes on.
+func (w *mmapWindow) fault(r any) error {
+	if _, ok := r.(interface{ Addr() uintptr }); !ok {
+		panic(r)
+	}
+	if w.m != nil {
+		w.unmap()
+	}
+	return fmt.Errorf("%w: fault in mapping: %v", ErrSourceChanged, r)
 }
 
 // checkSize reports ErrSourceChanged if the file now ends before end.

@@ -70,7 +70,7 @@ func TestPacedTransfer(t *testing.T) {
 					t.Errorf("Syscalls[%q] = %d: not a %v call", name, n, strategy)
 				}
 			}
-			if st.Model != SenderModel(strategy, st.Model.Gather) {
+			if st.Model != senderModel(strategy, st.Model.Gather) {
 				t.Errorf("Model = %+v, want the %v model", st.Model, strategy)
 			}
 		})

@@ -14,11 +14,10 @@ import (
 
 // PoolConfig tunes a Pool. The zero value is ready to use.
 type PoolConfig struct {
-	// MaxIdle caps the idle connections kept per data address. 0 means
-	// DefaultPoolMaxIdle (16).
+	// MaxIdle caps the idle connections kept per data address. 0 means 16.
 	MaxIdle int
 	// IdleTimeout is how long an idle connection is kept for reuse; it is
-	// closed then. 0 means DefaultPoolIdleTimeout (5 s), under the
+	// closed then. 0 means 5 s, under the
 	// server's default HandshakeTimeout (10 s), after which the server
 	// closes it.
 	IdleTimeout time.Duration
@@ -109,7 +108,7 @@ func (p *Pool) get(addr string) net.Conn {
 func (p *Pool) put(addr string, c net.Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || len(p.idle[addr]) >= orDefault(p.cfg.MaxIdle, DefaultPoolMaxIdle) {
+	if p.closed || len(p.idle[addr]) >= orDefault(p.cfg.MaxIdle, defaultPoolMaxIdle) {
 		c.Close()
 		return
 	}
@@ -120,7 +119,7 @@ func (p *Pool) put(addr string, c net.Conn) {
 }
 
 func (p *Pool) idleTimeout() time.Duration {
-	return orDefault(p.cfg.IdleTimeout, DefaultPoolIdleTimeout)
+	return orDefault(p.cfg.IdleTimeout, defaultPoolIdleTimeout)
 }
 
 // reap closes the idle connections that have gone stale, so that neither

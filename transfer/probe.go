@@ -6,11 +6,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Probe reports the strategies this kernel accepts, by making each
+// probe reports the strategies this kernel accepts, by making each
 // strategy's system calls once on a small memory file: a strategy whose
 // call is missing (ENOSYS) or refused (by seccomp, say) is left out.
 // READ_WRITE is always there.
-func Probe() []Strategy {
+func probe() []Strategy {
 	f, err := probeFile()
 	if err != nil {
 		return []Strategy{ReadWrite}

@@ -20,13 +20,11 @@ import (
 // ReceiveConfig tunes Receive. The zero value is ready to use.
 type ReceiveConfig struct {
 	// BufferSize is the read buffer, in bytes, and when splicing the most
-	// one round moves (the pipe holds at most 1 MiB). 0 means
-	// DefaultBufferSize (1 MiB).
+	// one round moves (the pipe holds at most 1 MiB). 0 means 1 MiB.
 	BufferSize int
 	// ThreadMeasureMin: as Config.ThreadMeasureMin. 0 means always.
 	ThreadMeasureMin int64
-	// HandshakeTimeout bounds connecting and the verdict. 0 means
-	// DefaultHandshakeTimeout (10 s).
+	// HandshakeTimeout bounds connecting and the verdict. 0 means 10 s.
 	HandshakeTimeout time.Duration
 	// ReadWrite makes the receiver read into a buffer and write it out
 	// even where it would splice (socket -> pipe -> file or /dev/null).
@@ -77,14 +75,14 @@ func (tk Ticket) check() error {
 
 // stats are the receiver's figures before any byte moved.
 func (tk Ticket) stats(dst *fsroot.Destination) Stats {
-	return Stats{Strategy: tk.Strategy, Model: ReceiverModel(dst.Discards(), false)}
+	return Stats{Strategy: tk.Strategy, Model: receiverModel(dst.Discards(), false)}
 }
 
 func (c ReceiveConfig) handshakeTimeout() time.Duration {
-	return orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
+	return orDefault(c.HandshakeTimeout, defaultHandshakeTimeout)
 }
 
-func (c ReceiveConfig) bufferSize() int { return orDefault(c.BufferSize, DefaultBufferSize) }
+func (c ReceiveConfig) bufferSize() int { return orDefault(c.BufferSize, defaultBufferSize) }
 
 // receiveOn is the receiving half both Receive and Pool.Receive run once
 // the server has accepted the ticket on c: exactly tk.Length bytes into
@@ -256,7 +254,7 @@ func (r *recvJob) splicing() bool { return r.pipe != nil }
 // the path it took and, when it spliced, the pipe's size.
 func (r *recvJob) finish(st *Stats) {
 	st.Bytes, st.Rounds = r.got, r.round
-	st.Model = ReceiverModel(r.dst.Discards(), r.splicing())
+	st.Model = receiverModel(r.dst.Discards(), r.splicing())
 	if r.splicing() {
 		st.PipeSize = r.pipe.size
 	}
@@ -266,7 +264,7 @@ func (r *recvJob) finish(st *Stats) {
 // process; 1 MiB is the most fs.pipe-max-size allows by default. A pipe
 // the kernel would not enlarge is used as it is, silently: the
 // receiver's pipe_size reports it.
-var recvPipes = newPipePool(DefaultPipeSize, DefaultIdlePipes, slog.New(slog.DiscardHandler))
+var recvPipes = newPipePool(defaultPipeSize, defaultIdlePipes, slog.New(slog.DiscardHandler))
 
 // devNull is a descriptor open on /dev/null for spliced discards, opened
 // on first use; a failed open (EMFILE, say) is tried again next time.

@@ -114,7 +114,7 @@ func TestReceiveSpliceFallback(t *testing.T) {
 	}
 	var st Stats
 	r.finish(&st)
-	if st.Model != ReceiverModel(false, false) || st.PipeSize != 0 {
+	if st.Model != receiverModel(false, false) || st.PipeSize != 0 {
 		t.Errorf("after falling back: Model %+v, PipeSize %d; want the reading receiver's", st.Model, st.PipeSize)
 	}
 	if r.n[sysSplice] < 2 || r.n[sysRead] < 2 || r.n[sysWrite] < 2 {
@@ -148,7 +148,7 @@ func TestReceiveSocketSpliceRefused(t *testing.T) {
 	}
 	var st Stats
 	r.finish(&st)
-	if st.Model != ReceiverModel(false, false) || st.PipeSize != 0 || len(r.buf) != 64<<10 {
+	if st.Model != receiverModel(false, false) || st.PipeSize != 0 || len(r.buf) != 64<<10 {
 		t.Errorf("after the refusal: Model %+v, PipeSize %d, buffer %d bytes; want the reading receiver's, 64 KiB", st.Model, st.PipeSize, len(r.buf))
 	}
 	if r.n[sysSplice] != 1 || r.n[sysRead] < 2 {

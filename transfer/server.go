@@ -65,7 +65,7 @@ func NewServer(cfg Config) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		sums:      newSumCache(cfg.checksumCache()),
 	}
-	for _, st := range Probe() {
+	for _, st := range probe() {
 		if !slices.Contains(cfg.Disable, st) {
 			s.supported = append(s.supported, st)
 		}
@@ -147,26 +147,9 @@ type Source struct {
 // Transfer.Data instead, and the Transfer has finished, with no ticket,
 // when Offer returns.
 func (s *Server) Offer(src Source) (*Transfer, error) {
-	fi, err := src.File.Stat()
+	size, length, err := src.span()
 	if err != nil {
-		return nil, fmt.Errorf("stat: %w", err)
-	}
-	switch {
-	case fi.IsDir():
-		return nil, fmt.Errorf("%w: %q", fsroot.ErrIsDir, src.Path)
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("%w: %q", fsroot.ErrNotRegular, src.Path)
-	}
-	size := fi.Size()
-	if src.Offset < 0 || src.Length < 0 || src.Offset > size {
-		return nil, fmt.Errorf("%w: offset %d, size %d", ErrOutOfRange, src.Offset, size)
-	}
-	if src.RateLimit < 0 {
-		return nil, fmt.Errorf("negative rate limit: %d bytes/s", src.RateLimit)
-	}
-	length := size - src.Offset
-	if src.Length > 0 && src.Length < length {
-		length = src.Length
+		return nil, err
 	}
 	strategy, err := s.ChooseFor(src.Strategy, length)
 	if err != nil {
@@ -175,6 +158,53 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 	if s.cfg.BindDataToClient && !src.ClientIP.IsValid() {
 		return nil, errors.New("BindDataToClient is set but the offer names no client address")
 	}
+	t := s.newTransfer(src, strategy, size, length)
+	if err := s.admit(t); err != nil {
+		return nil, err
+	}
+	// From here t holds a place: finish gives it back, once, however the
+	// transfer ends; an offer that fails before then gives it back here.
+	inline, err := s.prepare(t, src)
+	if err == nil && !inline {
+		err = s.issue(t, orDefault(src.TicketTTL, s.cfg.ticketTTL()))
+	}
+	if err != nil {
+		s.active.Add(-1)
+		t.cancel(err)
+		return nil, err
+	}
+	return t, nil
+}
+
+// span checks that src is a regular file and its range and rate make
+// sense, and returns the file's size and the range's length.
+func (src Source) span() (size, length int64, err error) {
+	fi, err := src.File.Stat()
+	if err != nil {
+		return 0, 0, fmt.Errorf("stat: %w", err)
+	}
+	switch {
+	case fi.IsDir():
+		return 0, 0, fmt.Errorf("%w: %q", fsroot.ErrIsDir, src.Path)
+	case !fi.Mode().IsRegular():
+		return 0, 0, fmt.Errorf("%w: %q", fsroot.ErrNotRegular, src.Path)
+	}
+	size = fi.Size()
+	if src.Offset < 0 || src.Length < 0 || src.Offset > size {
+		return 0, 0, fmt.Errorf("%w: offset %d, size %d", ErrOutOfRange, src.Offset, size)
+	}
+	if src.RateLimit < 0 {
+		return 0, 0, fmt.Errorf("negative rate limit: %d bytes/s", src.RateLimit)
+	}
+	length = size - src.Offset
+	if src.Length > 0 && src.Length < length {
+		length = src.Length
+	}
+	return size, length, nil
+}
+
+// newTransfer makes the Transfer an offer of src promises.
+func (s *Server) newTransfer(src Source, strategy Strategy, size, length int64) *Transfer {
 	t := &Transfer{
 		ID:        strconv.FormatUint(s.ids.Add(1), 10),
 		Strategy:  strategy,
@@ -194,37 +224,26 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 		t.peer = src.ClientIP.Unmap().String()
 	}
 	t.ctx, t.cancel = context.WithCancelCause(s.ctx)
-	if err := s.admit(t); err != nil {
-		return nil, err
-	}
-	// From here t holds a place: finish gives it back, once, however the
-	// transfer ends; an offer that fails before then gives it back here.
-	inline, err := s.prepare(t, src)
-	if err != nil {
-		s.active.Add(-1)
-		t.cancel(err)
-		return nil, err
-	}
-	if inline {
-		return t, nil
-	}
-	// Issue under mu, so that Shutdown, which sets closing under mu and
-	// then revokes every ticket, either sees this one or refuses it here
-	// (it may have begun while prepare hashed).
+	return t
+}
+
+// issue gives t its ticket, good for ttl. It does so under mu, so that
+// Shutdown, which sets closing under mu and then revokes every ticket,
+// either sees this one or refuses it here with ErrClosed (it may have
+// begun while prepare hashed).
+func (s *Server) issue(t *Transfer, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		s.active.Add(-1)
-		t.cancel(ErrClosed)
-		return nil, ErrClosed
+		return ErrClosed
 	}
-	s.tickets.issue(t, orDefault(src.TicketTTL, s.cfg.ticketTTL()), func() {
+	s.tickets.issue(t, ttl, func() {
 		if s.tickets.revoke(t) {
 			t.finish(Stats{Strategy: t.Strategy}, ErrTicketExpired)
 		}
 	})
 	s.cfg.Events.issued()
-	return t, nil
+	return nil
 }
 
 // admit takes one of Config.MaxTransfers' places for t, before prepare

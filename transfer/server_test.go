@@ -405,7 +405,7 @@ func TestOfferErrors(t *testing.T) {
 
 // TestChoose checks the server's choice of strategy.
 func TestChoose(t *testing.T) {
-	probed := Probe()
+	probed := probe()
 	if len(probed) != len(Strategies) {
 		t.Logf("this kernel supports only %v", probed)
 	}
@@ -414,7 +414,7 @@ func TestChoose(t *testing.T) {
 		want Strategy
 		err  error
 	}{
-		{Config{}, DefaultPreference[0], nil},
+		{Config{}, defaultPreference[0], nil},
 		{Config{Preference: []Strategy{Sendfile, Mmap}}, Sendfile, nil},
 		{Config{Preference: []Strategy{Sendfile, Mmap}, Disable: []Strategy{Sendfile}}, Mmap, nil},
 		{Config{Preference: []Strategy{Sendfile}, Disable: []Strategy{Sendfile}}, 0, ErrUnsupported},
@@ -509,7 +509,7 @@ func TestFallback(t *testing.T) {
 		t.Errorf("Result() = strategy %v, syscalls %v, %v; want READ_WRITE after one refused mmap, one pread64, nil",
 			st.Strategy, st.Syscalls, err)
 	}
-	if diff := cmp.Diff(SenderModel(ReadWrite, false), st.Model); diff != "" {
+	if diff := cmp.Diff(senderModel(ReadWrite, false), st.Model); diff != "" {
 		t.Errorf("Model mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -561,10 +561,10 @@ func TestChooseFor(t *testing.T) {
 		length int64
 		want   Strategy
 	}{
-		{Config{}, 4096, DefaultSmallPreference[0]},
-		{Config{}, 8<<20 - 1, DefaultSmallPreference[0]},
-		{Config{}, 8 << 20, DefaultPreference[0]},
-		{Config{AutoSmallBelow: 1 << 20}, 2 << 20, DefaultPreference[0]},
+		{Config{}, 4096, defaultSmallPreference[0]},
+		{Config{}, 8<<20 - 1, defaultSmallPreference[0]},
+		{Config{}, 8 << 20, defaultPreference[0]},
+		{Config{AutoSmallBelow: 1 << 20}, 2 << 20, defaultPreference[0]},
 		{Config{Preference: []Strategy{Splice}}, 4096, Splice},
 		{Config{Preference: []Strategy{Splice}, SmallPreference: []Strategy{ReadWrite}}, 4096, ReadWrite},
 		{Config{Preference: []Strategy{Splice}, SmallPreference: []Strategy{ReadWrite}}, 1 << 30, Splice},
@@ -577,10 +577,10 @@ func TestChooseFor(t *testing.T) {
 	}
 	ts := startServer(t, Config{})
 	path, _ := writeFile(t, t.TempDir(), 16<<20)
-	if tr := ts.offer(t, path, Source{Length: 4096}); tr.Strategy != DefaultSmallPreference[0] {
-		t.Errorf("Offer(4 KiB range of a 16 MiB file, Auto).Strategy = %v, want %v", tr.Strategy, DefaultSmallPreference[0])
+	if tr := ts.offer(t, path, Source{Length: 4096}); tr.Strategy != defaultSmallPreference[0] {
+		t.Errorf("Offer(4 KiB range of a 16 MiB file, Auto).Strategy = %v, want %v", tr.Strategy, defaultSmallPreference[0])
 	}
-	if tr := ts.offer(t, path, Source{}); tr.Strategy != DefaultPreference[0] {
-		t.Errorf("Offer(16 MiB, Auto).Strategy = %v, want %v", tr.Strategy, DefaultPreference[0])
+	if tr := ts.offer(t, path, Source{}); tr.Strategy != defaultPreference[0] {
+		t.Errorf("Offer(16 MiB, Auto).Strategy = %v, want %v", tr.Strategy, defaultPreference[0])
 	}
 }

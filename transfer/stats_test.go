@@ -75,7 +75,7 @@ func TestStats(t *testing.T) {
 				}
 			}
 			gather := tt.strategy == Sendfile && ts.gather.gathers(ts.addrTCP(t))
-			if diff := cmp.Diff(SenderModel(tt.strategy, gather), st.Model); diff != "" {
+			if diff := cmp.Diff(senderModel(tt.strategy, gather), st.Model); diff != "" {
 				t.Errorf("Model mismatch (-want +got):\n%s", diff)
 			}
 			if tt.strategy == Sendfile && !gather {
@@ -101,7 +101,7 @@ func TestStats(t *testing.T) {
 			if rst.Rounds < 10 || rst.Syscalls["write"] != rst.Rounds || rst.Syscalls["read"] < rst.Rounds+1 {
 				t.Errorf("receiver Rounds = %d, Syscalls = %v; want Rounds >= 10, write == Rounds, read > Rounds", rst.Rounds, rst.Syscalls)
 			}
-			if diff := cmp.Diff(ReceiverModel(false, false), rst.Model); diff != "" {
+			if diff := cmp.Diff(receiverModel(false, false), rst.Model); diff != "" {
 				t.Errorf("receiver Model mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -217,7 +217,7 @@ func TestStatsReceiver(t *testing.T) {
 				}
 			}
 			checkCommon(t, "receiver", &rst, size)
-			if diff := cmp.Diff(ReceiverModel(tt.discard, !tt.read), rst.Model); diff != "" {
+			if diff := cmp.Diff(receiverModel(tt.discard, !tt.read), rst.Model); diff != "" {
 				t.Errorf("receiver Model mismatch (-want +got):\n%s", diff)
 			}
 			sc := rst.Syscalls

@@ -44,14 +44,14 @@ func TestParseStrategy(t *testing.T) {
 }
 
 func TestProbe(t *testing.T) {
-	got := Probe()
+	got := probe()
 	if len(got) == 0 || got[0] != ReadWrite {
-		t.Fatalf("Probe() = %v, want READ_WRITE first", got)
+		t.Fatalf("probe() = %v, want READ_WRITE first", got)
 	}
 	// The kernels Ferry runs on (Linux >= 2.6.33) have them all; a
 	// sandbox that refuses one shows up here.
 	if diff := cmp.Diff(Strategies, got); diff != "" {
-		t.Errorf("Probe() mismatch (-want +got):\n%s", diff)
+		t.Errorf("probe() mismatch (-want +got):\n%s", diff)
 	}
 }
 
@@ -61,18 +61,18 @@ func TestModels(t *testing.T) {
 		m                    Model
 		cpu, dma, modeSwitch int
 	}{
-		{SenderModel(ReadWrite, false), 2, 2, 4},
-		{SenderModel(ReadWrite, true), 2, 2, 4},
-		{SenderModel(Mmap, false), 1, 2, 8},
-		{SenderModel(Sendfile, false), 1, 2, 2},
-		{SenderModel(Sendfile, true), 0, 2, 2},
-		{SenderModel(Splice, false), 0, 2, 4},
-		{ReceiverModel(true, false), 1, 1, 2},
-		{ReceiverModel(false, false), 2, 2, 4},
-		{ReceiverModel(true, true), 0, 1, 4},
-		{ReceiverModel(false, true), 1, 2, 4},
-		{InlineReceiverModel(true), 0, 0, 0},
-		{InlineReceiverModel(false), 1, 1, 2},
+		{senderModel(ReadWrite, false), 2, 2, 4},
+		{senderModel(ReadWrite, true), 2, 2, 4},
+		{senderModel(Mmap, false), 1, 2, 8},
+		{senderModel(Sendfile, false), 1, 2, 2},
+		{senderModel(Sendfile, true), 0, 2, 2},
+		{senderModel(Splice, false), 0, 2, 4},
+		{receiverModel(true, false), 1, 1, 2},
+		{receiverModel(false, false), 2, 2, 4},
+		{receiverModel(true, true), 0, 1, 4},
+		{receiverModel(false, true), 1, 2, 4},
+		{inlineReceiverModel(true), 0, 0, 0},
+		{inlineReceiverModel(false), 1, 1, 2},
 	}
 	for _, tt := range tests {
 		if tt.m.CPUCopies != tt.cpu || tt.m.DMACopies != tt.dma || tt.m.ModeSwitches != tt.modeSwitch || tt.m.Description == "" {
@@ -80,7 +80,7 @@ func TestModels(t *testing.T) {
 				tt.m.Description, tt.m.CPUCopies, tt.m.DMACopies, tt.m.ModeSwitches, tt.cpu, tt.dma, tt.modeSwitch)
 		}
 	}
-	if got := SenderModel(Auto, false); got != (Model{}) {
-		t.Errorf("SenderModel(AUTO) = %+v, want the zero Model", got)
+	if got := senderModel(Auto, false); got != (Model{}) {
+		t.Errorf("senderModel(AUTO) = %+v, want the zero Model", got)
 	}
 }

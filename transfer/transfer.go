@@ -87,7 +87,7 @@ func (t *Transfer) finish(st Stats, err error) {
 		t.srv.active.Add(-1)
 		st.ChecksumCPU, st.ChecksumCached = t.Checksum.CPU, t.Checksum.Cached
 		t.stats, t.err = st, err
-		f := Finish{ID: t.ID, Path: t.Path, Peer: t.peer, Started: t.started, Stats: st, Outcome: OutcomeOf(err), Err: err}
+		f := Finish{ID: t.ID, Path: t.Path, Peer: t.peer, Started: t.started, Stats: st, Outcome: outcomeOf(err), Err: err}
 		f.log(t.srv.cfg.logger())
 		t.srv.cfg.Events.finished(f)
 		close(t.done)

@@ -48,54 +48,83 @@ func parse(fs *flag.FlagSet, args []string, min, max int) error {
 }
 
 func pull(ctx context.Context, args []string, out io.Writer) error {
-	var c common
-	var opts client.DownloadOptions
-	fs := newFlags("pull", &c)
-	strategy := fs.String("strategy", "auto", "copy strategy: auto, read-write, mmap, sendfile or splice")
-	fs.Uint64Var(&opts.Offset, "offset", 0, "first byte to fetch")
-	fs.Uint64Var(&opts.Length, "length", 0, "bytes to fetch (0: to the end)")
-	fs.BoolVar(&opts.Resume, "resume", false, "continue from DEST.partial if a failed pull left one, and keep DEST.partial if this pull fails")
-	var limit cli.Size
-	fs.Var(&limit, "limit-rate", "pace the transfer to at most this `rate` in bytes per second, with K/M/G (binary) or kB/MB/GB suffixes: 50MiB (0: no limit; the server's --max-rate still applies)")
-	noProgress := fs.Bool("no-progress", false, "draw no progress bar (none is drawn unless standard error is a terminal)")
-	checksum := fs.String("checksum", "none", "verify the bytes end to end before keeping the file: crc32c, sha256 or none")
-	recursive := fs.Bool("r", false, "copy the directory REMOTE_PATH and everything in it into the new directory DEST")
-	concurrency := fs.Int("concurrency", 4, "with -r: files in flight at once, sharing a few data connections")
-	overwrite := fs.Bool("overwrite", false, "with -r: merge into DEST if it exists (files of the tree replace those of the same name; nothing is deleted)")
-	fs.BoolVar(&opts.Receive.ReadWrite, "receive-read", false, "receive by read(2) into a buffer and write(2) out, instead of splicing socket -> pipe -> file (or /dev/null) with no copy through user space")
-	inlineMax := fs.Int64("inline-max", -1, "take a range of at most this many `bytes` inside the offer, with no data connection; the server caps it at 64 KiB (default: 64 KiB with --strategy auto; 0 with a named strategy, which asks for that copy path)")
+	fs, p := pullFlags()
 	if err := parse(fs, args, 1, 2); err != nil {
 		return err
 	}
-	var err error
-	if opts.Strategy, err = client.ParseStrategy(*strategy); err != nil {
+	if err := p.resolve(); err != nil {
 		return err
 	}
-	if opts.Checksum, err = client.ParseChecksum(*checksum); err != nil {
-		return err
-	}
-	opts.InlineMax = uint64(max(*inlineMax, 0))
-	if *inlineMax < 0 && opts.Strategy == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
-		opts.InlineMax = client.MaxInline
-	}
-	opts.RateLimit = uint64(limit)
-	src := fs.Arg(0)
-	dest := fs.Arg(1)
+	src, dest := fs.Arg(0), fs.Arg(1)
 	if dest == "" {
 		dest = path.Base(src)
 	}
-	cl, err := c.dial()
+	cl, err := p.dial()
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	bar := newProgressBar(os.Stderr, !*noProgress && isTerminal(os.Stderr.Fd()), time.Now())
-	if *recursive { // tree.go
+	bar := newProgressBar(os.Stderr, !p.noProgress && isTerminal(os.Stderr.Fd()), time.Now())
+	if p.recursive { // tree.go
 		return pullTree(ctx, cl, src, dest, client.TreeOptions{
-			Strategy: opts.Strategy, Checksum: opts.Checksum, RateLimit: opts.RateLimit, InlineMax: opts.InlineMax,
-			Concurrency: *concurrency, Overwrite: *overwrite, Receive: opts.Receive,
-		}, bar, c.json, out)
+			Strategy: p.opts.Strategy, Checksum: p.opts.Checksum, RateLimit: p.opts.RateLimit, InlineMax: p.opts.InlineMax,
+			Concurrency: p.concurrency, Overwrite: p.overwrite, Receive: p.opts.Receive,
+		}, bar, p.json, out)
 	}
+	return p.pullFile(ctx, cl, src, dest, bar, out)
+}
+
+// pullArgs are ferry pull's flags, and the download options they make.
+type pullArgs struct {
+	common
+	opts                  client.DownloadOptions
+	strategy, checksum    string
+	limit                 cli.Size
+	inlineMax             int64
+	noProgress, recursive bool
+	overwrite             bool
+	concurrency           int
+}
+
+func pullFlags() (*flag.FlagSet, *pullArgs) {
+	p := &pullArgs{}
+	fs := newFlags("pull", &p.common)
+	fs.StringVar(&p.strategy, "strategy", "auto", "copy strategy: auto, read-write, mmap, sendfile or splice")
+	fs.Uint64Var(&p.opts.Offset, "offset", 0, "first byte to fetch")
+	fs.Uint64Var(&p.opts.Length, "length", 0, "bytes to fetch (0: to the end)")
+	fs.BoolVar(&p.opts.Resume, "resume", false, "continue from DEST.partial if a failed pull left one, and keep DEST.partial if this pull fails")
+	fs.Var(&p.limit, "limit-rate", "pace the transfer to at most this `rate` in bytes per second, with K/M/G (binary) or kB/MB/GB suffixes: 50MiB (0: no limit; the server's --max-rate still applies)")
+	fs.BoolVar(&p.noProgress, "no-progress", false, "draw no progress bar (none is drawn unless standard error is a terminal)")
+	fs.StringVar(&p.checksum, "checksum", "none", "verify the bytes end to end before keeping the file: crc32c, sha256 or none")
+	fs.BoolVar(&p.recursive, "r", false, "copy the directory REMOTE_PATH and everything in it into the new directory DEST")
+	fs.IntVar(&p.concurrency, "concurrency", 4, "with -r: files in flight at once, sharing a few data connections")
+	fs.BoolVar(&p.overwrite, "overwrite", false, "with -r: merge into DEST if it exists (files of the tree replace those of the same name; nothing is deleted)")
+	fs.BoolVar(&p.opts.Receive.ReadWrite, "receive-read", false, "receive by read(2) into a buffer and write(2) out, instead of splicing socket -> pipe -> file (or /dev/null) with no copy through user space")
+	fs.Int64Var(&p.inlineMax, "inline-max", -1, "take a range of at most this many `bytes` inside the offer, with no data connection; the server caps it at 64 KiB (default: 64 KiB with --strategy auto; 0 with a named strategy, which asks for that copy path)")
+	return fs, p
+}
+
+// resolve fills in the download options the parsed flags name.
+func (p *pullArgs) resolve() error {
+	var err error
+	if p.opts.Strategy, err = client.ParseStrategy(p.strategy); err != nil {
+		return err
+	}
+	if p.opts.Checksum, err = client.ParseChecksum(p.checksum); err != nil {
+		return err
+	}
+	p.opts.InlineMax = uint64(max(p.inlineMax, 0))
+	if p.inlineMax < 0 && p.opts.Strategy == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
+		p.opts.InlineMax = client.MaxInline
+	}
+	p.opts.RateLimit = uint64(p.limit)
+	return nil
+}
+
+// pullFile downloads one file and prints its report: to out, or to
+// standard error when the bytes went to standard output.
+func (p *pullArgs) pullFile(ctx context.Context, cl *client.Client, src, dest string, bar *progressBar, out io.Writer) error {
+	opts := p.opts
 	opts.Progress = bar.Update
 	start := time.Now()
 	report, err := cl.Download(ctx, src, dest, opts)
@@ -104,17 +133,13 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return keptHint(err, dest, opts.Resume)
 	}
-	if held := report.GetOffset() - opts.Offset; opts.Resume && held > 0 && !c.json {
+	if held := report.GetOffset() - opts.Offset; opts.Resume && held > 0 && !p.json {
 		fmt.Fprintf(out, "resumed %s: %d bytes were already in %s.partial\n", dest, held, dest)
 	}
 	if dest == "-" { // the bytes went to standard output: the report goes to stderr
-		if c.json {
-			return printJSON(os.Stderr, report)
-		}
-		printReport(os.Stderr, src, dest, report, wall)
-		return nil
+		out = os.Stderr
 	}
-	if c.json {
+	if p.json {
 		return printJSON(out, report)
 	}
 	printReport(out, src, dest, report, wall)
