@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -211,4 +213,147 @@ func (d *Destination) Remove() {
 	os.Remove(d.partial) // before the lock goes with the descriptor
 	d.f.Close()
 	d.partial = ""
+}
+
+// rootDest is where a RootDestination or a TreeLanding destination lands: its
+// parent directory, opened beneath a Root, and the names in it.
+type rootDest struct {
+	dir     int    // O_PATH descriptor of the parent directory
+	own     bool   // dir is closed with the destination (a TreeLanding shares its directories)
+	dev     uint64 // dir's file system's device, when known (0 if not)
+	base    string // the final name in dir
+	replace bool   // Commit may replace an existing base
+	anon    bool   // the file was made with O_TMPFILE: it has no name until Commit links it
+}
+
+// check refuses a base that is a directory, or that exists when it may
+// not be replaced.
+func (a *rootDest) check(clean string) error {
+	var st unix.Stat_t
+	err := unix.Fstatat(a.dir, a.base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case err == unix.ENOENT:
+		return nil
+	case err != nil:
+		return fmt.Errorf("stat %q: %w", clean, openErr(err))
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return fmt.Errorf("%w: %q", ErrIsDir, clean)
+	case !a.replace:
+		return fmt.Errorf("%w: %q", ErrExists, clean)
+	}
+	return nil
+}
+
+// openPartial opens, locks and empties the partial file. It is truncated
+// only once locked, so that it cannot empty another receive's file. The
+// checks run on the raw descriptor, and the *os.File is made once it is
+// blocking again, so that the os package does not try (and fail) to
+// register a regular file with the poller.
+func (a *rootDest) openPartial(name string) (*os.File, error) {
+	fd, err := unix.Openat(a.dir, name,
+		unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_NONBLOCK, 0o644)
+	if err != nil {
+		return nil, openErr(err)
+	}
+	err = lockPartialFd(fd, a.dir, name)
+	var st unix.Stat_t
+	if err == nil {
+		err = unix.Fstat(fd, &st)
+	}
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+		err = ErrNotRegular
+	}
+	if err == nil {
+		err = unix.Ftruncate(fd, 0)
+	}
+	if err == nil {
+		err = unix.SetNonblock(fd, false)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// commitAt is Commit for a RootDestination: fsync, rename within the
+// parent directory (refusing to replace unless allowed), fsync the
+// directory.
+func (d *Destination) commitAt() error {
+	if err := d.f.Sync(); err != nil {
+		d.Remove()
+		return fmt.Errorf("fsync: %w", err)
+	}
+	if err := d.place(); err != nil {
+		return err
+	}
+	// An O_PATH descriptor cannot be fsynced: open the directory itself.
+	if fd, err := unix.Openat(d.at.dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		unix.Fsync(fd)
+		unix.Close(fd)
+	}
+	d.release()
+	return nil
+}
+
+// place gives a durable file its final name: the partial file is renamed
+// (an O_TMPFILE linked) over base, refusing to replace unless allowed. On
+// failure the file is removed.
+func (d *Destination) place() error {
+	if d.at.anon {
+		if err := linkAnon(d.f, d.at); err != nil {
+			d.Remove()
+			return fmt.Errorf("link to %q: %w", d.Path, err)
+		}
+		d.partial = "" // done: a later Abort does nothing
+		return nil
+	}
+	var flags uint = unix.RENAME_NOREPLACE
+	if d.at.replace {
+		flags = 0
+	}
+	if err := unix.Renameat2(d.at.dir, d.partial, d.at.dir, d.at.base, flags); err != nil {
+		d.Remove()
+		return fmt.Errorf("rename to %q: %w", d.Path, renameErr(err))
+	}
+	d.partial = "" // done: a later Abort does nothing
+	return nil
+}
+
+// release closes a placed destination's descriptors.
+func (d *Destination) release() {
+	d.f.Close() // durable and in place: a close error changes nothing
+	if d.at.own {
+		unix.Close(d.at.dir)
+	}
+}
+
+// removeAt is Remove for a RootDestination. An O_TMPFILE file has no name
+// to remove: closing it frees it.
+func (d *Destination) removeAt() {
+	if !d.at.anon {
+		unix.Unlinkat(d.at.dir, d.partial, 0) // before the lock goes with the descriptor
+	}
+	d.partial = ""
+	d.release()
+}
+
+// renameErr maps renameat2's errno to a sentinel where one fits.
+func renameErr(err error) error {
+	switch err {
+	case unix.EEXIST:
+		return ErrExists
+	case unix.EISDIR, unix.ENOTEMPTY:
+		return ErrIsDir
+	}
+	return err
+}
+
+// SetMeta sets a received file's mode and modification time before it is
+// committed (the rename keeps both). Call it after the last byte.
+func (d *Destination) SetMeta(mode fs.FileMode, mtime time.Time) error {
+	if d.f == nil || d.partial == "" {
+		return nil
+	}
+	return setMeta(int(d.f.Fd()), d.Path, mode, mtime)
 }

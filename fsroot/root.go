@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -122,17 +124,6 @@ func openErr(err error) error {
 	return err
 }
 
-// rootDest is where a RootDestination or a TreeLanding destination lands: its
-// parent directory, opened beneath a Root, and the names in it.
-type rootDest struct {
-	dir     int    // O_PATH descriptor of the parent directory
-	own     bool   // dir is closed with the destination (a TreeLanding shares its directories)
-	dev     uint64 // dir's file system's device, when known (0 if not)
-	base    string // the final name in dir
-	replace bool   // Commit may replace an existing base
-	anon    bool   // the file was made with O_TMPFILE: it has no name until Commit links it
-}
-
 // RootDestination prepares name, beneath the root, to receive a file. Its
 // parent directory is resolved once, in the kernel, as Open resolves
 // paths; the bytes go to "<base>.partial" in it (opened with O_NOFOLLOW,
@@ -180,125 +171,160 @@ func (r *Root) openDir(name string) (int, error) {
 	return fd, nil
 }
 
-// check refuses a base that is a directory, or that exists when it may
-// not be replaced.
-func (a *rootDest) check(clean string) error {
-	var st unix.Stat_t
-	err := unix.Fstatat(a.dir, a.base, &st, unix.AT_SYMLINK_NOFOLLOW)
-	switch {
-	case err == unix.ENOENT:
-		return nil
-	case err != nil:
-		return fmt.Errorf("stat %q: %w", clean, openErr(err))
-	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
-		return fmt.Errorf("%w: %q", ErrIsDir, clean)
-	case !a.replace:
-		return fmt.Errorf("%w: %q", ErrExists, clean)
-	}
-	return nil
-}
+// Building a received tree beneath a Root. Every name is resolved in the
+// kernel beneath the root, and the directories on the way through no
+// symlink at all (RESOLVE_NO_SYMLINKS): a tree's sender names paths, and
+// a hostile one must not be able to write outside the root, not even
+// through a symlink it had the receiver create first.
 
-// openPartial opens, locks and empties the partial file. It is truncated
-// only once locked, so that it cannot empty another receive's file. The
-// checks run on the raw descriptor, and the *os.File is made once it is
-// blocking again, so that the os package does not try (and fail) to
-// register a regular file with the poller.
-func (a *rootDest) openPartial(name string) (*os.File, error) {
-	fd, err := unix.Openat(a.dir, name,
-		unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_NONBLOCK, 0o644)
+// Sub opens the directory name beneath the root as a Root of its own.
+// name is resolved as Open resolves it; one that is not a directory is
+// ErrNotDir.
+func (r *Root) Sub(name string) (*Root, error) {
+	clean, err := CleanPath(name)
 	if err != nil {
-		return nil, openErr(err)
-	}
-	err = lockPartialFd(fd, a.dir, name)
-	var st unix.Stat_t
-	if err == nil {
-		err = unix.Fstat(fd, &st)
-	}
-	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
-		err = ErrNotRegular
-	}
-	if err == nil {
-		err = unix.Ftruncate(fd, 0)
-	}
-	if err == nil {
-		err = unix.SetNonblock(fd, false)
-	}
-	if err != nil {
-		unix.Close(fd)
 		return nil, err
 	}
-	return os.NewFile(uintptr(fd), name), nil
+	d, err := r.openListed(clean)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	fd, err := unix.Openat(int(d.Fd()), ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %q: %w", clean, openErr(err))
+	}
+	return &Root{dir: os.NewFile(uintptr(fd), clean)}, nil
 }
 
-// commitAt is Commit for a RootDestination: fsync, rename within the
-// parent directory (refusing to replace unless allowed), fsync the
-// directory.
-func (d *Destination) commitAt() error {
-	if err := d.f.Sync(); err != nil {
-		d.Remove()
-		return fmt.Errorf("fsync: %w", err)
+// parentOf opens the directory holding name (a cleaned path other than
+// ".") through no symlink, and returns it with name's last element.
+func (r *Root) parentOf(clean string) (*os.File, string, error) {
+	dir, base := path.Split(clean)
+	if dir == "" {
+		dir = "."
 	}
-	if err := d.place(); err != nil {
+	how := &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	fd, err := openat2Retry(int(r.dir.Fd()), dir, how)
+	if err != nil {
+		return nil, "", fmt.Errorf("open %q: %w", path.Clean(dir), openErr(err))
+	}
+	return os.NewFile(uintptr(fd), dir), base, nil
+}
+
+// cleanEntry checks a path a tree's sender named: lexically clean,
+// relative, and not the root itself.
+func cleanEntry(name string) (string, error) {
+	clean, err := CleanPath(name)
+	if err != nil {
+		return "", err
+	}
+	if clean == "." || clean != name {
+		return "", fmt.Errorf("%w: %q is not a clean path below the tree", ErrInvalidPath, name)
+	}
+	return clean, nil
+}
+
+// Mkdir creates the directory name beneath the root with perm (and the
+// owner's rwx, so that it can be filled; SetMeta sets the final mode).
+// An existing directory is ErrExists unless existing is true; anything
+// else in its place, a symlink included, is ErrExists.
+func (r *Root) Mkdir(name string, perm fs.FileMode, existing bool) error {
+	clean, err := cleanEntry(name)
+	if err != nil {
 		return err
 	}
-	// An O_PATH descriptor cannot be fsynced: open the directory itself.
-	if fd, err := unix.Openat(d.at.dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-		unix.Fsync(fd)
-		unix.Close(fd)
+	dir, base, err := r.parentOf(clean)
+	if err != nil {
+		return err
 	}
-	d.release()
-	return nil
-}
-
-// place gives a durable file its final name: the partial file is renamed
-// (an O_TMPFILE linked) over base, refusing to replace unless allowed. On
-// failure the file is removed.
-func (d *Destination) place() error {
-	if d.at.anon {
-		if err := linkAnon(d.f, d.at); err != nil {
-			d.Remove()
-			return fmt.Errorf("link to %q: %w", d.Path, err)
+	defer dir.Close()
+	err = unix.Mkdirat(int(dir.Fd()), base, uint32(perm.Perm()|0o700))
+	if err == unix.EEXIST && existing {
+		var st unix.Stat_t
+		if unix.Fstatat(int(dir.Fd()), base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return nil
 		}
-		d.partial = "" // done: a later Abort does nothing
-		return nil
 	}
-	var flags uint = unix.RENAME_NOREPLACE
-	if d.at.replace {
-		flags = 0
+	if err != nil {
+		return fmt.Errorf("mkdir %q: %w", clean, mkErr(err))
 	}
-	if err := unix.Renameat2(d.at.dir, d.partial, d.at.dir, d.at.base, flags); err != nil {
-		d.Remove()
-		return fmt.Errorf("rename to %q: %w", d.Path, renameErr(err))
-	}
-	d.partial = "" // done: a later Abort does nothing
 	return nil
 }
 
-// release closes a placed destination's descriptors.
-func (d *Destination) release() {
-	d.f.Close() // durable and in place: a close error changes nothing
-	if d.at.own {
-		unix.Close(d.at.dir)
+// Symlink creates name beneath the root as a symlink to target. The
+// caller judges the target (the link is never followed here). An
+// existing name is ErrExists unless replace is true, when a non-directory
+// in its place is replaced atomically: the link is made under a random
+// temporary name (never one it did not create: a user's file or another
+// receiver's link may hold any fixed one) and renamed over it.
+func (r *Root) Symlink(target, name string, replace bool) error {
+	clean, err := cleanEntry(name)
+	if err != nil {
+		return err
 	}
+	dir, base, err := r.parentOf(clean)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	err = unix.Symlinkat(target, dfd, base)
+	if err == unix.EEXIST && replace {
+		err = replaceWith(dfd, base, func(tmp string) error { return unix.Symlinkat(target, dfd, tmp) })
+	}
+	if err != nil {
+		return fmt.Errorf("symlink %q: %w", clean, mkErr(err))
+	}
+	return nil
 }
 
-// removeAt is Remove for a RootDestination. An O_TMPFILE file has no name
-// to remove: closing it frees it.
-func (d *Destination) removeAt() {
-	if !d.at.anon {
-		unix.Unlinkat(d.at.dir, d.partial, 0) // before the lock goes with the descriptor
-	}
-	d.partial = ""
-	d.release()
+// tempName is a name beside base that no other receiver uses: base, 16
+// random hex digits, ".partial".
+func tempName(base string) string {
+	return fmt.Sprintf("%s.%016x.partial", base, rand.Uint64())
 }
 
-// renameErr maps renameat2's errno to a sentinel where one fits.
-func renameErr(err error) error {
-	switch err {
-	case unix.EEXIST:
-		return ErrExists
-	case unix.EISDIR, unix.ENOTEMPTY:
-		return ErrIsDir
+// replaceWith has create make an entry under a fresh temporary name in dir
+// (retrying on EEXIST, so that it never takes over a name it did not
+// create), then renames it over base. rename(2) refuses to put a
+// non-directory over a directory (EISDIR). On failure only the temporary
+// name is removed.
+func replaceWith(dir int, base string, create func(tmp string) error) error {
+	err := error(unix.EEXIST)
+	for range 4 {
+		tmp := tempName(base)
+		if err = create(tmp); err == unix.EEXIST {
+			continue
+		}
+		if err == nil {
+			if err = unix.Renameat(dir, tmp, dir, base); err != nil {
+				unix.Unlinkat(dir, tmp, 0)
+			}
+		}
+		break
 	}
 	return err
+}
+
+// SetDirMeta sets the mode and modification time of the directory name
+// beneath the root (the access time too, to mtime).
+func (r *Root) SetDirMeta(name string, mode fs.FileMode, mtime time.Time) error {
+	clean, err := CleanPath(name)
+	if err != nil {
+		return err
+	}
+	how := &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	fd, err := openat2Retry(int(r.dir.Fd()), clean, how)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", clean, openErr(err))
+	}
+	defer unix.Close(fd)
+	return setMeta(fd, clean, mode, mtime)
 }

@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -189,22 +188,6 @@ func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *fsroot.Destination, 
 		c.Close()
 	}
 	return st, err
-}
-
-// trailer reads the byte a keep-alive server writes after the payload.
-func (r *recvJob) trailer() error {
-	n, err := r.read(r.buf[:1])
-	switch {
-	case err != nil:
-		return err
-	case n == 0:
-		return fmt.Errorf("%w: the connection closed before the trailer", ErrShortTransfer)
-	case r.buf[0] == TrailerFailed:
-		return fmt.Errorf("%w: the sender failed after the last byte", ErrShortTransfer)
-	case r.buf[0] != TrailerOK:
-		return fmt.Errorf("%w: unknown trailer %d", ErrShortTransfer, r.buf[0])
-	}
-	return nil
 }
 
 // connect presents tk's ticket on a pooled connection, or on a new one

@@ -543,3 +543,19 @@ func (r *recvJob) write(p []byte) error {
 	}
 	return nil
 }
+
+// trailer reads the byte a keep-alive server writes after the payload.
+func (r *recvJob) trailer() error {
+	n, err := r.read(r.buf[:1])
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return fmt.Errorf("%w: the connection closed before the trailer", ErrShortTransfer)
+	case r.buf[0] == TrailerFailed:
+		return fmt.Errorf("%w: the sender failed after the last byte", ErrShortTransfer)
+	case r.buf[0] != TrailerOK:
+		return fmt.Errorf("%w: unknown trailer %d", ErrShortTransfer, r.buf[0])
+	}
+	return nil
+}
