@@ -44,8 +44,14 @@ type Report struct {
 	// True when the receiver computed the checksum of what it holds and it
 	// matched. A mismatch fails the transfer (DATA_LOSS) and leaves no file.
 	ChecksumVerified bool `protobuf:"varint,8,opt,name=checksum_verified,json=checksumVerified,proto3" json:"checksum_verified,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How the strategy was chosen, when the request left it to the server.
+	Auto *AutoChoice `protobuf:"bytes,9,opt,name=auto,proto3" json:"auto,omitempty"`
+	// With parallel streams: one report per part, in range order. The
+	// sender and receiver figures above are then the parts' sums (durations:
+	// the longest part; throughput: the whole range over the wall time).
+	Parts         []*Report `protobuf:"bytes,10,rep,name=parts,proto3" json:"parts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
@@ -134,6 +140,85 @@ func (x *Report) GetChecksumVerified() bool {
 	return false
 }
 
+func (x *Report) GetAuto() *AutoChoice {
+	if x != nil {
+		return x.Auto
+	}
+	return nil
+}
+
+func (x *Report) GetParts() []*Report {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+// AutoChoice says how the server chose a transfer's strategy.
+type AutoChoice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when the request left the strategy to the server.
+	ChosenByServer bool `protobuf:"varint,1,opt,name=chosen_by_server,json=chosenByServer,proto3" json:"chosen_by_server,omitempty"`
+	// True when this transfer was one of the few sent with another strategy
+	// than the current pick, to keep measuring it (AutoPolicy.explore_share).
+	Exploration bool `protobuf:"varint,2,opt,name=exploration,proto3" json:"exploration,omitempty"`
+	// The size class the transfer fell in, e.g. "[8 MiB, ∞)".
+	SizeClass     string `protobuf:"bytes,3,opt,name=size_class,json=sizeClass,proto3" json:"size_class,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutoChoice) Reset() {
+	*x = AutoChoice{}
+	mi := &file_ferry_v1_stats_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutoChoice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutoChoice) ProtoMessage() {}
+
+func (x *AutoChoice) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_stats_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutoChoice.ProtoReflect.Descriptor instead.
+func (*AutoChoice) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_stats_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AutoChoice) GetChosenByServer() bool {
+	if x != nil {
+		return x.ChosenByServer
+	}
+	return false
+}
+
+func (x *AutoChoice) GetExploration() bool {
+	if x != nil {
+		return x.Exploration
+	}
+	return false
+}
+
+func (x *AutoChoice) GetSizeClass() string {
+	if x != nil {
+		return x.SizeClass
+	}
+	return ""
+}
+
 // TransferStats are one side's figures for one transfer. Each field says
 // whether it is MEASURED (observed on this transfer), COUNTED (incremented at
 // the call site of every system call the data path made), DERIVED (computed
@@ -215,7 +300,7 @@ type TransferStats struct {
 
 func (x *TransferStats) Reset() {
 	*x = TransferStats{}
-	mi := &file_ferry_v1_stats_proto_msgTypes[1]
+	mi := &file_ferry_v1_stats_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +312,7 @@ func (x *TransferStats) String() string {
 func (*TransferStats) ProtoMessage() {}
 
 func (x *TransferStats) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_stats_proto_msgTypes[1]
+	mi := &file_ferry_v1_stats_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +325,7 @@ func (x *TransferStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferStats.ProtoReflect.Descriptor instead.
 func (*TransferStats) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_stats_proto_rawDescGZIP(), []int{1}
+	return file_ferry_v1_stats_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TransferStats) GetStrategy() Strategy {
@@ -412,7 +497,7 @@ type CopyModel struct {
 
 func (x *CopyModel) Reset() {
 	*x = CopyModel{}
-	mi := &file_ferry_v1_stats_proto_msgTypes[2]
+	mi := &file_ferry_v1_stats_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +509,7 @@ func (x *CopyModel) String() string {
 func (*CopyModel) ProtoMessage() {}
 
 func (x *CopyModel) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_stats_proto_msgTypes[2]
+	mi := &file_ferry_v1_stats_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +522,7 @@ func (x *CopyModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyModel.ProtoReflect.Descriptor instead.
 func (*CopyModel) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_stats_proto_rawDescGZIP(), []int{2}
+	return file_ferry_v1_stats_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CopyModel) GetCpuCopies() uint32 {
@@ -479,7 +564,7 @@ var File_ferry_v1_stats_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_stats_proto_rawDesc = "" +
 	"\n" +
-	"\x14ferry/v1/stats.proto\x12\bferry.v1\x1a\x17ferry/v1/checksum.proto\x1a\x17ferry/v1/strategy.proto\x1a\x1egoogle/protobuf/duration.proto\"\xb0\x02\n" +
+	"\x14ferry/v1/stats.proto\x12\bferry.v1\x1a\x17ferry/v1/checksum.proto\x1a\x17ferry/v1/strategy.proto\x1a\x1egoogle/protobuf/duration.proto\"\x82\x03\n" +
 	"\x06Report\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12\x12\n" +
@@ -489,7 +574,16 @@ const file_ferry_v1_stats_proto_rawDesc = "" +
 	"\x06sender\x18\x05 \x01(\v2\x17.ferry.v1.TransferStatsR\x06sender\x123\n" +
 	"\breceiver\x18\x06 \x01(\v2\x17.ferry.v1.TransferStatsR\breceiver\x12.\n" +
 	"\bchecksum\x18\a \x01(\v2\x12.ferry.v1.ChecksumR\bchecksum\x12+\n" +
-	"\x11checksum_verified\x18\b \x01(\bR\x10checksumVerified\"\xf8\a\n" +
+	"\x11checksum_verified\x18\b \x01(\bR\x10checksumVerified\x12(\n" +
+	"\x04auto\x18\t \x01(\v2\x14.ferry.v1.AutoChoiceR\x04auto\x12&\n" +
+	"\x05parts\x18\n" +
+	" \x03(\v2\x10.ferry.v1.ReportR\x05parts\"w\n" +
+	"\n" +
+	"AutoChoice\x12(\n" +
+	"\x10chosen_by_server\x18\x01 \x01(\bR\x0echosenByServer\x12 \n" +
+	"\vexploration\x18\x02 \x01(\bR\vexploration\x12\x1d\n" +
+	"\n" +
+	"size_class\x18\x03 \x01(\tR\tsizeClass\"\xf8\a\n" +
 	"\rTransferStats\x12.\n" +
 	"\bstrategy\x18\x01 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x125\n" +
@@ -539,32 +633,35 @@ func file_ferry_v1_stats_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_stats_proto_rawDescData
 }
 
-var file_ferry_v1_stats_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_ferry_v1_stats_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_ferry_v1_stats_proto_goTypes = []any{
 	(*Report)(nil),              // 0: ferry.v1.Report
-	(*TransferStats)(nil),       // 1: ferry.v1.TransferStats
-	(*CopyModel)(nil),           // 2: ferry.v1.CopyModel
-	nil,                         // 3: ferry.v1.TransferStats.SyscallsEntry
-	(*Checksum)(nil),            // 4: ferry.v1.Checksum
-	(Strategy)(0),               // 5: ferry.v1.Strategy
-	(*durationpb.Duration)(nil), // 6: google.protobuf.Duration
+	(*AutoChoice)(nil),          // 1: ferry.v1.AutoChoice
+	(*TransferStats)(nil),       // 2: ferry.v1.TransferStats
+	(*CopyModel)(nil),           // 3: ferry.v1.CopyModel
+	nil,                         // 4: ferry.v1.TransferStats.SyscallsEntry
+	(*Checksum)(nil),            // 5: ferry.v1.Checksum
+	(Strategy)(0),               // 6: ferry.v1.Strategy
+	(*durationpb.Duration)(nil), // 7: google.protobuf.Duration
 }
 var file_ferry_v1_stats_proto_depIdxs = []int32{
-	1,  // 0: ferry.v1.Report.sender:type_name -> ferry.v1.TransferStats
-	1,  // 1: ferry.v1.Report.receiver:type_name -> ferry.v1.TransferStats
-	4,  // 2: ferry.v1.Report.checksum:type_name -> ferry.v1.Checksum
-	5,  // 3: ferry.v1.TransferStats.strategy:type_name -> ferry.v1.Strategy
-	6,  // 4: ferry.v1.TransferStats.duration:type_name -> google.protobuf.Duration
-	2,  // 5: ferry.v1.TransferStats.model:type_name -> ferry.v1.CopyModel
-	3,  // 6: ferry.v1.TransferStats.syscalls:type_name -> ferry.v1.TransferStats.SyscallsEntry
-	6,  // 7: ferry.v1.TransferStats.user_cpu:type_name -> google.protobuf.Duration
-	6,  // 8: ferry.v1.TransferStats.system_cpu:type_name -> google.protobuf.Duration
-	6,  // 9: ferry.v1.TransferStats.checksum_cpu:type_name -> google.protobuf.Duration
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	2,  // 0: ferry.v1.Report.sender:type_name -> ferry.v1.TransferStats
+	2,  // 1: ferry.v1.Report.receiver:type_name -> ferry.v1.TransferStats
+	5,  // 2: ferry.v1.Report.checksum:type_name -> ferry.v1.Checksum
+	1,  // 3: ferry.v1.Report.auto:type_name -> ferry.v1.AutoChoice
+	0,  // 4: ferry.v1.Report.parts:type_name -> ferry.v1.Report
+	6,  // 5: ferry.v1.TransferStats.strategy:type_name -> ferry.v1.Strategy
+	7,  // 6: ferry.v1.TransferStats.duration:type_name -> google.protobuf.Duration
+	3,  // 7: ferry.v1.TransferStats.model:type_name -> ferry.v1.CopyModel
+	4,  // 8: ferry.v1.TransferStats.syscalls:type_name -> ferry.v1.TransferStats.SyscallsEntry
+	7,  // 9: ferry.v1.TransferStats.user_cpu:type_name -> google.protobuf.Duration
+	7,  // 10: ferry.v1.TransferStats.system_cpu:type_name -> google.protobuf.Duration
+	7,  // 11: ferry.v1.TransferStats.checksum_cpu:type_name -> google.protobuf.Duration
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_stats_proto_init() }
@@ -580,7 +677,7 @@ func file_ferry_v1_stats_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_stats_proto_rawDesc), len(file_ferry_v1_stats_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -79,7 +79,14 @@ type GetCapabilitiesResponse struct {
 	// shorter than small_below bytes (the offer always says which one).
 	DefaultSmallStrategy Strategy `protobuf:"varint,5,opt,name=default_small_strategy,json=defaultSmallStrategy,proto3,enum=ferry.v1.Strategy" json:"default_small_strategy,omitempty"`
 	// The transfer length, in bytes, from which default_strategy applies.
-	SmallBelow    uint64 `protobuf:"varint,6,opt,name=small_below,json=smallBelow,proto3" json:"small_below,omitempty"`
+	SmallBelow uint64 `protobuf:"varint,6,opt,name=small_below,json=smallBelow,proto3" json:"small_below,omitempty"`
+	// How the server's own choice (STRATEGY_UNSPECIFIED) is made, and what it
+	// picks now in each size class, with the measured figures behind it.
+	Auto *AutoPolicy `protobuf:"bytes,7,opt,name=auto,proto3" json:"auto,omitempty"`
+	// The most data connections this server lets one client split a file's
+	// range over (parallel streams, each a Download of its own part). 0 or 1
+	// means one stream.
+	MaxStreams    uint32 `protobuf:"varint,8,opt,name=max_streams,json=maxStreams,proto3" json:"max_streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,6 +163,268 @@ func (x *GetCapabilitiesResponse) GetSmallBelow() uint64 {
 	return 0
 }
 
+func (x *GetCapabilitiesResponse) GetAuto() *AutoPolicy {
+	if x != nil {
+		return x.Auto
+	}
+	return nil
+}
+
+func (x *GetCapabilitiesResponse) GetMaxStreams() uint32 {
+	if x != nil {
+		return x.MaxStreams
+	}
+	return 0
+}
+
+// AutoPolicy is the server's choice of strategy: in each size class it picks
+// the supported strategy that cost least by measurement on this host, and
+// sends a small share of transfers with the others to keep measuring.
+type AutoPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What "cost least" means, e.g. "throughput: the most bytes per second of
+	// copy-loop time".
+	Objective string `protobuf:"bytes,1,opt,name=objective,proto3" json:"objective,omitempty"`
+	// The share of STRATEGY_UNSPECIFIED transfers sent with another strategy
+	// than the pick, to keep measuring it (0 to 1).
+	ExploreShare float64 `protobuf:"fixed64,2,opt,name=explore_share,json=exploreShare,proto3" json:"explore_share,omitempty"`
+	// Where the figures came from at start-up: "probe" (a short loopback
+	// measurement when the server started), "none", or "pinned" (the
+	// operator fixed the order; nothing is measured).
+	Seed string `protobuf:"bytes,3,opt,name=seed,proto3" json:"seed,omitempty"`
+	// One entry per size class, smallest first.
+	Classes       []*AutoClass `protobuf:"bytes,4,rep,name=classes,proto3" json:"classes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutoPolicy) Reset() {
+	*x = AutoPolicy{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutoPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutoPolicy) ProtoMessage() {}
+
+func (x *AutoPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutoPolicy.ProtoReflect.Descriptor instead.
+func (*AutoPolicy) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AutoPolicy) GetObjective() string {
+	if x != nil {
+		return x.Objective
+	}
+	return ""
+}
+
+func (x *AutoPolicy) GetExploreShare() float64 {
+	if x != nil {
+		return x.ExploreShare
+	}
+	return 0
+}
+
+func (x *AutoPolicy) GetSeed() string {
+	if x != nil {
+		return x.Seed
+	}
+	return ""
+}
+
+func (x *AutoPolicy) GetClasses() []*AutoClass {
+	if x != nil {
+		return x.Classes
+	}
+	return nil
+}
+
+// AutoClass is one size class of AutoPolicy.
+type AutoClass struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Transfers of at least min_bytes bytes, and less than below_bytes,
+	// belong to this class.
+	MinBytes uint64 `protobuf:"varint,1,opt,name=min_bytes,json=minBytes,proto3" json:"min_bytes,omitempty"`
+	// The class's upper bound, exclusive; 0 means none.
+	BelowBytes uint64 `protobuf:"varint,2,opt,name=below_bytes,json=belowBytes,proto3" json:"below_bytes,omitempty"`
+	// The strategy the server picks now for this class.
+	Pick Strategy `protobuf:"varint,3,opt,name=pick,proto3,enum=ferry.v1.Strategy" json:"pick,omitempty"`
+	// Why, in words: e.g. "most bytes per second over 12 transfers".
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// What each supported strategy measured in this class.
+	Costs         []*StrategyCost `protobuf:"bytes,5,rep,name=costs,proto3" json:"costs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutoClass) Reset() {
+	*x = AutoClass{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutoClass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutoClass) ProtoMessage() {}
+
+func (x *AutoClass) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutoClass.ProtoReflect.Descriptor instead.
+func (*AutoClass) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AutoClass) GetMinBytes() uint64 {
+	if x != nil {
+		return x.MinBytes
+	}
+	return 0
+}
+
+func (x *AutoClass) GetBelowBytes() uint64 {
+	if x != nil {
+		return x.BelowBytes
+	}
+	return 0
+}
+
+func (x *AutoClass) GetPick() Strategy {
+	if x != nil {
+		return x.Pick
+	}
+	return Strategy_STRATEGY_UNSPECIFIED
+}
+
+func (x *AutoClass) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AutoClass) GetCosts() []*StrategyCost {
+	if x != nil {
+		return x.Costs
+	}
+	return nil
+}
+
+// StrategyCost is what one strategy measured in one size class. Figures are
+// MEASURED on this server's own transfers (and, when seeded, its start-up
+// probe), smoothed over recent transfers.
+type StrategyCost struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The strategy these figures are for.
+	Strategy Strategy `protobuf:"varint,1,opt,name=strategy,proto3,enum=ferry.v1.Strategy" json:"strategy,omitempty"`
+	// Transfers (or probe runs) measured.
+	Samples uint64 `protobuf:"varint,2,opt,name=samples,proto3" json:"samples,omitempty"`
+	// Bytes per second of copy-loop wall time, smoothed. 0 with no samples.
+	BytesPerSecond float64 `protobuf:"fixed64,3,opt,name=bytes_per_second,json=bytesPerSecond,proto3" json:"bytes_per_second,omitempty"`
+	// Sender CPU seconds (user + system, of the copy loop's thread) per GiB,
+	// smoothed; 0 when no sample was thread-measured.
+	CpuSecondsPerGib float64 `protobuf:"fixed64,4,opt,name=cpu_seconds_per_gib,json=cpuSecondsPerGib,proto3" json:"cpu_seconds_per_gib,omitempty"`
+	// True once the strategy failed on this host in a way that means it will
+	// not work (refused by the kernel): it is never picked again.
+	Failed        bool `protobuf:"varint,5,opt,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StrategyCost) Reset() {
+	*x = StrategyCost{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StrategyCost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StrategyCost) ProtoMessage() {}
+
+func (x *StrategyCost) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StrategyCost.ProtoReflect.Descriptor instead.
+func (*StrategyCost) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StrategyCost) GetStrategy() Strategy {
+	if x != nil {
+		return x.Strategy
+	}
+	return Strategy_STRATEGY_UNSPECIFIED
+}
+
+func (x *StrategyCost) GetSamples() uint64 {
+	if x != nil {
+		return x.Samples
+	}
+	return 0
+}
+
+func (x *StrategyCost) GetBytesPerSecond() float64 {
+	if x != nil {
+		return x.BytesPerSecond
+	}
+	return 0
+}
+
+func (x *StrategyCost) GetCpuSecondsPerGib() float64 {
+	if x != nil {
+		return x.CpuSecondsPerGib
+	}
+	return 0
+}
+
+func (x *StrategyCost) GetFailed() bool {
+	if x != nil {
+		return x.Failed
+	}
+	return false
+}
+
 // StatFileRequest names a file beneath the served root.
 type StatFileRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -168,7 +437,7 @@ type StatFileRequest struct {
 
 func (x *StatFileRequest) Reset() {
 	*x = StatFileRequest{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[2]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +449,7 @@ func (x *StatFileRequest) String() string {
 func (*StatFileRequest) ProtoMessage() {}
 
 func (x *StatFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[2]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +462,7 @@ func (x *StatFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFileRequest.ProtoReflect.Descriptor instead.
 func (*StatFileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{2}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StatFileRequest) GetPath() string {
@@ -222,7 +491,7 @@ type StatFileResponse struct {
 
 func (x *StatFileResponse) Reset() {
 	*x = StatFileResponse{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[3]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +503,7 @@ func (x *StatFileResponse) String() string {
 func (*StatFileResponse) ProtoMessage() {}
 
 func (x *StatFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[3]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +516,7 @@ func (x *StatFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFileResponse.ProtoReflect.Descriptor instead.
 func (*StatFileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{3}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StatFileResponse) GetPath() string {
@@ -316,7 +585,7 @@ type DownloadRequest struct {
 
 func (x *DownloadRequest) Reset() {
 	*x = DownloadRequest{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[4]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +597,7 @@ func (x *DownloadRequest) String() string {
 func (*DownloadRequest) ProtoMessage() {}
 
 func (x *DownloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[4]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +610,7 @@ func (x *DownloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadRequest.ProtoReflect.Descriptor instead.
 func (*DownloadRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{4}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DownloadRequest) GetPath() string {
@@ -411,7 +680,7 @@ type DownloadResponse struct {
 
 func (x *DownloadResponse) Reset() {
 	*x = DownloadResponse{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[5]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +692,7 @@ func (x *DownloadResponse) String() string {
 func (*DownloadResponse) ProtoMessage() {}
 
 func (x *DownloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[5]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +705,7 @@ func (x *DownloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadResponse.ProtoReflect.Descriptor instead.
 func (*DownloadResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{5}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DownloadResponse) GetEvent() isDownloadResponse_Event {
@@ -532,7 +801,7 @@ type Offer struct {
 
 func (x *Offer) Reset() {
 	*x = Offer{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[6]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +813,7 @@ func (x *Offer) String() string {
 func (*Offer) ProtoMessage() {}
 
 func (x *Offer) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[6]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +826,7 @@ func (x *Offer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Offer.ProtoReflect.Descriptor instead.
 func (*Offer) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{6}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Offer) GetTransferId() string {
@@ -650,7 +919,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[7]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +931,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[7]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +944,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{7}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Progress) GetBytesSent() uint64 {
@@ -738,14 +1007,18 @@ type PullRequest struct {
 	// Per-transfer pace in bytes per second, as in DownloadRequest.
 	RateLimit uint64 `protobuf:"varint,9,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
 	// For a directory: files in flight at once. 0 means 4.
-	Concurrency   uint32 `protobuf:"varint,10,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
+	Concurrency uint32 `protobuf:"varint,10,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
+	// For a file: the data connections its range is split over (parallel
+	// streams), each a Download of its own part; the peer caps it
+	// (GetCapabilitiesResponse.max_streams). 0 or 1 means one stream.
+	Streams       uint32 `protobuf:"varint,11,opt,name=streams,proto3" json:"streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[8]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +1030,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[8]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +1043,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{8}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PullRequest) GetPeer() string {
@@ -843,6 +1116,13 @@ func (x *PullRequest) GetConcurrency() uint32 {
 	return 0
 }
 
+func (x *PullRequest) GetStreams() uint32 {
+	if x != nil {
+		return x.Streams
+	}
+	return 0
+}
+
 // PullResponse is one event of a Pull stream: progress, then the report.
 type PullResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -860,7 +1140,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[9]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1152,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[9]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1165,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PullResponse) GetEvent() isPullResponse_Event {
@@ -975,7 +1255,7 @@ type DownloadTreeRequest struct {
 
 func (x *DownloadTreeRequest) Reset() {
 	*x = DownloadTreeRequest{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[10]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1267,7 @@ func (x *DownloadTreeRequest) String() string {
 func (*DownloadTreeRequest) ProtoMessage() {}
 
 func (x *DownloadTreeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[10]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1280,7 @@ func (x *DownloadTreeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadTreeRequest.ProtoReflect.Descriptor instead.
 func (*DownloadTreeRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{10}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DownloadTreeRequest) GetPath() string {
@@ -1059,7 +1339,7 @@ type TreeEntry struct {
 
 func (x *TreeEntry) Reset() {
 	*x = TreeEntry{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[11]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1351,7 @@ func (x *TreeEntry) String() string {
 func (*TreeEntry) ProtoMessage() {}
 
 func (x *TreeEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[11]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1364,7 @@ func (x *TreeEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeEntry.ProtoReflect.Descriptor instead.
 func (*TreeEntry) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{11}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TreeEntry) GetFile() *FileEntry {
@@ -1118,7 +1398,7 @@ type DownloadTreeResponse struct {
 
 func (x *DownloadTreeResponse) Reset() {
 	*x = DownloadTreeResponse{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[12]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1410,7 @@ func (x *DownloadTreeResponse) String() string {
 func (*DownloadTreeResponse) ProtoMessage() {}
 
 func (x *DownloadTreeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[12]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1423,7 @@ func (x *DownloadTreeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadTreeResponse.ProtoReflect.Descriptor instead.
 func (*DownloadTreeResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{12}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DownloadTreeResponse) GetEntries() []*TreeEntry {
@@ -1172,7 +1452,7 @@ var File_ferry_v1_transfer_proto protoreflect.FileDescriptor
 const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
 	"\x17ferry/v1/transfer.proto\x12\bferry.v1\x1a\x17ferry/v1/checksum.proto\x1a\x14ferry/v1/files.proto\x1a\x14ferry/v1/stats.proto\x1a\x17ferry/v1/strategy.proto\x1a\x18ferry/v1/transfers.proto\x1a\x13ferry/v1/tree.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n" +
-	"\x16GetCapabilitiesRequest\"\xc1\x02\n" +
+	"\x16GetCapabilitiesRequest\"\x8c\x03\n" +
 	"\x17GetCapabilitiesResponse\x122\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\x0e2\x12.ferry.v1.StrategyR\n" +
@@ -1182,7 +1462,29 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x0eserver_version\x18\x04 \x01(\tR\rserverVersion\x12H\n" +
 	"\x16default_small_strategy\x18\x05 \x01(\x0e2\x12.ferry.v1.StrategyR\x14defaultSmallStrategy\x12\x1f\n" +
 	"\vsmall_below\x18\x06 \x01(\x04R\n" +
-	"smallBelow\"%\n" +
+	"smallBelow\x12(\n" +
+	"\x04auto\x18\a \x01(\v2\x14.ferry.v1.AutoPolicyR\x04auto\x12\x1f\n" +
+	"\vmax_streams\x18\b \x01(\rR\n" +
+	"maxStreams\"\x92\x01\n" +
+	"\n" +
+	"AutoPolicy\x12\x1c\n" +
+	"\tobjective\x18\x01 \x01(\tR\tobjective\x12#\n" +
+	"\rexplore_share\x18\x02 \x01(\x01R\fexploreShare\x12\x12\n" +
+	"\x04seed\x18\x03 \x01(\tR\x04seed\x12-\n" +
+	"\aclasses\x18\x04 \x03(\v2\x13.ferry.v1.AutoClassR\aclasses\"\xb7\x01\n" +
+	"\tAutoClass\x12\x1b\n" +
+	"\tmin_bytes\x18\x01 \x01(\x04R\bminBytes\x12\x1f\n" +
+	"\vbelow_bytes\x18\x02 \x01(\x04R\n" +
+	"belowBytes\x12&\n" +
+	"\x04pick\x18\x03 \x01(\x0e2\x12.ferry.v1.StrategyR\x04pick\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12,\n" +
+	"\x05costs\x18\x05 \x03(\v2\x16.ferry.v1.StrategyCostR\x05costs\"\xc9\x01\n" +
+	"\fStrategyCost\x12.\n" +
+	"\bstrategy\x18\x01 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x12\x18\n" +
+	"\asamples\x18\x02 \x01(\x04R\asamples\x12(\n" +
+	"\x10bytes_per_second\x18\x03 \x01(\x01R\x0ebytesPerSecond\x12-\n" +
+	"\x13cpu_seconds_per_gib\x18\x04 \x01(\x01R\x10cpuSecondsPerGib\x12\x16\n" +
+	"\x06failed\x18\x05 \x01(\bR\x06failed\"%\n" +
 	"\x0fStatFileRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\"\xa2\x01\n" +
 	"\x10StatFileResponse\x12\x12\n" +
@@ -1228,7 +1530,7 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
 	"files_done\x18\x03 \x01(\x04R\tfilesDone\x12\x1f\n" +
 	"\vfiles_total\x18\x04 \x01(\x04R\n" +
-	"filesTotal\"\xcf\x02\n" +
+	"filesTotal\"\xe9\x02\n" +
 	"\vPullRequest\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12 \n" +
@@ -1241,7 +1543,8 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
 	"rate_limit\x18\t \x01(\x04R\trateLimit\x12 \n" +
 	"\vconcurrency\x18\n" +
-	" \x01(\rR\vconcurrency\"\xae\x01\n" +
+	" \x01(\rR\vconcurrency\x12\x18\n" +
+	"\astreams\x18\v \x01(\rR\astreams\"\xae\x01\n" +
 	"\fPullResponse\x120\n" +
 	"\bprogress\x18\x01 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
 	"\x06report\x18\x02 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06report\x127\n" +
@@ -1285,76 +1588,84 @@ func file_ferry_v1_transfer_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_transfer_proto_rawDescData
 }
 
-var file_ferry_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_ferry_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_ferry_v1_transfer_proto_goTypes = []any{
 	(*GetCapabilitiesRequest)(nil),  // 0: ferry.v1.GetCapabilitiesRequest
 	(*GetCapabilitiesResponse)(nil), // 1: ferry.v1.GetCapabilitiesResponse
-	(*StatFileRequest)(nil),         // 2: ferry.v1.StatFileRequest
-	(*StatFileResponse)(nil),        // 3: ferry.v1.StatFileResponse
-	(*DownloadRequest)(nil),         // 4: ferry.v1.DownloadRequest
-	(*DownloadResponse)(nil),        // 5: ferry.v1.DownloadResponse
-	(*Offer)(nil),                   // 6: ferry.v1.Offer
-	(*Progress)(nil),                // 7: ferry.v1.Progress
-	(*PullRequest)(nil),             // 8: ferry.v1.PullRequest
-	(*PullResponse)(nil),            // 9: ferry.v1.PullResponse
-	(*DownloadTreeRequest)(nil),     // 10: ferry.v1.DownloadTreeRequest
-	(*TreeEntry)(nil),               // 11: ferry.v1.TreeEntry
-	(*DownloadTreeResponse)(nil),    // 12: ferry.v1.DownloadTreeResponse
-	(Strategy)(0),                   // 13: ferry.v1.Strategy
-	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
-	(ChecksumAlgorithm)(0),          // 15: ferry.v1.ChecksumAlgorithm
-	(*Report)(nil),                  // 16: ferry.v1.Report
-	(*Checksum)(nil),                // 17: ferry.v1.Checksum
-	(*TreeReport)(nil),              // 18: ferry.v1.TreeReport
-	(*FileEntry)(nil),               // 19: ferry.v1.FileEntry
-	(*ListFilesRequest)(nil),        // 20: ferry.v1.ListFilesRequest
-	(*ListTransfersRequest)(nil),    // 21: ferry.v1.ListTransfersRequest
-	(*ListFilesResponse)(nil),       // 22: ferry.v1.ListFilesResponse
-	(*ListTransfersResponse)(nil),   // 23: ferry.v1.ListTransfersResponse
+	(*AutoPolicy)(nil),              // 2: ferry.v1.AutoPolicy
+	(*AutoClass)(nil),               // 3: ferry.v1.AutoClass
+	(*StrategyCost)(nil),            // 4: ferry.v1.StrategyCost
+	(*StatFileRequest)(nil),         // 5: ferry.v1.StatFileRequest
+	(*StatFileResponse)(nil),        // 6: ferry.v1.StatFileResponse
+	(*DownloadRequest)(nil),         // 7: ferry.v1.DownloadRequest
+	(*DownloadResponse)(nil),        // 8: ferry.v1.DownloadResponse
+	(*Offer)(nil),                   // 9: ferry.v1.Offer
+	(*Progress)(nil),                // 10: ferry.v1.Progress
+	(*PullRequest)(nil),             // 11: ferry.v1.PullRequest
+	(*PullResponse)(nil),            // 12: ferry.v1.PullResponse
+	(*DownloadTreeRequest)(nil),     // 13: ferry.v1.DownloadTreeRequest
+	(*TreeEntry)(nil),               // 14: ferry.v1.TreeEntry
+	(*DownloadTreeResponse)(nil),    // 15: ferry.v1.DownloadTreeResponse
+	(Strategy)(0),                   // 16: ferry.v1.Strategy
+	(*timestamppb.Timestamp)(nil),   // 17: google.protobuf.Timestamp
+	(ChecksumAlgorithm)(0),          // 18: ferry.v1.ChecksumAlgorithm
+	(*Report)(nil),                  // 19: ferry.v1.Report
+	(*Checksum)(nil),                // 20: ferry.v1.Checksum
+	(*TreeReport)(nil),              // 21: ferry.v1.TreeReport
+	(*FileEntry)(nil),               // 22: ferry.v1.FileEntry
+	(*ListFilesRequest)(nil),        // 23: ferry.v1.ListFilesRequest
+	(*ListTransfersRequest)(nil),    // 24: ferry.v1.ListTransfersRequest
+	(*ListFilesResponse)(nil),       // 25: ferry.v1.ListFilesResponse
+	(*ListTransfersResponse)(nil),   // 26: ferry.v1.ListTransfersResponse
 }
 var file_ferry_v1_transfer_proto_depIdxs = []int32{
-	13, // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
-	13, // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
-	13, // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
-	14, // 3: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
-	13, // 4: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
-	15, // 5: ferry.v1.DownloadRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	6,  // 6: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
-	7,  // 7: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
-	16, // 8: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
-	13, // 9: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
-	17, // 10: ferry.v1.Offer.checksum:type_name -> ferry.v1.Checksum
-	13, // 11: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
-	15, // 12: ferry.v1.PullRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	7,  // 13: ferry.v1.PullResponse.progress:type_name -> ferry.v1.Progress
-	16, // 14: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
-	18, // 15: ferry.v1.PullResponse.tree_report:type_name -> ferry.v1.TreeReport
-	13, // 16: ferry.v1.DownloadTreeRequest.strategy:type_name -> ferry.v1.Strategy
-	15, // 17: ferry.v1.DownloadTreeRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	19, // 18: ferry.v1.TreeEntry.file:type_name -> ferry.v1.FileEntry
-	6,  // 19: ferry.v1.TreeEntry.offer:type_name -> ferry.v1.Offer
-	11, // 20: ferry.v1.DownloadTreeResponse.entries:type_name -> ferry.v1.TreeEntry
-	16, // 21: ferry.v1.DownloadTreeResponse.reports:type_name -> ferry.v1.Report
-	18, // 22: ferry.v1.DownloadTreeResponse.report:type_name -> ferry.v1.TreeReport
-	0,  // 23: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
-	2,  // 24: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
-	4,  // 25: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
-	8,  // 26: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
-	20, // 27: ferry.v1.TransferService.ListFiles:input_type -> ferry.v1.ListFilesRequest
-	21, // 28: ferry.v1.TransferService.ListTransfers:input_type -> ferry.v1.ListTransfersRequest
-	10, // 29: ferry.v1.TransferService.DownloadTree:input_type -> ferry.v1.DownloadTreeRequest
-	1,  // 30: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
-	3,  // 31: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
-	5,  // 32: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
-	9,  // 33: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
-	22, // 34: ferry.v1.TransferService.ListFiles:output_type -> ferry.v1.ListFilesResponse
-	23, // 35: ferry.v1.TransferService.ListTransfers:output_type -> ferry.v1.ListTransfersResponse
-	12, // 36: ferry.v1.TransferService.DownloadTree:output_type -> ferry.v1.DownloadTreeResponse
-	30, // [30:37] is the sub-list for method output_type
-	23, // [23:30] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	16, // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
+	16, // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
+	16, // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
+	2,  // 3: ferry.v1.GetCapabilitiesResponse.auto:type_name -> ferry.v1.AutoPolicy
+	3,  // 4: ferry.v1.AutoPolicy.classes:type_name -> ferry.v1.AutoClass
+	16, // 5: ferry.v1.AutoClass.pick:type_name -> ferry.v1.Strategy
+	4,  // 6: ferry.v1.AutoClass.costs:type_name -> ferry.v1.StrategyCost
+	16, // 7: ferry.v1.StrategyCost.strategy:type_name -> ferry.v1.Strategy
+	17, // 8: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
+	16, // 9: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
+	18, // 10: ferry.v1.DownloadRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	9,  // 11: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
+	10, // 12: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
+	19, // 13: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
+	16, // 14: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
+	20, // 15: ferry.v1.Offer.checksum:type_name -> ferry.v1.Checksum
+	16, // 16: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
+	18, // 17: ferry.v1.PullRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	10, // 18: ferry.v1.PullResponse.progress:type_name -> ferry.v1.Progress
+	19, // 19: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
+	21, // 20: ferry.v1.PullResponse.tree_report:type_name -> ferry.v1.TreeReport
+	16, // 21: ferry.v1.DownloadTreeRequest.strategy:type_name -> ferry.v1.Strategy
+	18, // 22: ferry.v1.DownloadTreeRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	22, // 23: ferry.v1.TreeEntry.file:type_name -> ferry.v1.FileEntry
+	9,  // 24: ferry.v1.TreeEntry.offer:type_name -> ferry.v1.Offer
+	14, // 25: ferry.v1.DownloadTreeResponse.entries:type_name -> ferry.v1.TreeEntry
+	19, // 26: ferry.v1.DownloadTreeResponse.reports:type_name -> ferry.v1.Report
+	21, // 27: ferry.v1.DownloadTreeResponse.report:type_name -> ferry.v1.TreeReport
+	0,  // 28: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
+	5,  // 29: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
+	7,  // 30: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
+	11, // 31: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
+	23, // 32: ferry.v1.TransferService.ListFiles:input_type -> ferry.v1.ListFilesRequest
+	24, // 33: ferry.v1.TransferService.ListTransfers:input_type -> ferry.v1.ListTransfersRequest
+	13, // 34: ferry.v1.TransferService.DownloadTree:input_type -> ferry.v1.DownloadTreeRequest
+	1,  // 35: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
+	6,  // 36: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
+	8,  // 37: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
+	12, // 38: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
+	25, // 39: ferry.v1.TransferService.ListFiles:output_type -> ferry.v1.ListFilesResponse
+	26, // 40: ferry.v1.TransferService.ListTransfers:output_type -> ferry.v1.ListTransfersResponse
+	15, // 41: ferry.v1.TransferService.DownloadTree:output_type -> ferry.v1.DownloadTreeResponse
+	35, // [35:42] is the sub-list for method output_type
+	28, // [28:35] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_transfer_proto_init() }
@@ -1368,12 +1679,12 @@ func file_ferry_v1_transfer_proto_init() {
 	file_ferry_v1_strategy_proto_init()
 	file_ferry_v1_transfers_proto_init()
 	file_ferry_v1_tree_proto_init()
-	file_ferry_v1_transfer_proto_msgTypes[5].OneofWrappers = []any{
+	file_ferry_v1_transfer_proto_msgTypes[8].OneofWrappers = []any{
 		(*DownloadResponse_Offer)(nil),
 		(*DownloadResponse_Progress)(nil),
 		(*DownloadResponse_Report)(nil),
 	}
-	file_ferry_v1_transfer_proto_msgTypes[9].OneofWrappers = []any{
+	file_ferry_v1_transfer_proto_msgTypes[12].OneofWrappers = []any{
 		(*PullResponse_Progress)(nil),
 		(*PullResponse_Report)(nil),
 		(*PullResponse_TreeReport)(nil),
@@ -1384,7 +1695,7 @@ func file_ferry_v1_transfer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_transfer_proto_rawDesc), len(file_ferry_v1_transfer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
