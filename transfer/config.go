@@ -97,6 +97,14 @@ type Config struct {
 	// pace.go), and one that asks for more (Source.RateLimit) gets it
 	// shared. 0 means no ceiling.
 	MaxRate int64
+	// FlowRate caps each data connection at this many bytes per second
+	// with the kernel's own pacing (SO_MAX_PACING_RATE, which TCP honours
+	// without the fq qdisc), unlike MaxRate, which paces transfers in user
+	// space and shares one ceiling. It holds one flow below the link, as
+	// a per-flow policer or a long fat pipe does, so that parallel streams
+	// can be measured; it also keeps any one client from filling a link.
+	// 0 means none.
+	FlowRate int64
 	// Logger receives one line per finished transfer. nil means
 	// slog.Default().
 	Logger *slog.Logger

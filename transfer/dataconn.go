@@ -6,6 +6,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // dataConn is one accepted data connection and the Server it belongs to:
@@ -24,6 +26,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 // until one fails, the client stops or a version 1 preamble comes.
 func (d dataConn) serve() {
 	defer d.c.Close()
+	if d.cfg.FlowRate > 0 {
+		d.pace(d.cfg.FlowRate)
+	}
 	t, version := d.handshake()
 	for t != nil && d.serveTransfer(t, version) && version == ProtocolVersionKeepAlive {
 		t, version = d.nextHandshake()
@@ -172,4 +177,24 @@ func (d dataConn) nextHandshake() (*Transfer, byte) {
 	}
 	defer d.idle.remove(d.c)
 	return d.claim()
+}
+
+// pace caps the connection's sending rate with SO_MAX_PACING_RATE
+// (Config.FlowRate). The option takes a 32-bit rate on older kernels and
+// a 64-bit one since Linux 4.20; a failure is logged once per connection
+// and the connection runs unpaced.
+func (d dataConn) pace(rate int64) {
+	sc, ok := d.c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err == nil {
+		rc.Control(func(fd uintptr) {
+			err = unix.SetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_MAX_PACING_RATE, uint64(rate))
+		})
+	}
+	if err != nil {
+		d.cfg.logger().Warn("SO_MAX_PACING_RATE refused; the data connection runs unpaced", "err", err)
+	}
 }

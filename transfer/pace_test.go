@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -288,5 +289,31 @@ func TestPacedOffer(t *testing.T) {
 	if tr, err := ts.Offer(Source{File: f, Path: "f", RateLimit: -1}); err == nil {
 		tr.Cancel()
 		t.Errorf("Offer(RateLimit: -1) = nil error, want one")
+	}
+}
+
+// TestFlowRate: Config.FlowRate paces each data connection in the kernel
+// (SO_MAX_PACING_RATE), whatever the strategy: 4 MiB at 8 MiB/s cannot
+// arrive in less than about half a second, less the first burst the
+// pacing lets through. Only the lower bound is checked: a loaded machine
+// makes any transfer slower, never a paced one faster.
+func TestFlowRate(t *testing.T) {
+	const size, rate = 4 << 20, 8 << 20
+	dir := t.TempDir()
+	path, data := writeFile(t, dir, size)
+	for _, strategy := range []Strategy{ReadWrite, Sendfile} {
+		t.Run(strategy.String(), func(t *testing.T) {
+			ts := startServer(t, Config{FlowRate: rate})
+			tr := ts.offer(t, path, Source{Strategy: strategy})
+			start := time.Now()
+			_, got := ts.receiveFile(t, tr, dir, ReceiveConfig{})
+			took := time.Since(start)
+			if !bytes.Equal(got, data) {
+				t.Fatalf("received %d bytes, want %d exact", len(got), size)
+			}
+			if least := 300 * time.Millisecond; took < least {
+				t.Errorf("%d bytes at a flow rate of %d B/s took %v; want at least %v", size, rate, took, least)
+			}
+		})
 	}
 }

@@ -19,6 +19,7 @@ func addLimitFlags(fs *flag.FlagSet, cfg *service.Config) func() error {
 	fs.BoolVar(&d.BindDataToClient, "bind-data-to-client", false, "take a ticket's data connection only from the IP address that asked for it (NAT or a proxy breaks this)")
 	fs.IntVar(&d.PipeSize, "pipe-size", 0, "SPLICE pipe capacity to ask for, in bytes (0: 1 MiB); the kernel may give less")
 	fs.Var((*cli.Size)(&d.MaxRate), "max-rate", "server-wide ceiling on the data channel, a `rate` in bytes per second shared by all transfers, with K/M/G (binary) or kB/MB/GB suffixes: 100MiB (0: none)")
+	fs.Var((*cli.Size)(&d.FlowRate), "max-flow-rate", "cap each data connection at this `rate` in bytes per second with kernel pacing (SO_MAX_PACING_RATE), with K/M/G (binary) or kB/MB/GB suffixes (0: none)")
 	fs.IntVar(&cfg.TransferHistory, "transfer-history", 0, "finished transfers ListTransfers keeps, newest first (0: 100)")
 	return func() error {
 		for name, v := range map[string]int64{
