@@ -220,7 +220,9 @@ func networkOf(ip netip.Addr) Network {
 // measuring, every class's pick and the figures behind it.
 func (s *Server) AutoPolicy() AutoPolicy {
 	if s.auto == nil {
-		return AutoPolicy{Mode: AutoFixed, Objective: "the fixed order (Config.Preference)", Seed: "pinned"}
+		below := s.cfg.autoSmallBelow()
+		return AutoPolicy{Mode: AutoFixed, Seed: "pinned", Objective: fmt.Sprintf("a fixed order: %v under %s, %v from it",
+			s.cfg.preference(below-1), sizeName(below), s.cfg.preference(below))}
 	}
 	return s.auto.snapshot()
 }
