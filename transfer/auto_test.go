@@ -2,8 +2,10 @@ package transfer
 
 import (
 	"bytes"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -223,3 +225,20 @@ func TestAutoFixedByDefault(t *testing.T) {
 }
 
 var loopbackIP = netip.MustParseAddr("127.0.0.1")
+
+// TestAutoProbeIsNoTransfer: the probe's own transfers reach neither the
+// Events (metrics) nor the log: nobody asked for them.
+func TestAutoProbeIsNoTransfer(t *testing.T) {
+	var rec recorder
+	var log bytes.Buffer
+	s := NewServer(Config{Logger: slog.New(slog.NewTextHandler(&log, nil)), Events: rec.events(),
+		Auto: AutoMeasure, AutoProbe: true, AutoProbeDir: t.TempDir()})
+	s.probing.Wait()
+	defer s.Close()
+	if issued, started, refused, finished := rec.summary(); issued+started+len(refused)+len(finished) > 0 {
+		t.Errorf("after the probe: %d issued, %d started, refused %v, finished %v; want no events", issued, started, refused, finished)
+	}
+	if got := log.String(); strings.Contains(got, "transfer finished") || !strings.Contains(got, "seeded by the start-up probe") {
+		t.Errorf("log after the probe:\n%s\nwant the probe's one line and no transfer's", got)
+	}
+}

@@ -103,7 +103,9 @@ func (d dataConn) claim() (*Transfer, byte) {
 		return nil, 0
 	}
 	t.peer, t.started = d.c.RemoteAddr().String(), true
-	d.cfg.Events.started()
+	if !t.probe {
+		d.cfg.Events.started()
+	}
 	// Cleared before stop: a Close from here on reaches the connection
 	// through the transfer's context, which Close cancels.
 	d.c.SetDeadline(time.Time{})

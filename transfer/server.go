@@ -294,7 +294,9 @@ func (s *Server) issue(t *Transfer, ttl time.Duration) error {
 			t.finish(Stats{Strategy: t.Strategy}, ErrTicketExpired)
 		}
 	})
-	s.cfg.Events.issued()
+	if !t.probe {
+		s.cfg.Events.issued()
+	}
 	return nil
 }
 
