@@ -242,3 +242,26 @@ func TestAutoProbeIsNoTransfer(t *testing.T) {
 		t.Errorf("log after the probe:\n%s\nwant the probe's one line and no transfer's", got)
 	}
 }
+
+// TestAutoProbeUnpaced: under a server-wide ceiling and a per-flow cap
+// the probe still finishes (paced at 1 MiB/s it would move its 0.6 GB in
+// ten minutes), and its figures are not the ceiling's.
+func TestAutoProbeUnpaced(t *testing.T) {
+	s := NewServer(Config{Logger: quiet, Auto: AutoMeasure, AutoProbe: true, AutoProbeDir: t.TempDir(),
+		MaxRate: 1 << 20, FlowRate: 1 << 20})
+	defer s.Close()
+	done := make(chan struct{})
+	go func() { s.probing.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the start-up probe did not end within a minute under a 1 MiB/s ceiling")
+	}
+	for _, c := range s.AutoPolicy().Classes {
+		for _, cost := range c.Costs {
+			if c.Network == Loopback && c.Min >= 16*mib && cost.Rate > 0 && cost.Rate < 8<<20 {
+				t.Errorf("class %d+: %v measured %.0f B/s, the pace of the ceiling", c.Min, cost.Strategy, cost.Rate)
+			}
+		}
+	}
+}

@@ -18,7 +18,10 @@ import (
 // interleaved, through this Server's own data path over loopback to a
 // receiver in the same process that discards the bytes (splicing into
 // /dev/null, as a real receiver does), and records what the receiver
-// saw: the time from dialling to the last byte delivered. It runs in the background:
+// saw: the time from dialling to the last byte delivered. The probe's
+// transfers never leave the host, so neither Config.MaxRate nor
+// Config.FlowRate paces them: paced, every strategy would measure the
+// same. It runs in the background:
 // until it is done, Auto follows the fixed order.
 
 // probeRuns are the ranges the probe sends, and how often each. The two

@@ -179,6 +179,9 @@ func (s *Server) offer(src Source, probe bool) (*Transfer, error) {
 	}
 	t := s.newTransfer(src, strategy, size, length)
 	t.Auto, t.probe = choice, probe
+	if probe {
+		t.RateLimit = 0 // it never leaves the host: no ceiling holds it
+	}
 	if err := s.admit(t); err != nil {
 		return nil, err
 	}
