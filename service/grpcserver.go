@@ -28,7 +28,7 @@ const maxRequestSize = 64 << 10
 // limit, so strangers take no places, recovery last so a panic is logged
 // as an Internal error), limits, keepalive policy, health and
 // reflection. ferryd and the tests both get their server from here.
-func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, log *slog.Logger, sec security, maxStreams int,
+func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, log *slog.Logger, sec security, maxStreams, maxOpenStreams int,
 	gm *grpcprom.ServerMetrics) *grpc.Server {
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		log.Log(ctx, slog.Level(lvl), msg, fields...)
@@ -50,10 +50,11 @@ func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, 
 			logging.StreamServerInterceptor(logger, logOpts...),
 			gm.StreamServerInterceptor(),
 			sec.auth.stream(),
-			limitStreams(maxStreams),
+			limitStreams(maxStreams, maxOpenStreams),
 			recovery.StreamServerInterceptor(recoverOpts...),
 		),
 		grpc.MaxRecvMsgSize(maxRequestSize),
+		grpc.MaxConcurrentStreams(maxStreamsPerConn),
 		// Handlers run on a few long-lived goroutines (a new one only
 		// when all are busy, as Downloads that follow a transfer keep
 		// theirs): no goroutine made, and no stack grown, per call. It cut

@@ -20,23 +20,38 @@ import (
 // transfer cannot pile up without end either.
 const defaultMaxStreams = 512
 
-// limitStreams refuses a TransferService stream with ResourceExhausted
-// while max others run, server-wide. Health and reflection streams are
-// not counted, so probes and grpcurl still get an answer from a full
-// server. grpc.MaxConcurrentStreams is no substitute: it bounds the
-// streams of one HTTP/2 connection, makes the extra ones wait rather
-// than fail, and a client may open as many connections as it likes.
-func limitStreams(max int) grpc.StreamServerInterceptor {
+// defaultMaxOpenStreams is Config.MaxOpenStreams' default: enough for
+// probes and a few grpcurl sessions at once.
+const defaultMaxOpenStreams = 64
+
+// maxStreamsPerConn is the most streams one HTTP/2 connection may hold
+// open at once (grpc.MaxConcurrentStreams: more wait for a place). It
+// bounds what one connection can make the server hold: a Download needs
+// one stream, a tree pull one per tree.
+const maxStreamsPerConn = 128
+
+// limitStreams refuses a stream with ResourceExhausted while others of
+// its kind run at the limit, server-wide: TransferService streams past
+// max, and streams of the services that answer without credentials
+// (health, reflection) past maxOpen. The two are counted apart, so that
+// probes and grpcurl still get an answer from a server full of
+// transfers, and a flood of health watches by strangers takes no place
+// an authenticated pull needs. grpc.MaxConcurrentStreams is no
+// substitute: it bounds the streams of one HTTP/2 connection, makes the
+// extra ones wait rather than fail, and a client may open as many
+// connections as it likes.
+func limitStreams(max, maxOpen int) grpc.StreamServerInterceptor {
 	prefix := "/" + ferryv1.TransferService_ServiceDesc.ServiceName + "/"
-	var running atomic.Int64
+	var transfers, open atomic.Int64
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if !strings.HasPrefix(info.FullMethod, prefix) {
-			return handler(srv, ss)
+		running, limit, what := &open, maxOpen, "health and reflection streams"
+		if strings.HasPrefix(info.FullMethod, prefix) {
+			running, limit, what = &transfers, max, "streams"
 		}
-		if running.Add(1) > int64(max) {
+		if running.Add(1) > int64(limit) {
 			running.Add(-1)
 			return status.Errorf(codes.ResourceExhausted,
-				"server busy: too many concurrent streams (the limit is %d); retry later", max)
+				"server busy: too many concurrent %s (the limit is %d); retry later", what, limit)
 		}
 		defer running.Add(-1)
 		return handler(srv, ss)

@@ -44,6 +44,10 @@ type Config struct {
 	// once, server-wide; past it a call is ResourceExhausted. 0 means 512,
 	// twice the data plane's default MaxTransfers.
 	MaxStreams int
+	// MaxOpenStreams caps, server-wide, the streams of the services that
+	// answer without credentials (grpc.health.v1 Watch, reflection); past
+	// it they are ResourceExhausted. 0 means 64.
+	MaxOpenStreams int
 	// Data tunes the data plane (ticket lifetime, chunk sizes...). Its
 	// Events are the node's own (they feed the metrics): a value set here
 	// is replaced.
@@ -144,7 +148,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},
-		orDefault(cfg.MaxStreams, defaultMaxStreams), n.metrics.grpc)
+		orDefault(cfg.MaxStreams, defaultMaxStreams), orDefault(cfg.MaxOpenStreams, defaultMaxOpenStreams), n.metrics.grpc)
 	n.logSecurity()
 	return n, nil
 }
