@@ -23,4 +23,6 @@ var (
 	ErrNotRegular = errors.New("not a regular file")
 	// ErrNotDir: a file where a directory is needed.
 	ErrNotDir = errors.New("not a directory")
+	// ErrTooDeep: a recursive listing of a tree deeper than MaxListDepth.
+	ErrTooDeep = errors.New("directory tree too deep to list")
 )

@@ -2,6 +2,7 @@ package fsroot
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -117,27 +118,19 @@ type listItem struct {
 // walk appends the entries of dir, whose paths start with prefix, that
 // sort after l.after, until the page is full.
 func (l *lister) walk(dir *os.File, prefix string) error {
-	names, err := dir.Readdirnames(-1)
+	if depth := strings.Count(prefix, "/"); depth > MaxListDepth {
+		return fmt.Errorf("%w: %q is more than %d levels deep", ErrTooDeep, strings.TrimSuffix(prefix, "/"), MaxListDepth)
+	}
+	items, err := l.items(dir, prefix)
 	if err != nil {
-		return fmt.Errorf("read %q: %w", strings.TrimSuffix(prefix, "/"), openErr(err))
+		return err
 	}
-	items := make([]listItem, 0, 2*len(names))
-	for _, n := range names {
-		items = append(items, listItem{key: n, name: n})
-		if l.recursive {
-			items = append(items, listItem{key: n + "/", name: n, sub: true})
-		}
-	}
-	slices.SortFunc(items, func(a, b listItem) int { return strings.Compare(a.key, b.key) })
 	stats := make(map[string]*unix.Stat_t)
 	for _, it := range items {
 		if len(l.out) >= l.limit {
 			return nil
 		}
 		p := prefix + it.key
-		if !it.sub && p <= l.after || it.sub && p <= l.after && !strings.HasPrefix(l.after, p) {
-			continue // wholly at or before the page's start
-		}
 		st, err := listStat(dir, it.name, stats)
 		if err != nil {
 			continue // gone since it was read
@@ -154,6 +147,55 @@ func (l *lister) walk(dir *os.File, prefix string) error {
 		}
 	}
 	return nil
+}
+
+// MaxListDepth is the deepest, in levels below the root, that a
+// recursive listing reads: each level holds a directory descriptor open
+// while the levels beneath it are read. A deeper tree is ErrTooDeep.
+const MaxListDepth = 64
+
+// readChunk is how many names one read of a directory takes.
+const readChunk = 1024
+
+// items reads dir's names a chunk at a time and returns, in key order,
+// the items of this page's walk that sort after l.after: at most the
+// first 2·limit+2 of them. Each name's own item yields one entry and
+// sorts before the name's "/" item, so that many hold at least limit
+// entries; the rest of the directory is never held, whatever its size.
+func (l *lister) items(dir *os.File, prefix string) ([]listItem, error) {
+	keep := 2*l.limit + 2
+	var items []listItem
+	add := func(it listItem) {
+		p := prefix + it.key
+		if !it.sub && p <= l.after || it.sub && p <= l.after && !strings.HasPrefix(l.after, p) {
+			return // wholly at or before the page's start
+		}
+		items = append(items, it)
+	}
+	trim := func() {
+		slices.SortFunc(items, func(a, b listItem) int { return strings.Compare(a.key, b.key) })
+		items = items[:min(len(items), keep)]
+	}
+	for {
+		names, err := dir.Readdirnames(readChunk)
+		for _, n := range names {
+			add(listItem{key: n, name: n})
+			if l.recursive {
+				add(listItem{key: n + "/", name: n, sub: true})
+			}
+		}
+		if len(items) > 2*keep+2*readChunk {
+			trim()
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %q: %w", strings.TrimSuffix(prefix, "/"), openErr(err))
+		}
+	}
+	trim()
+	return items, nil
 }
 
 // descend walks the subdirectory name of dir, whose entries' paths start

@@ -264,3 +264,29 @@ func TestOpenLeavesFIFOAlone(t *testing.T) {
 	defer unix.Close(r)
 	unix.Close(<-released)
 }
+
+// TestListTooDeep: a recursive listing stops at MaxListDepth levels
+// below the root with ErrTooDeep, rather than hold a directory descriptor
+// for every level of an arbitrarily deep tree; a listing of the deep
+// directory's own level still works.
+func TestListTooDeep(t *testing.T) {
+	dir := t.TempDir()
+	deep := dir
+	for range MaxListDepth + 2 {
+		deep = filepath.Join(deep, "d")
+	}
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if got, err := root.List(".", true, "", 1000); !errors.Is(err, ErrTooDeep) {
+		t.Errorf("List(., recursive) of %d levels = %d entries, %v; want %v", MaxListDepth+2, len(got), err, ErrTooDeep)
+	}
+	if got, err := root.List("d", false, "", 10); err != nil || len(got) != 1 {
+		t.Errorf("List(d) = %v, %v; want its one entry", got, err)
+	}
+}

@@ -19,6 +19,11 @@ import (
 const (
 	defaultPageSize = 1000
 	maxPageSize     = 10000
+	// maxListings is how many ListFiles calls read directories at once,
+	// server-wide; more wait for a place. Each holds at most about two
+	// pages' worth of names per level and a descriptor per level
+	// (fsroot.MaxListDepth), so this bounds what listings as a whole hold.
+	maxListings = 8
 )
 
 // ListFiles lists a directory beneath the root a page at a time. Pages are
@@ -27,7 +32,13 @@ const (
 // tree that changes between pages is seen as it is then, never the same
 // path twice. Each page re-reads the directories on its way (see
 // fsroot.Root.List for the cost).
-func (s *transferService) ListFiles(_ context.Context, req *ferryv1.ListFilesRequest) (*ferryv1.ListFilesResponse, error) {
+func (s *transferService) ListFiles(ctx context.Context, req *ferryv1.ListFilesRequest) (*ferryv1.ListFilesResponse, error) {
+	select { // wait for a place: a listing takes milliseconds
+	case s.listings <- struct{}{}:
+		defer func() { <-s.listings }()
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 	size := int(req.GetPageSize())
 	switch {
 	case size == 0:

@@ -145,6 +145,7 @@ func NewNode(cfg Config) (*Node, error) {
 		progress: orDefault(cfg.ProgressInterval, 250*time.Millisecond),
 		peerDial: cfg.PeerDialOptions, allowPull: cfg.AllowPull, log: n.log,
 		transfers: newRegistry(cfg.TransferHistory),
+		listings:  make(chan struct{}, maxListings),
 	}
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},

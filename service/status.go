@@ -27,6 +27,7 @@ var callerErrors = []struct {
 	{fsroot.ErrIsDir, codes.FailedPrecondition},
 	{fsroot.ErrNotRegular, codes.FailedPrecondition},
 	{fsroot.ErrNotDir, codes.FailedPrecondition},
+	{fsroot.ErrTooDeep, codes.FailedPrecondition},
 	{transfer.ErrOutOfRange, codes.OutOfRange},
 	{transfer.ErrUnsupported, codes.FailedPrecondition},
 	{transfer.ErrBusy, codes.ResourceExhausted},

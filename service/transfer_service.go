@@ -29,6 +29,7 @@ type transferService struct {
 	peerDial  []grpc.DialOption // for Pull's peers
 	allowPull bool              // Config.AllowPull
 	transfers *registry         // what ListTransfers lists
+	listings  chan struct{}     // a place per running ListFiles (maxListings)
 	log       *slog.Logger
 }
 
