@@ -33,6 +33,17 @@ type Config struct {
 	// honest client connects only with a live ticket, so no more than
 	// MaxTransfers handshakes are honest at once.
 	MaxHandshakes int
+	// MaxHandshakesPerIP caps the handshakes from one source address, so
+	// that one host holding idle connections cannot take every
+	// MaxHandshakes place. Past it a connection gets VerdictUnavailable,
+	// which clients retry. 0 means 32; -1 means no cap of its own.
+	MaxHandshakesPerIP int
+	// FirstByteTimeout is how long a new data connection may stay silent
+	// before its first preamble byte, counted from when the server is
+	// ready to read it (not from accept, so that a server short of CPU
+	// does not drop honest clients). An honest client writes its preamble
+	// as it connects. 0 means 2 s.
+	FirstByteTimeout time.Duration
 	// MaxIdleConns caps the keep-alive data connections (preamble version
 	// 2) waiting for their next preamble, each for at most
 	// HandshakeTimeout. They do not count against MaxHandshakes: a client
@@ -183,6 +194,12 @@ func (c *Config) handshakeTimeout() time.Duration {
 }
 func (c *Config) maxTransfers() int  { return orDefault(c.MaxTransfers, defaultMaxTransfers) }
 func (c *Config) maxHandshakes() int { return orDefault(c.MaxHandshakes, c.maxTransfers()) }
+func (c *Config) maxHandshakesPerIP() int {
+	return orDefault(c.MaxHandshakesPerIP, defaultMaxHandshakesPerIP)
+}
+func (c *Config) firstByteTimeout() time.Duration {
+	return orDefault(c.FirstByteTimeout, defaultFirstByteTimeout)
+}
 func (c *Config) bufferSize() int    { return orDefault(c.BufferSize, defaultBufferSize) }
 func (c *Config) sendfileChunk() int { return orDefault(c.SendfileChunk, defaultSendfileChunk) }
 func (c *Config) pipeSize() int      { return orDefault(c.PipeSize, defaultPipeSize) }

@@ -1,8 +1,10 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"syscall"
 	"time"
@@ -70,19 +72,34 @@ func (d dataConn) serveTransfer(t *Transfer, version byte) bool {
 // answers a bad preamble or ticket itself and returns nil; a silent or
 // slow client is dropped without a verdict.
 func (d dataConn) handshake() (*Transfer, byte) {
-	defer d.handshakes.Add(-1)
-	d.c.SetDeadline(time.Now().Add(d.cfg.handshakeTimeout()))
-	return d.claim()
+	defer d.handshakeDone(d.c)
+	// The first byte within FirstByteTimeout of now (this goroutine is
+	// running: a server short of CPU has not eaten the client's time),
+	// the whole preamble within HandshakeTimeout.
+	start := time.Now()
+	d.c.SetDeadline(start.Add(min(d.cfg.firstByteTimeout(), d.cfg.handshakeTimeout())))
+	stop := context.AfterFunc(d.ctx, func() { d.c.SetDeadline(aLongTimeAgo) }) // Close drops it at once
+	var first [1]byte
+	_, err := io.ReadFull(d.c, first[:])
+	if !stop() || err != nil {
+		return nil, 0
+	}
+	d.c.SetDeadline(start.Add(d.cfg.handshakeTimeout()))
+	return d.claimFrom(io.MultiReader(bytes.NewReader(first[:]), d.c))
 }
 
 // claim reads a preamble, within the deadline already set, and claims
 // its ticket.
-func (d dataConn) claim() (*Transfer, byte) {
+func (d dataConn) claim() (*Transfer, byte) { return d.claimFrom(d.c) }
+
+// claimFrom is claim reading the preamble from r (the connection, or a
+// byte already read from it followed by the connection).
+func (d dataConn) claimFrom(r io.Reader) (*Transfer, byte) {
 	// Close drops a connection still in its handshake at once, rather
 	// than wait out HandshakeTimeout.
 	stop := context.AfterFunc(d.ctx, func() { d.c.SetDeadline(aLongTimeAgo) })
 	defer stop()
-	ticket, version, ok, err := readPreamble(d.c)
+	ticket, version, ok, err := readPreamble(r)
 	if err != nil {
 		return nil, 0
 	}

@@ -16,6 +16,12 @@ const (
 	// ReceiveConfig.HandshakeTimeout), and how long a kept connection
 	// waits for its next preamble.
 	defaultHandshakeTimeout = 10 * time.Second
+	// defaultMaxHandshakesPerIP caps one source's handshakes
+	// (Config.MaxHandshakesPerIP).
+	defaultMaxHandshakesPerIP = 32
+	// defaultFirstByteTimeout bounds a new connection's silence
+	// (Config.FirstByteTimeout).
+	defaultFirstByteTimeout = 2 * time.Second
 	// defaultMaxTransfers caps the transfers alive at once
 	// (Config.MaxTransfers).
 	defaultMaxTransfers = 256

@@ -38,3 +38,33 @@ func remoteIP(c net.Conn) netip.Addr {
 	}
 	return netip.Addr{}
 }
+
+// sources counts the handshakes in progress per source address
+// (Config.MaxHandshakesPerIP). The zero value is ready to use.
+type sources struct {
+	mu sync.Mutex
+	n  map[netip.Addr]int
+}
+
+// take counts a handshake from ip, unless max (> 0) are in progress.
+func (s *sources) take(ip netip.Addr, max int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max > 0 && s.n[ip] >= max {
+		return false
+	}
+	if s.n == nil {
+		s.n = make(map[netip.Addr]int)
+	}
+	s.n[ip]++
+	return true
+}
+
+// give ends one of ip's handshakes.
+func (s *sources) give(ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[ip]--; s.n[ip] <= 0 {
+		delete(s.n, ip)
+	}
+}

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -73,12 +74,13 @@ func TestMaxTransfers(t *testing.T) {
 
 // TestMaxHandshakes fills the handshake places with a silent connection
 // and a slow one, and checks that the next connection is answered
-// VerdictUnavailable at once, and that a place comes back when a
-// connection in its handshake ends.
+// VerdictUnavailable at once, that a receiver told so keeps asking
+// while its ticket waits, and that a place comes back when a connection
+// in its handshake ends.
 func TestMaxHandshakes(t *testing.T) {
 	dir := t.TempDir()
 	path, data := writeFile(t, dir, 100_000)
-	ts := startServer(t, Config{MaxHandshakes: 2, HandshakeTimeout: time.Minute})
+	ts := startServer(t, Config{MaxHandshakes: 2, HandshakeTimeout: time.Minute, FirstByteTimeout: time.Minute})
 	tr := ts.offer(t, path, Source{})
 	silent := dialRaw(t, ts.addr, nil)
 	slow := dialRaw(t, ts.addr, []byte("FERY\x01abc"))
@@ -91,11 +93,14 @@ func TestMaxHandshakes(t *testing.T) {
 		t.Fatalf("third connection read %q, %v; want the single verdict %v, then EOF", got, err, VerdictUnavailable)
 	}
 	dst, _ := fsroot.CreateDestination(os.DevNull)
-	if _, err := Receive(t.Context(), ts.ticket(tr), dst, ReceiveConfig{}); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), VerdictUnavailable.String()) {
-		t.Errorf("Receive() while the handshake places are taken = %v, want %v: %v", err, ErrRefused, VerdictUnavailable)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	_, err = Receive(ctx, ts.ticket(tr), dst, ReceiveConfig{})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Receive() for 300 ms while the handshake places are taken = %v, want it still retrying (%v)", err, context.DeadlineExceeded)
 	}
 	if ts.Pending() != 1 {
-		t.Fatalf("Pending() = %d after an unavailable verdict, want 1: the ticket was never read", ts.Pending())
+		t.Fatalf("Pending() = %d after unavailable verdicts, want 1: the ticket was never read", ts.Pending())
 	}
 
 	// The slow connection still has its place: the server answers it.

@@ -207,14 +207,8 @@ func (p *Pool) connect(ctx context.Context, tk Ticket, hs time.Duration) (net.Co
 		// No verdict: the server never claimed the ticket on this
 		// connection (it closed it idle), so it is still good.
 	}
-	d := net.Dialer{Timeout: hs}
-	c, err := d.DialContext(ctx, "tcp", tk.Address)
+	c, err := dialTicket(ctx, tk, ProtocolVersionKeepAlive, hs, func() { p.dials.Add(1) })
 	if err != nil {
-		return nil, err
-	}
-	p.dials.Add(1)
-	if _, err := presentTicket(ctx, c, ProtocolVersionKeepAlive, tk.Ticket, hs); err != nil {
-		c.Close()
 		if errors.Is(err, errBadPreamble) {
 			p.mu.Lock()
 			if p.v1 == nil {

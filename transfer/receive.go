@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
@@ -51,19 +52,57 @@ func Receive(ctx context.Context, tk Ticket, dst *fsroot.Destination, cfg Receiv
 	if err := tk.check(); err != nil {
 		return tk.stats(dst), err
 	}
-	hs := cfg.handshakeTimeout()
-	d := net.Dialer{Timeout: hs}
-	c, err := d.DialContext(ctx, "tcp", tk.Address)
+	c, err := dialTicket(ctx, tk, ProtocolVersion, cfg.handshakeTimeout(), nil)
 	if err != nil {
 		return tk.stats(dst), ctxErr(ctx, err)
 	}
 	defer c.Close()
-	if _, err := presentTicket(ctx, c, ProtocolVersion, tk.Ticket, hs); err != nil {
-		return tk.stats(dst), err
-	}
 	st, _, err := receiveOn(ctx, c, tk, dst, cfg, (*recvJob).eof)
 	return st, err
 }
+
+// dialTicket connects to tk's data address and presents the ticket with
+// a preamble of version. A server too busy to read it (VerdictUnavailable:
+// its handshake places are full, perhaps with someone else's idle
+// connections) is asked again after a jittered, doubling pause, for as
+// long as busyRetryFor: the ticket waits for its connection meanwhile.
+// dialed, if set, is called for each connection made.
+func dialTicket(ctx context.Context, tk Ticket, version byte, hs time.Duration, dialed func()) (net.Conn, error) {
+	d := net.Dialer{Timeout: hs}
+	deadline := time.Now().Add(busyRetryFor)
+	for pause := busyFirstPause; ; pause = min(2*pause, busyMaxPause) {
+		c, err := d.DialContext(ctx, "tcp", tk.Address)
+		if err != nil {
+			return nil, err
+		}
+		if dialed != nil {
+			dialed()
+		}
+		_, err = presentTicket(ctx, c, version, tk.Ticket, hs)
+		if err == nil {
+			return c, nil
+		}
+		c.Close()
+		wait := pause/2 + rand.N(pause) // jitter: pause/2 to 3·pause/2
+		if !errors.Is(err, errBusy) || time.Now().Add(wait).After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// How a receiver retries a busy data channel (dialTicket): from 20 ms,
+// doubling to at most 1 s between tries, for at most 10 s (a ticket
+// lives 30 s by default).
+const (
+	busyFirstPause = 20 * time.Millisecond
+	busyMaxPause   = time.Second
+	busyRetryFor   = 10 * time.Second
+)
 
 // check refuses a ticket of the wrong size before anything is dialled.
 func (tk Ticket) check() error {
@@ -140,12 +179,18 @@ func presentTicket(ctx context.Context, c net.Conn, version byte, ticket []byte,
 		return true, nil
 	case VerdictBadPreamble:
 		return true, errBadPreamble
+	case VerdictUnavailable:
+		return true, errBusy
 	}
 	return true, fmt.Errorf("%w: %v", ErrRefused, Verdict(v[0]))
 }
 
-// errBadPreamble is the error of a VerdictBadPreamble.
-var errBadPreamble = fmt.Errorf("%w: %v", ErrRefused, VerdictBadPreamble)
+// errBadPreamble and errBusy are the errors of a VerdictBadPreamble and
+// a VerdictUnavailable.
+var (
+	errBadPreamble = fmt.Errorf("%w: %v", ErrRefused, VerdictBadPreamble)
+	errBusy        = fmt.Errorf("%w: %v", ErrRefused, VerdictUnavailable)
+)
 
 func ctxErr(ctx context.Context, err error) error {
 	if err != nil && ctx.Err() != nil {

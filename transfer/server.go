@@ -33,6 +33,7 @@ type Server struct {
 	// preamble (MaxHandshakes).
 	active     atomic.Int64
 	handshakes atomic.Int64
+	perIP      sources // handshakes per source address (MaxHandshakesPerIP)
 	// idleConns counts keep-alive connections waiting for their next
 	// preamble (MaxIdleConns).
 	idleConns atomic.Int64
@@ -354,10 +355,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		// Counted here, before a goroutine exists; serve gives the
-		// place back when the preamble is read or the handshake fails.
-		if max := s.cfg.maxHandshakes(); s.handshakes.Add(1) > int64(max) {
-			s.handshakes.Add(-1)
-			s.refusals.note(s.cfg.logger(), max)
+		// places back when the preamble is read or the handshake fails.
+		if !s.admitHandshake(c) {
 			s.cfg.Events.refused(RefusedHandshakeLimit)
 			c.Write([]byte{byte(VerdictUnavailable)}) // a new socket's buffer has room: no wait
 			c.Close()
@@ -368,7 +367,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
-			s.handshakes.Add(-1)
+			s.handshakeDone(c)
 			c.Close()
 			return ErrClosed
 		}
@@ -379,6 +378,29 @@ func (s *Server) Serve(ln net.Listener) error {
 			dataConn{s, c}.serve()
 		}()
 	}
+}
+
+// admitHandshake takes a place for c's handshake, of MaxHandshakes and
+// of its source's MaxHandshakesPerIP, or refuses it (and logs so, at
+// most once a minute).
+func (s *Server) admitHandshake(c net.Conn) bool {
+	if max := s.cfg.maxHandshakes(); s.handshakes.Add(1) > int64(max) {
+		s.handshakes.Add(-1)
+		s.refusals.note(s.cfg.logger(), max)
+		return false
+	}
+	if !s.perIP.take(remoteIP(c), s.cfg.maxHandshakesPerIP()) {
+		s.handshakes.Add(-1)
+		s.refusals.note(s.cfg.logger(), s.cfg.maxHandshakesPerIP())
+		return false
+	}
+	return true
+}
+
+// handshakeDone gives back the places admitHandshake took for c.
+func (s *Server) handshakeDone(c net.Conn) {
+	s.handshakes.Add(-1)
+	s.perIP.give(remoteIP(c))
 }
 
 // Shutdown stops accepting data connections and revokes pending tickets,
