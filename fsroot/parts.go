@@ -75,13 +75,18 @@ var ErrBadJournal = errors.New("bad parts journal")
 // JournalPath is where the parts journal of a receive into path is kept.
 func JournalPath(path string) string { return path + ".partial.parts" }
 
+// KeepsJournal reports whether d can keep a parts journal: it lands a
+// file at a path of its own (not a Part, a discard, standard output or a
+// destination beneath a Root, which does not resume).
+func (d *Destination) KeepsJournal() bool { return d.KeepsFile() && d.part == nil && d.at == nil }
+
 // ReadJournal reads the parts journal of a resumed destination; nil when
 // there is none. A journal beside an empty partial file is stale (the
 // partial file went, the journal had not yet): it is removed, and nil
 // returned. A journal whose range is not the partial file's size, or
 // that does not parse, is ErrBadJournal.
 func (d *Destination) ReadJournal() (*Journal, error) {
-	if !d.journal || d.part != nil || d.at != nil {
+	if !d.journal || !d.KeepsJournal() {
 		return nil, nil
 	}
 	name := JournalPath(d.Path)
@@ -116,7 +121,7 @@ func (d *Destination) ReadJournal() (*Journal, error) {
 // the partial file to the range, so that a journal always lies beside a
 // file of the range's size.
 func (d *Destination) SaveJournal(j *Journal) error {
-	if !d.KeepsFile() || d.part != nil || d.at != nil {
+	if !d.KeepsJournal() {
 		return fmt.Errorf("%s: only a file destination keeps a parts journal", d.Path)
 	}
 	if fi, err := d.f.Stat(); err != nil {
