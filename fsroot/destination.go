@@ -185,10 +185,7 @@ func (d *Destination) Commit() error {
 		return err
 	}
 	d.partial = "" // done: a later Abort does nothing
-	if dir, err := os.Open(filepath.Dir(d.Path)); err == nil {
-		dir.Sync()
-		dir.Close()
-	}
+	syncDir(filepath.Dir(d.Path))
 	d.f.Close() // fsynced and in place: a close error changes nothing
 	return nil
 }

@@ -544,12 +544,8 @@ func (r *recvJob) write(p []byte) error {
 		return err
 	}
 	fd := int(f.Fd())
-	if r.positioned {
-		return r.pwrite(fd, p)
-	}
 	for len(p) > 0 {
-		n, err := unix.Write(fd, p)
-		r.n[sysWrite]++
+		n, err := r.writeOnce(fd, p)
 		if err == unix.EINTR {
 			continue
 		}
@@ -571,20 +567,17 @@ func (r *recvJob) inPart() bool {
 	return r.positioned
 }
 
-// pwrite lands p at r.at in a Part's file, counting each pwrite(2).
-func (r *recvJob) pwrite(fd int, p []byte) error {
-	for len(p) > 0 {
-		n, err := unix.Pwrite(fd, p, r.at)
-		r.n[sysPwrite]++
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", r.dst.Name(), err)
-		}
-		p, r.at = p[n:], r.at+int64(n)
+// writeOnce makes one write(2) to the file, at its position, or for a
+// Part one pwrite(2) at r.at, which it moves on; each is counted.
+func (r *recvJob) writeOnce(fd int, p []byte) (int, error) {
+	if !r.positioned {
+		r.n[sysWrite]++
+		return unix.Write(fd, p)
 	}
-	return nil
+	r.n[sysPwrite]++
+	n, err := unix.Pwrite(fd, p, r.at)
+	r.at += int64(max(n, 0))
+	return n, err
 }
 
 // trailer reads the byte a keep-alive server writes after the payload.
