@@ -126,9 +126,7 @@ func TestDownloadStreams(t *testing.T) {
 			if tt.null {
 				return
 			}
-			if got, _ := os.ReadFile(dest); !bytes.Equal(got, want) {
-				t.Errorf("landed %d bytes, want the %d of the range, byte-exact", len(got), len(want))
-			}
+			landed(t, dest, want)
 			checkDir(t, dir, "dest")
 		})
 	}
@@ -172,9 +170,7 @@ func TestDownloadStreamsFewer(t *testing.T) {
 		if len(rep.GetParts()) != tt.parts {
 			t.Errorf("Download(%s, %d bytes, 8 streams): %d parts, want %d", tt.path, tt.size, len(rep.GetParts()), tt.parts)
 		}
-		if got, _ := os.ReadFile(dest); !bytes.Equal(got, src[:tt.size]) {
-			t.Errorf("%s: landed %d bytes, want %d byte-exact", tt.path, len(got), tt.size)
-		}
+		landed(t, dest, src[:tt.size])
 	}
 	if n := asked.Load(); n != 1 {
 		t.Errorf("GetCapabilities called %d times over the downloads, want once", n)
@@ -303,18 +299,30 @@ func TestDownloadStreamsResume(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resumed Download = %v", err)
 	}
-	var fetched [][2]uint64
-	for _, p := range rep.GetParts() {
-		fetched = append(fetched, [2]uint64{p.GetOffset(), p.GetLength()})
-	}
+	fetched := partRanges(rep)
 	if fmt.Sprint(fetched) != fmt.Sprint(lack) || rep.GetSender().GetBytes() != uint64(len(src))-have || rep.GetLength() != uint64(len(src)) {
 		t.Errorf("resumed: fetched [offset length] %v, sender %d bytes, range %d; want %v, the %d bytes the journal lacked of %d",
 			fetched, rep.GetSender().GetBytes(), rep.GetLength(), lack, uint64(len(src))-have, len(src))
 	}
-	if got, _ := os.ReadFile(dest); !bytes.Equal(got, src) {
-		t.Errorf("landed %d bytes, want %d byte-exact", len(got), len(src))
-	}
+	landed(t, dest, src)
 	checkDir(t, dir, "dest")
+}
+
+// partRanges lists a report's parts as [offset length] pairs.
+func partRanges(rep *ferryv1.Report) [][2]uint64 {
+	var r [][2]uint64
+	for _, p := range rep.GetParts() {
+		r = append(r, [2]uint64{p.GetOffset(), p.GetLength()})
+	}
+	return r
+}
+
+// landed fails unless dest holds want.
+func landed(t *testing.T, dest string, want []byte) {
+	t.Helper()
+	if got, err := os.ReadFile(dest); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("%s holds %d bytes (%v), want %d byte-exact", dest, len(got), err, len(want))
+	}
 }
 
 // TestDownloadStreamsResumeJournal resumes from a journal that says part
@@ -359,19 +367,14 @@ func TestDownloadStreamsResumeJournal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resume from the journal = %v", err)
 	}
-	var got [][2]uint64
-	for _, p := range rep.GetParts() {
-		got = append(got, [2]uint64{p.GetOffset(), p.GetLength()})
-	}
+	got := partRanges(rep)
 	if want := [][2]uint64{{0, third}, {2*third + third/2, uint64(len(src)) - 2*third - third/2}}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("fetched [offset length] %v, want %v", got, want)
 	}
 	if !rep.GetChecksumVerified() {
 		t.Errorf("checksum_verified false, want the fetched parts verified")
 	}
-	if b, _ := os.ReadFile(dest); !bytes.Equal(b, src) {
-		t.Errorf("landed %d bytes, want %d byte-exact", len(b), len(src))
-	}
+	landed(t, dest, src)
 	checkDir(t, dir, "dest")
 }
 
@@ -396,9 +399,7 @@ func TestDownloadStreamsResumePrefix(t *testing.T) {
 		t.Errorf("resumed over %d parts from %d, %d bytes; want 4 from %d, %d bytes",
 			len(parts), parts[0].GetOffset(), rep.GetSender().GetBytes(), prefix, len(src)-prefix)
 	}
-	if b, _ := os.ReadFile(dest); !bytes.Equal(b, src) {
-		t.Errorf("landed %d bytes, want %d byte-exact", len(b), len(src))
-	}
+	landed(t, dest, src)
 	checkDir(t, dir, "dest")
 }
 
