@@ -119,6 +119,12 @@ func (p *pullArgs) resolve() error {
 		p.opts.InlineMax = client.MaxInline
 	}
 	p.opts.RateLimit = uint64(p.limit)
+	switch {
+	case p.opts.Streams < 1:
+		return fmt.Errorf("--streams %d: want 1 or more", p.opts.Streams)
+	case p.recursive && p.opts.Streams > 1:
+		return errors.New("--streams splits one file; -r moves files whole, --concurrency of them at once")
+	}
 	return nil
 }
 
