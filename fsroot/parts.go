@@ -149,6 +149,7 @@ func (d *Destination) removeJournal() error {
 	if !d.journal {
 		return nil
 	}
+	os.Remove(JournalPath(d.Path) + ".tmp") // a crash while writeDurably wrote it
 	err := os.Remove(JournalPath(d.Path))
 	if errors.Is(err, fs.ErrNotExist) {
 		d.journal = false

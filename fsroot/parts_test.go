@@ -54,6 +54,7 @@ func TestJournal(t *testing.T) {
 	checkNames(t, dir, "out")
 
 	save(t)
+	os.WriteFile(JournalPath(final)+".tmp", nil, 0o644) // left by a crash mid-write
 	resume(t).Remove()
 	checkNames(t, dir, "out")
 
