@@ -31,6 +31,9 @@ type transferService struct {
 	transfers *registry         // what ListTransfers lists
 	listings  chan struct{}     // a place per running ListFiles (maxListings)
 	log       *slog.Logger
+
+	// maxFileStreams is Config.MaxFileStreams, with its default.
+	maxFileStreams int
 }
 
 func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilitiesRequest) (*ferryv1.GetCapabilitiesResponse, error) {
@@ -50,6 +53,7 @@ func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilit
 		Auto:                 apiconv.AutoPolicy(s.data.AutoPolicy()),
 		DataAddress:          s.address,
 		ServerVersion:        s.version,
+		MaxStreams:           uint32(s.maxFileStreams),
 	}, nil
 }
 

@@ -237,6 +237,13 @@ type recvJob struct {
 	wfd     int
 	wbase   int64
 	flushed int64
+
+	// A Part of a file (parallel streams) is written at explicit
+	// offsets, pwrite(2) or splice(2) with an offset, never at the file
+	// position, which the parts share: at is then where the next byte
+	// goes.
+	positioned bool
+	at         int64
 }
 
 // writebackChunk is how many received bytes of a file are left dirty
@@ -255,6 +262,9 @@ func newRecvJob(rc syscall.RawConn, dst *fsroot.Destination, cfg ReceiveConfig) 
 	if toFile {
 		r.wfd = int(dst.File().Fd())
 		r.wbase = dst.Resumed()
+		if r.inPart() {
+			r.wbase = r.at
+		}
 	}
 	if !cfg.ReadWrite && dst.Tee == nil && (toFile || dst.Discards()) {
 		out := r.wfd
@@ -449,8 +459,12 @@ func (r *recvJob) spliceStep(fd uintptr) bool {
 // byte) gets them by read and write instead, and so does the rest of the
 // transfer.
 func (r *recvJob) drainPipe() error {
+	var at *int64 // nil: the file position
+	if r.positioned {
+		at = &r.at // splice(2) moves it on by what it wrote
+	}
 	for r.sn > 0 {
-		n, err := unix.Splice(r.pipe.r, nil, r.out, nil, int(r.sn), unix.SPLICE_F_MOVE)
+		n, err := unix.Splice(r.pipe.r, nil, r.out, at, int(r.sn), unix.SPLICE_F_MOVE)
 		r.n[sysSplice]++
 		switch {
 		case err == unix.EINTR:
@@ -576,8 +590,7 @@ func (r *recvJob) write(p []byte) error {
 	}
 	fd := int(f.Fd())
 	for len(p) > 0 {
-		n, err := unix.Write(fd, p)
-		r.n[sysWrite]++
+		n, err := r.writeOnce(fd, p)
 		if err == unix.EINTR {
 			continue
 		}
@@ -587,6 +600,29 @@ func (r *recvJob) write(p []byte) error {
 		p = p[n:]
 	}
 	return nil
+}
+
+// inPart makes the job write at the offsets of a Part of a file
+// (fsroot.Destination.Part), and reports whether dst is one.
+func (r *recvJob) inPart() bool {
+	off, _, ok := r.dst.PartRange()
+	if ok && r.dst.KeepsFile() {
+		r.positioned, r.at = true, off
+	}
+	return r.positioned
+}
+
+// writeOnce makes one write(2) to the file, at its position, or for a
+// Part one pwrite(2) at r.at, which it moves on; each is counted.
+func (r *recvJob) writeOnce(fd int, p []byte) (int, error) {
+	if !r.positioned {
+		r.n[sysWrite]++
+		return unix.Write(fd, p)
+	}
+	r.n[sysPwrite]++
+	n, err := unix.Pwrite(fd, p, r.at)
+	r.at += int64(max(n, 0))
+	return n, err
 }
 
 // trailer reads the byte a keep-alive server writes after the payload.

@@ -35,6 +35,7 @@ var FerrydFlags = []Flag{
 	{Name: "max-transfers", Type: "int", Default: "0"},
 	{Name: "max-streams", Type: "int", Default: "0"},
 	{Name: "max-open-streams", Type: "int", Default: "0"},
+	{Name: "max-file-streams", Type: "int", Default: "0"},
 	{Name: "max-handshakes", Type: "int", Default: "0"},
 	{Name: "handshake-timeout", Type: "duration", Default: "0s", ZeroMeans: 10 * time.Second},
 	{Name: "bind-data-to-client", Default: "false"},
