@@ -14,6 +14,7 @@ func RenderMarkdown(w io.Writer, r *Results) {
 		"Fixtures on %s, files landed on %s. Medians of %s interleaved rounds; the run took %s.\n\n",
 		m.Date, m.Cores, m.CPUModel, m.Kernel, m.GoVersion, m.MemTotal, m.LoadStart, m.LoadEnd,
 		m.FixtureFS, m.DestFS, r.Settings["runs"], r.Took)
+	fmt.Fprintf(w, "Host: %s; virtualization: %s.\n\n", m.CPUModel, orStr(m.Virt, "not recorded"))
 	fmt.Fprintf(w, "Command: `%s`\n\n", r.Settings["command"])
 	fmt.Fprintf(w, "Peers: %s.\n\n", toolList(m.Tools))
 	renderTargets(w, r.Targets)

@@ -57,7 +57,8 @@ func fixtureResults() *Results {
 		pr("ferry-auto-tree", "Ferry auto pull -r → files", runs(40960000, 1, 1, 1)),
 	}}
 	r := &Results{
-		Machine:   Machine{Date: "2026-11-25T00:00:00Z", Cores: 2, Kernel: "6.18", GoVersion: "go1.26.8", Tools: map[string]string{"iperf3": "iperf 3.12"}},
+		Machine: Machine{Date: "2026-11-25T00:00:00Z", Cores: 2, CPUModel: "AMD EPYC",
+			Virt: "hypervisor flag set; systemd-detect-virt --vm: kvm", Kernel: "6.18", GoVersion: "go1.26.8", Tools: map[string]string{"iperf3": "iperf 3.12"}},
 		Settings:  map[string]string{"runs": "3", "command": "ferry-bench -runs 3"},
 		Workloads: []*WorkloadResult{ln, sm, dir},
 		Memory:    &Memory{SparseSize: 100 << 30, SingleMmapMiB: 20, Concurrent: 200, ConcurrentMiB: 210},
@@ -91,6 +92,7 @@ func TestRenderMarkdown(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"# Ferry benchmark\n\nMeasured 2026-11-25T00:00:00Z on 2 cores",
+		"\n\nHost: AMD EPYC; virtualization: hypervisor flag set; systemd-detect-virt --vm: kvm.\n\n",
 		"## Targets\n\nRatios are medians of same-round ratios.\n",
 		"| Ferry auto | 2.000 | 1.000 | 2.00 | 0.268 | 0.134 | P s · S r | 3 |  |",
 		"| gRPC <64 KiB> & co | — | — | — | — | — | P s · S r | 0 | failed |",
