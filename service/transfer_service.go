@@ -46,6 +46,7 @@ func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilit
 		DefaultStrategy:      apiconv.Strategy(def),
 		DefaultSmallStrategy: apiconv.Strategy(small),
 		SmallBelow:           uint64(s.data.AutoSmallBelow()),
+		Auto:                 apiconv.AutoPolicy(s.data.AutoPolicy()),
 		DataAddress:          s.address,
 		ServerVersion:        s.version,
 	}, nil
@@ -170,6 +171,7 @@ func (s *transferService) follow(stream grpc.ServerStreamingServer[ferryv1.Downl
 				Length:     uint64(t.Length),
 				Sender:     apiconv.Stats(st),
 				Checksum:   apiconv.Checksum(t.Checksum),
+				Auto:       apiconv.AutoChoice(t.Auto),
 			}}})
 		}
 	}

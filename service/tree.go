@@ -307,7 +307,7 @@ func (ts *treeSend) done(t *transfer.Transfer) error {
 	ts.rec.progress(ts.report.Bytes, ts.report.Files)
 	ts.reports = append(ts.reports, &ferryv1.Report{
 		TransferId: t.ID, Path: t.Path, Offset: uint64(t.Offset), Length: uint64(t.Length),
-		Sender: sender, Checksum: apiconv.Checksum(t.Checksum),
+		Sender: sender, Checksum: apiconv.Checksum(t.Checksum), Auto: apiconv.AutoChoice(t.Auto),
 	})
 	if len(ts.reports) >= treeBatch {
 		return ts.flush()

@@ -89,6 +89,28 @@ type Config struct {
 	// AutoSmallBelow is the length under which Auto uses SmallPreference.
 	// 0 means 8 MiB.
 	AutoSmallBelow int64
+	// Auto says how the server's choice (Auto) is made: AutoFixed (the
+	// zero value) follows Preference and SmallPreference; AutoMeasure
+	// picks, per size class and network, what measured fastest on this
+	// host (see auto.go), following those orders only until a class has
+	// figures.
+	Auto AutoMode
+	// AutoExploreEvery sends every n-th Auto transfer of a class with the
+	// strategy whose figures there are oldest, to keep measuring it
+	// (AutoMeasure only). 0 means 20 (5% of Auto transfers); -1 means
+	// never, which pins the choice to what was measured so far.
+	AutoExploreEvery int
+	// AutoProbe runs a short measurement of every supported strategy in
+	// the background when the server starts (AutoMeasure only), over
+	// loopback through the server's own data path, so that the first
+	// clients already get a measured choice. It sends about 0.6 GB and
+	// takes well under a second on an idle host.
+	AutoProbe bool
+	// AutoProbeDir is where the probe's unnamed file is made (O_TMPFILE),
+	// so that the probe reads from the file system the server sends from.
+	// "" or a directory that refuses it means the system's temporary
+	// directory.
+	AutoProbeDir string
 	// Disable lists strategies not to offer even if the kernel supports
 	// them. nil means none.
 	Disable []Strategy
@@ -142,6 +164,15 @@ func (c *Config) preference(length int64) []Strategy {
 		return c.Preference
 	}
 	return defaultPreference
+}
+
+func (c *Config) autoExploreEvery() int {
+	switch n := orDefault(c.AutoExploreEvery, defaultAutoExploreEvery); {
+	case n < 0:
+		return 0
+	default:
+		return n
+	}
 }
 
 func (c *Config) autoSmallBelow() int64 { return orDefault(c.AutoSmallBelow, defaultAutoSmallBelow) }

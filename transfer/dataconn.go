@@ -136,6 +136,9 @@ func (d dataConn) send(t *Transfer) (Stats, error) {
 	if !handled {
 		d.cfg.logger().Warn("strategy refused for this transfer; falling back to READ_WRITE",
 			"id", t.ID, "strategy", t.Strategy.String(), "err", err)
+		if d.auto != nil {
+			d.auto.fail(t.Strategy)
+		}
 		st.Strategy = ReadWrite
 		_, _, err = sendReadWrite(j)
 	}

@@ -49,6 +49,9 @@ const (
 	// choice follows the small-transfer preference
 	// (Config.AutoSmallBelow).
 	defaultAutoSmallBelow = 8 * mib
+	// defaultAutoExploreEvery: every n-th Auto transfer of a class
+	// explores (Config.AutoExploreEvery).
+	defaultAutoExploreEvery = 20
 	// defaultPoolMaxIdle is how many idle connections a Pool keeps per
 	// address (PoolConfig.MaxIdle).
 	defaultPoolMaxIdle = 16

@@ -41,6 +41,9 @@ type Server struct {
 	idle      idleSet // keep-alive connections waiting for a preamble
 
 	sums *sumCache // Checksum's cache (Config.ChecksumCache)
+	auto *chooser  // the measuring Auto; nil when Auto follows the fixed order
+	// probing is the start-up probe's goroutine (Config.AutoProbe).
+	probing sync.WaitGroup
 
 	ctx    context.Context // cancelled by Close with ErrClosed: aborts every transfer
 	cancel context.CancelCauseFunc
@@ -70,6 +73,12 @@ func NewServer(cfg Config) *Server {
 			s.supported = append(s.supported, st)
 		}
 	}
+	if cfg.Auto == AutoMeasure {
+		s.auto = newChooser(s.supported, cfg.preference, cfg.autoExploreEvery())
+		if cfg.AutoProbe {
+			s.probing.Go(func() { s.probeCosts(cfg.AutoProbeDir) })
+		}
+	}
 	return s
 }
 
@@ -86,10 +95,16 @@ func (s *Server) Choose(want Strategy) (Strategy, error) {
 // preference.
 func (s *Server) AutoSmallBelow() int64 { return s.cfg.autoSmallBelow() }
 
-// ChooseFor is Choose for a transfer of length bytes: Auto follows
-// Config.SmallPreference under Config.AutoSmallBelow, Config.Preference
-// from there up.
+// ChooseFor is Choose for a transfer of length bytes. With the fixed
+// order (AutoFixed), Auto follows Config.SmallPreference under
+// Config.AutoSmallBelow, Config.Preference from there up; measuring
+// (AutoMeasure), it is the current pick for a loopback receiver, with no
+// exploration.
 func (s *Server) ChooseFor(want Strategy, length int64) (Strategy, error) {
+	if want == Auto && s.auto != nil {
+		st, _ := s.auto.pickFor(length, Loopback)
+		return st, nil
+	}
 	if want == Auto {
 		for _, st := range s.cfg.preference(length) {
 			if slices.Contains(s.supported, st) {
@@ -146,12 +161,16 @@ type Source struct {
 // minted; with src.InlineMax a short enough range is read into
 // Transfer.Data instead, and the Transfer has finished, with no ticket,
 // when Offer returns.
-func (s *Server) Offer(src Source) (*Transfer, error) {
+func (s *Server) Offer(src Source) (*Transfer, error) { return s.offer(src, false) }
+
+// offer is Offer; a probe's transfer (probe) is neither logged, counted
+// in Events nor measured for Auto: the probe records its own figures.
+func (s *Server) offer(src Source, probe bool) (*Transfer, error) {
 	size, length, err := src.span()
 	if err != nil {
 		return nil, err
 	}
-	strategy, err := s.ChooseFor(src.Strategy, length)
+	strategy, choice, err := s.choose(src, length)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +178,7 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 		return nil, errors.New("BindDataToClient is set but the offer names no client address")
 	}
 	t := s.newTransfer(src, strategy, size, length)
+	t.Auto, t.probe = choice, probe
 	if err := s.admit(t); err != nil {
 		return nil, err
 	}
@@ -174,6 +194,35 @@ func (s *Server) Offer(src Source) (*Transfer, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// choose resolves src's strategy for a range of length bytes, and says
+// how.
+func (s *Server) choose(src Source, length int64) (Strategy, AutoChoice, error) {
+	if src.Strategy == Auto && s.auto != nil {
+		st, choice := s.auto.choose(length, networkOf(src.ClientIP))
+		return st, choice, nil
+	}
+	st, err := s.ChooseFor(src.Strategy, length)
+	return st, AutoChoice{ChosenByServer: src.Strategy == Auto}, err
+}
+
+// networkOf says where a client calling from ip is: an address that is
+// not loopback (or none known) is across a network.
+func networkOf(ip netip.Addr) Network {
+	if ip.IsValid() && ip.Unmap().IsLoopback() {
+		return Loopback
+	}
+	return Remote
+}
+
+// AutoPolicy describes how Auto chooses now: the mode and, when
+// measuring, every class's pick and the figures behind it.
+func (s *Server) AutoPolicy() AutoPolicy {
+	if s.auto == nil {
+		return AutoPolicy{Mode: AutoFixed, Objective: "the fixed order (Config.Preference)", Seed: "pinned"}
+	}
+	return s.auto.snapshot()
 }
 
 // span checks that src is a regular file and its range and rate make
@@ -223,6 +272,7 @@ func (s *Server) newTransfer(src Source, strategy Strategy, size, length int64) 
 	if src.ClientIP.IsValid() {
 		t.peer = src.ClientIP.Unmap().String()
 	}
+	t.net = networkOf(src.ClientIP)
 	t.ctx, t.cancel = context.WithCancelCause(s.ctx)
 	return t
 }
@@ -353,6 +403,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-idle
 	}
 	s.cancel(ErrClosed)
+	s.probing.Wait()
 	s.pipes.close()
 	return err
 }

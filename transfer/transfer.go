@@ -30,6 +30,11 @@ type Transfer struct {
 	// made, and the transfer has finished by the time Offer returns.
 	Inline bool
 	Data   []byte
+	// Auto says how the strategy was chosen.
+	Auto AutoChoice
+
+	probe bool    // a start-up probe's transfer: not logged, counted or measured
+	net   Network // where the client is, for Auto's figures
 
 	file   *os.File
 	client netip.Addr // with BindDataToClient, the only source its ticket is good from
@@ -87,9 +92,14 @@ func (t *Transfer) finish(st Stats, err error) {
 		t.srv.active.Add(-1)
 		st.ChecksumCPU, st.ChecksumCached = t.Checksum.CPU, t.Checksum.Cached
 		t.stats, t.err = st, err
-		f := Finish{ID: t.ID, Path: t.Path, Peer: t.peer, Started: t.started, Stats: st, Outcome: outcomeOf(err), Err: err}
-		f.log(t.srv.cfg.logger())
-		t.srv.cfg.Events.finished(f)
+		if auto := t.srv.auto; auto != nil && err == nil && !t.Inline && !t.probe {
+			auto.observe(t.Length, t.net, st, time.Now())
+		}
+		if !t.probe {
+			f := Finish{ID: t.ID, Path: t.Path, Peer: t.peer, Started: t.started, Stats: st, Outcome: outcomeOf(err), Err: err}
+			f.log(t.srv.cfg.logger())
+			t.srv.cfg.Events.finished(f)
+		}
 		close(t.done)
 	})
 }

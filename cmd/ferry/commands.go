@@ -207,7 +207,38 @@ func caps(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "server version:   %s\ndata address:     %s\nstrategies:       %v\ndefault strategy: %v (under %s: %v)\n",
 		safe(resp.GetServerVersion()), safe(resp.GetDataAddress()), strategyNames(resp.GetStrategies()), strategyName(resp.GetDefaultStrategy()),
 		humanBytes(resp.GetSmallBelow()), strategyName(resp.GetDefaultSmallStrategy()))
+	printAuto(out, resp.GetAuto())
 	return nil
+}
+
+// printAuto prints how the server picks a strategy and, when it measures,
+// each class's pick and every strategy's MEASURED median rate there.
+func printAuto(out io.Writer, p *ferryv1.AutoPolicy) {
+	if len(p.GetClasses()) == 0 {
+		fmt.Fprintf(out, "auto:             fixed order\n")
+		return
+	}
+	fmt.Fprintf(out, "auto:             measured (seed: %s, explores %.0f%% of auto transfers)\n  objective: %s\n",
+		safe(p.GetSeed()), 100*p.GetExploreShare(), safe(p.GetObjective()))
+	for _, c := range p.GetClasses() {
+		hi := "∞"
+		if c.GetBelowBytes() > 0 {
+			hi = humanBytes(c.GetBelowBytes())
+		}
+		var costs []string
+		for _, sc := range c.GetCosts() {
+			v := "-"
+			switch {
+			case sc.GetFailed():
+				v = "failed"
+			case sc.GetSamples() > 0:
+				v = fmt.Sprintf("%.2f GB/s (%d)", sc.GetBytesPerSecond()/1e9, sc.GetSamples())
+			}
+			costs = append(costs, strategyName(sc.GetStrategy())+" "+v)
+		}
+		fmt.Fprintf(out, "  %-8s [%s, %s): %-10s MEASURED %s\n", safe(c.GetNetwork()), humanBytes(c.GetMinBytes()), hi,
+			strategyName(c.GetPick()), strings.Join(costs, ", "))
+	}
 }
 
 func printJSON(out io.Writer, m proto.Message) error {

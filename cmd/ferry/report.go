@@ -61,8 +61,8 @@ func reportHeader(src, dest string, r *ferryv1.Report, wall time.Duration) strin
 	s, rc := r.GetSender(), r.GetReceiver()
 	head := fmt.Sprintf("pulled %s -> %s: %s", safe(src), safe(dest), humanBytes(s.GetBytes()))
 	if !s.GetInline() && !rc.GetInline() {
-		return fmt.Sprintf("%s in %s (%s) with %s", head, humanDuration(rc.GetDuration().AsDuration()),
-			humanRate(rc.GetThroughputBytesPerSecond()), strategyName(s.GetStrategy()))
+		return fmt.Sprintf("%s in %s (%s) with %s%s", head, humanDuration(rc.GetDuration().AsDuration()),
+			humanRate(rc.GetThroughputBytesPerSecond()), strategyName(s.GetStrategy()), autoNote(r.GetAuto()))
 	}
 	head += " inline (inside the offer, no data connection)"
 	if wall <= 0 {
@@ -70,6 +70,19 @@ func reportHeader(src, dest string, r *ferryv1.Report, wall time.Duration) strin
 	}
 	return fmt.Sprintf("%s in %s (%s), the wall time of the whole pull", head, humanDuration(wall),
 		humanRate(float64(s.GetBytes())/wall.Seconds()))
+}
+
+// autoNote says how the server chose the strategy, when it did.
+func autoNote(a *ferryv1.AutoChoice) string {
+	switch {
+	case !a.GetChosenByServer():
+		return ""
+	case a.GetExploration():
+		return fmt.Sprintf(" (the server's choice, exploring, for %s)", safe(a.GetSizeClass()))
+	case a.GetSizeClass() == "":
+		return " (the server's choice)"
+	}
+	return fmt.Sprintf(" (the server's choice for %s)", safe(a.GetSizeClass()))
 }
 
 // modelHappened reports whether t's copy model describes calls that were

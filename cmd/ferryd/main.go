@@ -64,6 +64,7 @@ func parse(args []string) (service.Config, error) {
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address of an unauthenticated HTTP listener serving Prometheus /metrics (default: none)")
 	sec := addSecurityFlags(fs)
 	checkLimits := addLimitFlags(fs, &cfg)
+	applyAuto := addAutoFlags(fs, &cfg)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -83,6 +84,9 @@ func parse(args []string) (service.Config, error) {
 		return cfg, err
 	}
 	if err := checkLimits(); err != nil {
+		return cfg, err
+	}
+	if err := applyAuto(); err != nil {
 		return cfg, err
 	}
 	logger, err := newLogger(*logFormat, *logLevel)

@@ -123,3 +123,32 @@ func FromChecksum(c *ferryv1.Checksum) (transfer.Checksum, error) {
 	a, err := FromChecksumAlgorithm(c.GetAlgorithm())
 	return transfer.Checksum{Algorithm: a, Value: c.GetValue()}, err
 }
+
+// AutoChoice maps how a transfer's strategy was chosen; nil when the
+// request named its strategy, so that reports of named transfers carry
+// nothing.
+func AutoChoice(c transfer.AutoChoice) *ferryv1.AutoChoice {
+	if !c.ChosenByServer {
+		return nil
+	}
+	return &ferryv1.AutoChoice{ChosenByServer: true, Exploration: c.Exploration, SizeClass: c.Class}
+}
+
+// AutoPolicy maps the server's Auto policy.
+func AutoPolicy(p transfer.AutoPolicy) *ferryv1.AutoPolicy {
+	out := &ferryv1.AutoPolicy{Objective: p.Objective, ExploreShare: p.ExploreShare, Seed: p.Seed}
+	for _, c := range p.Classes {
+		ac := &ferryv1.AutoClass{
+			MinBytes: uint64(c.Min), BelowBytes: uint64(c.Below), Network: c.Network.String(),
+			Pick: Strategy(c.Pick), Reason: c.Reason,
+		}
+		for _, sc := range c.Costs {
+			ac.Costs = append(ac.Costs, &ferryv1.StrategyCost{
+				Strategy: Strategy(sc.Strategy), Samples: uint64(sc.Samples),
+				BytesPerSecond: sc.Rate, CpuSecondsPerGib: sc.CPUPerGB, Failed: sc.Failed,
+			})
+		}
+		out.Classes = append(out.Classes, ac)
+	}
+	return out
+}

@@ -269,7 +269,10 @@ type AutoClass struct {
 	// Why, in words: e.g. "most bytes per second over 12 transfers".
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	// What each supported strategy measured in this class.
-	Costs         []*StrategyCost `protobuf:"bytes,5,rep,name=costs,proto3" json:"costs,omitempty"`
+	Costs []*StrategyCost `protobuf:"bytes,5,rep,name=costs,proto3" json:"costs,omitempty"`
+	// Where the receiver is: "loopback" (this host) or "network". Loopback
+	// hides zero-copy's saving, so the two are measured apart.
+	Network       string `protobuf:"bytes,6,opt,name=network,proto3" json:"network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -337,6 +340,13 @@ func (x *AutoClass) GetCosts() []*StrategyCost {
 		return x.Costs
 	}
 	return nil
+}
+
+func (x *AutoClass) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
 }
 
 // StrategyCost is what one strategy measured in one size class. Figures are
@@ -1471,14 +1481,15 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\tobjective\x18\x01 \x01(\tR\tobjective\x12#\n" +
 	"\rexplore_share\x18\x02 \x01(\x01R\fexploreShare\x12\x12\n" +
 	"\x04seed\x18\x03 \x01(\tR\x04seed\x12-\n" +
-	"\aclasses\x18\x04 \x03(\v2\x13.ferry.v1.AutoClassR\aclasses\"\xb7\x01\n" +
+	"\aclasses\x18\x04 \x03(\v2\x13.ferry.v1.AutoClassR\aclasses\"\xd1\x01\n" +
 	"\tAutoClass\x12\x1b\n" +
 	"\tmin_bytes\x18\x01 \x01(\x04R\bminBytes\x12\x1f\n" +
 	"\vbelow_bytes\x18\x02 \x01(\x04R\n" +
 	"belowBytes\x12&\n" +
 	"\x04pick\x18\x03 \x01(\x0e2\x12.ferry.v1.StrategyR\x04pick\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12,\n" +
-	"\x05costs\x18\x05 \x03(\v2\x16.ferry.v1.StrategyCostR\x05costs\"\xc9\x01\n" +
+	"\x05costs\x18\x05 \x03(\v2\x16.ferry.v1.StrategyCostR\x05costs\x12\x18\n" +
+	"\anetwork\x18\x06 \x01(\tR\anetwork\"\xc9\x01\n" +
 	"\fStrategyCost\x12.\n" +
 	"\bstrategy\x18\x01 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x12\x18\n" +
 	"\asamples\x18\x02 \x01(\x04R\asamples\x12(\n" +

@@ -1,0 +1,406 @@
+package transfer
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// AutoMode says how the server's own choice of strategy (Auto) is made.
+type AutoMode uint8
+
+const (
+	// AutoFixed follows Config.Preference and Config.SmallPreference as
+	// written: nothing is measured.
+	AutoFixed AutoMode = iota
+	// AutoMeasure picks, per size class and network, the supported
+	// strategy whose transfers moved the most bytes per second of
+	// copy-loop time on this host, and sends every AutoExploreEvery-th
+	// Auto transfer of a class with another strategy to keep measuring
+	// it. Until a class has figures, it follows the fixed order.
+	AutoMeasure
+)
+
+// autoWindow is how many recent transfers of one strategy in one class
+// the chooser keeps; their median is the strategy's figure. A median
+// shrugs off the odd transfer that a busy neighbour slowed down.
+const autoWindow = 8
+
+// liveFrom is the shortest transfer whose own figures the chooser keeps.
+// The sender's copy loop ends when the kernel has taken the last byte,
+// not when the receiver has it: a range that fits in the socket buffer
+// leaves a zero-copy loop (which queues page references) looking many
+// times faster than a copying one, though the receiver waits as long.
+// From 16 MiB the buffer (at most 4 MiB by default) is a small part of
+// the range, and the loop's time is close to the time to deliver. The
+// classes below it keep the start-up probe's figures, which are measured
+// where the bytes arrive, and are not explored.
+const liveFrom = 16 * mib
+
+// sizeClasses are the class boundaries, in bytes: [0, 64 KiB),
+// [64 KiB, 1 MiB), [1 MiB, 16 MiB), [16 MiB, 256 MiB), [256 MiB, ∞).
+// The costs of the strategies change with size (a READ_WRITE buffer, an
+// MMAP window, page faults per byte), so each class is measured apart.
+var sizeClasses = []int64{64 << 10, mib, 16 * mib, 256 * mib}
+
+// Network tells a loopback receiver from one across a network: loopback
+// hides zero-copy's saving (there is no NIC to gather from), so the two
+// are measured apart.
+type Network uint8
+
+const (
+	Loopback Network = iota // the receiver is on this host
+	Remote                  // the receiver is across a network
+)
+
+func (n Network) String() string {
+	if n == Loopback {
+		return "loopback"
+	}
+	return "network"
+}
+
+// AutoChoice is how a transfer's strategy was chosen.
+type AutoChoice struct {
+	// ChosenByServer is true when the request left the strategy to the
+	// server (Auto).
+	ChosenByServer bool
+	// Exploration is true when the server sent this transfer with another
+	// strategy than its current pick, to keep measuring that one.
+	Exploration bool
+	// Class names the size class and network, e.g. "[16 MiB, 256 MiB)
+	// loopback".
+	Class string
+}
+
+// StrategyCost is what one strategy measured in one class.
+type StrategyCost struct {
+	Strategy Strategy
+	Samples  int     // transfers measured (at most the last few are kept)
+	Rate     float64 // bytes per second of copy-loop time: the median of those kept
+	CPUPerGB float64 // sender CPU seconds per GiB, median of the thread-measured ones; 0 if none
+	Failed   bool    // refused on this host: never picked again
+}
+
+// AutoClass is one class of the chooser's table.
+type AutoClass struct {
+	Min, Below int64 // bytes; Below 0 means no bound
+	Network    Network
+	Pick       Strategy
+	Reason     string
+	Costs      []StrategyCost
+}
+
+// AutoPolicy is a snapshot of the server's choice (Server.AutoPolicy).
+type AutoPolicy struct {
+	Mode         AutoMode
+	Objective    string
+	ExploreShare float64 // 0 when the choice is fixed or exploration is off
+	Seed         string  // "probe", "none" or "pinned"
+	Classes      []AutoClass
+}
+
+// autoObjective is what the chooser maximises, in words.
+const autoObjective = "throughput: the most bytes per second delivered, median of each strategy's last 8 measurements (the start-up probe's from the receiver's dial to its last byte; live transfers' of 16 MiB and more at the sender)"
+
+// chooser is the measuring Auto (AutoMeasure). Its methods are safe for
+// concurrent use.
+type chooser struct {
+	fixed   func(length int64) []Strategy // the order before anything is measured
+	every   int                           // explore every n-th Auto transfer of a class; 0: never
+	seeded  string                        // AutoPolicy.Seed
+	support []Strategy
+
+	mu      sync.Mutex
+	classes map[classKey]*classCosts
+	failed  map[Strategy]bool
+}
+
+type classKey struct {
+	size int // index into the boundaries: 0 .. len(sizeClasses)
+	net  Network
+}
+
+type classCosts struct {
+	autos   int // Auto transfers chosen in the class, for the exploration schedule
+	samples map[Strategy]*samples
+}
+
+// samples is a strategy's recent figures in one class: a ring of the
+// last autoWindow transfers.
+type samples struct {
+	n    int // ever recorded
+	rate [autoWindow]float64
+	cpu  [autoWindow]float64 // s/GiB; NaN-free: 0 marks "not thread-measured"
+	last time.Time
+}
+
+func newChooser(supported []Strategy, fixed func(int64) []Strategy, every int) *chooser {
+	return &chooser{
+		fixed: fixed, every: every, seeded: "none", support: supported,
+		classes: make(map[classKey]*classCosts), failed: make(map[Strategy]bool),
+	}
+}
+
+func classOf(length int64, net Network) classKey {
+	i := 0
+	for i < len(sizeClasses) && length >= sizeClasses[i] {
+		i++
+	}
+	return classKey{size: i, net: net}
+}
+
+// bounds returns the class's byte range; below 0 means no bound.
+func (k classKey) bounds() (min, below int64) {
+	if k.size > 0 {
+		min = sizeClasses[k.size-1]
+	}
+	if k.size < len(sizeClasses) {
+		below = sizeClasses[k.size]
+	}
+	return min, below
+}
+
+func (k classKey) String() string {
+	min, below := k.bounds()
+	hi := "∞"
+	if below > 0 {
+		hi = sizeName(below)
+	}
+	return fmt.Sprintf("[%s, %s) %v", sizeName(min), hi, k.net)
+}
+
+func sizeName(n int64) string {
+	switch {
+	case n >= mib && n%mib == 0:
+		return fmt.Sprintf("%d MiB", n/mib)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// choose picks the strategy for an Auto transfer of length bytes to a
+// receiver on net.
+func (c *chooser) choose(length int64, net Network) (Strategy, AutoChoice) {
+	k := classOf(length, net)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cc := c.class(k)
+	cc.autos++
+	pick, _ := c.pick(k, length)
+	choice := AutoChoice{ChosenByServer: true, Class: k.String()}
+	if c.every > 0 && length >= liveFrom && cc.autos%c.every == 0 {
+		if other, ok := c.stalest(k, pick); ok {
+			choice.Exploration = true
+			return other, choice
+		}
+	}
+	return pick, choice
+}
+
+func (c *chooser) class(k classKey) *classCosts {
+	cc := c.classes[k]
+	if cc == nil {
+		cc = &classCosts{samples: make(map[Strategy]*samples)}
+		c.classes[k] = cc
+	}
+	return cc
+}
+
+// usable lists the supported strategies that have not failed.
+func (c *chooser) usable() []Strategy {
+	var out []Strategy
+	for _, st := range c.support {
+		if !c.failed[st] {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// pick returns the class's best measured strategy, or, with nothing
+// measured in it, the first usable one of the fixed order; the reason
+// says which. A remote class with no figures of its own borrows the
+// loopback class's: the best guess until its own come in.
+func (c *chooser) pick(k classKey, length int64) (Strategy, string) {
+	usable := c.usable()
+	if len(usable) == 0 {
+		return ReadWrite, "nothing else works on this host"
+	}
+	if st, reason, ok := c.best(k, usable); ok {
+		return st, reason
+	}
+	if k.net == Remote {
+		if st, reason, ok := c.best(classKey{size: k.size, net: Loopback}, usable); ok {
+			return st, "nothing measured across a network yet; on loopback, " + reason
+		}
+	}
+	for _, st := range c.fixed(length) {
+		if slices.Contains(usable, st) {
+			return st, "nothing measured yet: the fixed order"
+		}
+	}
+	return usable[0], "nothing measured yet"
+}
+
+// best is the usable strategy with the highest measured rate in the
+// class, if any has one.
+func (c *chooser) best(k classKey, usable []Strategy) (Strategy, string, bool) {
+	best, bestRate, n := Strategy(0), 0.0, 0
+	for _, st := range usable {
+		if r, ok := c.rate(k, st); ok {
+			n++
+			if r > bestRate {
+				best, bestRate = st, r
+			}
+		}
+	}
+	if n == 0 {
+		return 0, "", false
+	}
+	return best, fmt.Sprintf("the most bytes per second of %d measured strategies (%s)", n, rateName(bestRate)), true
+}
+
+func (c *chooser) rate(k classKey, st Strategy) (float64, bool) {
+	cc := c.classes[k]
+	if cc == nil || cc.samples[st] == nil || cc.samples[st].n == 0 {
+		return 0, false
+	}
+	return cc.samples[st].median(func(s *samples, i int) float64 { return s.rate[i] }), true
+}
+
+// stalest is the usable strategy other than pick whose figures in the
+// class are oldest (never measured first): the one exploration measures
+// next.
+func (c *chooser) stalest(k classKey, pick Strategy) (Strategy, bool) {
+	cc := c.class(k)
+	var out Strategy
+	var oldest time.Time
+	found := false
+	for _, st := range c.usable() {
+		if st == pick {
+			continue
+		}
+		var last time.Time
+		if s := cc.samples[st]; s != nil {
+			last = s.last
+		}
+		if !found || last.Before(oldest) {
+			out, oldest, found = st, last, true
+		}
+	}
+	return out, found
+}
+
+// observe keeps a live transfer's figures (the sender's), when the
+// transfer is long enough for them to say how fast it was delivered
+// (liveFrom).
+func (c *chooser) observe(length int64, net Network, st Stats, at time.Time) {
+	if length >= liveFrom {
+		c.record(length, net, st, at)
+	}
+}
+
+// record keeps figures of a transfer of a class: bytes over the copy
+// loop's time, and CPU per GiB when the loop was thread-measured. Paced
+// transfers say nothing of a strategy's speed and are left out.
+func (c *chooser) record(length int64, net Network, st Stats, at time.Time) {
+	if st.Bytes <= 0 || st.Duration <= 0 || st.RateLimit > 0 {
+		return
+	}
+	k := classOf(length, net)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cc := c.class(k)
+	s := cc.samples[st.Strategy]
+	if s == nil {
+		s = &samples{}
+		cc.samples[st.Strategy] = s
+	}
+	i := s.n % autoWindow
+	s.rate[i] = float64(st.Bytes) / st.Duration.Seconds()
+	s.cpu[i] = 0
+	if st.ThreadMeasured {
+		s.cpu[i] = (st.UserCPU + st.SystemCPU).Seconds() / (float64(st.Bytes) / (1 << 30))
+	}
+	s.n++
+	s.last = at
+}
+
+// fail marks st refused on this host: it is never chosen again.
+func (c *chooser) fail(st Strategy) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failed[st] = true
+}
+
+// median of the kept figures that f reads, leaving out zeros (CPU not
+// measured).
+func (s *samples) median(f func(*samples, int) float64) float64 {
+	var xs []float64
+	for i := range min(s.n, autoWindow) {
+		if v := f(s, i); v > 0 {
+			xs = append(xs, v)
+		}
+	}
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+}
+
+func rateName(r float64) string { return fmt.Sprintf("%.2f GB/s", r/1e9) }
+
+// policy is the chooser's table: every class of both networks, with the
+// pick for a transfer of the class's lower bound.
+func (c *chooser) policy() []AutoClass {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []AutoClass
+	for _, net := range []Network{Loopback, Remote} {
+		for size := range len(sizeClasses) + 1 {
+			k := classKey{size: size, net: net}
+			min, below := k.bounds()
+			pick, reason := c.pick(k, min)
+			ac := AutoClass{Min: min, Below: below, Network: net, Pick: pick, Reason: reason}
+			for _, st := range c.support {
+				sc := StrategyCost{Strategy: st, Failed: c.failed[st]}
+				if s := c.classes[k]; s != nil && s.samples[st] != nil {
+					sm := s.samples[st]
+					sc.Samples = sm.n
+					sc.Rate = sm.median(func(s *samples, i int) float64 { return s.rate[i] })
+					sc.CPUPerGB = sm.median(func(s *samples, i int) float64 { return s.cpu[i] })
+				}
+				ac.Costs = append(ac.Costs, sc)
+			}
+			out = append(out, ac)
+		}
+	}
+	return out
+}
+
+// pickFor is the current pick for a transfer of length bytes to a
+// receiver on net, without exploring.
+func (c *chooser) pickFor(length int64, net Network) (Strategy, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pick(classOf(length, net), length)
+}
+
+// snapshot is the chooser's AutoPolicy.
+func (c *chooser) snapshot() AutoPolicy {
+	p := AutoPolicy{Mode: AutoMeasure, Objective: autoObjective, Classes: c.policy()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p.Seed = c.seeded
+	if c.every > 0 {
+		p.ExploreShare = 1 / float64(c.every)
+	}
+	return p
+}

@@ -1,0 +1,225 @@
+package transfer
+
+import (
+	"bytes"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+)
+
+// synthetic feeds a chooser transfers of length bytes whose strategies
+// cost what rates say (bytes per second), as many as n, each chosen by
+// the chooser itself, and returns how often each strategy was chosen and
+// how many of those were explorations.
+func synthetic(c *chooser, length int64, net Network, rates map[Strategy]float64, n int) (chosen map[Strategy]int, explored int) {
+	chosen = make(map[Strategy]int)
+	at := time.Unix(0, 0)
+	for range n {
+		st, choice := c.choose(length, net)
+		chosen[st]++
+		if choice.Exploration {
+			explored++
+		}
+		at = at.Add(time.Second)
+		c.record(length, net, Stats{
+			Strategy: st, Bytes: length,
+			Duration: time.Duration(float64(length) / rates[st] * float64(time.Second)),
+		}, at)
+	}
+	return chosen, explored
+}
+
+func fixedOrder(int64) []Strategy { return []Strategy{Mmap, Sendfile, Splice, ReadWrite} }
+
+// TestChooserConverges: fed the costs of a host where READ_WRITE is the
+// fastest (as on a VM where page faults are dear) and the fixed order
+// starts at MMAP, the chooser moves to READ_WRITE once it has measured
+// it, and from then on picks it for every transfer that does not
+// explore. The same chooser, in another size class where SENDFILE wins,
+// picks SENDFILE there.
+func TestChooserConverges(t *testing.T) {
+	c := newChooser(Strategies, fixedOrder, 10)
+	large := map[Strategy]float64{ReadWrite: 3e9, Mmap: 1.4e9, Sendfile: 1.5e9, Splice: 1.6e9}
+	// Warm-up: until each strategy has a figure, exploration measures them.
+	synthetic(c, 64*mib, Loopback, large, 40)
+	if got, reason := c.pickFor(64*mib, Loopback); got != ReadWrite {
+		t.Fatalf("after 40 transfers the pick for 64 MiB = %v (%s), want %v", got, reason, ReadWrite)
+	}
+	chosen, explored := synthetic(c, 64*mib, Loopback, large, 100)
+	if want := 100 - explored; chosen[ReadWrite] != want {
+		t.Errorf("over 100 more transfers READ_WRITE was chosen %d times, want every one that did not explore (%d); chosen %v",
+			chosen[ReadWrite], want, chosen)
+	}
+	// Below liveFrom only the probe's figures count, and nothing explores.
+	medium := map[Strategy]float64{ReadWrite: 1e9, Mmap: 0.8e9, Sendfile: 2e9, Splice: 1.2e9}
+	for st, r := range medium {
+		c.record(2*mib, Loopback, Stats{Strategy: st, Bytes: 2 * mib, Duration: time.Duration(2 * mib / r * 1e9)}, time.Now())
+	}
+	if got, _ := c.pickFor(2*mib, Loopback); got != Sendfile {
+		t.Errorf("pick for 2 MiB = %v, want %v (its own class's figures)", got, Sendfile)
+	}
+	if chosen, explored := synthetic(c, 2*mib, Loopback, medium, 40); explored != 0 || chosen[Sendfile] != 40 {
+		t.Errorf("40 transfers of 2 MiB: chosen %v, %d explored; want SENDFILE every time, none explored", chosen, explored)
+	}
+	if got, _ := c.pickFor(64*mib, Loopback); got != ReadWrite {
+		t.Errorf("pick for 64 MiB after 2 MiB transfers = %v, want %v (classes are measured apart)", got, ReadWrite)
+	}
+}
+
+// TestChooserFollowsChange: a strategy that becomes slower (the host
+// changed under it) loses the pick once its recent figures say so.
+func TestChooserFollowsChange(t *testing.T) {
+	c := newChooser(Strategies, fixedOrder, 5)
+	rates := map[Strategy]float64{ReadWrite: 1e9, Mmap: 3e9, Sendfile: 2e9, Splice: 1e9}
+	synthetic(c, 64*mib, Loopback, rates, 60)
+	if got, _ := c.pickFor(64*mib, Loopback); got != Mmap {
+		t.Fatalf("pick = %v, want %v", got, Mmap)
+	}
+	rates[Mmap] = 0.5e9
+	synthetic(c, 64*mib, Loopback, rates, 60)
+	if got, _ := c.pickFor(64*mib, Loopback); got != Sendfile {
+		t.Errorf("after MMAP slowed to 0.5 GB/s the pick = %v, want %v", got, Sendfile)
+	}
+}
+
+// TestChooserExplorationBudget: exploration takes exactly one Auto
+// transfer in every AutoExploreEvery of a class, and none when it is
+// off.
+func TestChooserExplorationBudget(t *testing.T) {
+	rates := map[Strategy]float64{ReadWrite: 1e9, Mmap: 2e9, Sendfile: 1.5e9, Splice: 1.2e9}
+	for _, tt := range []struct{ every, n, want int }{{20, 400, 20}, {10, 95, 9}, {0, 200, 0}} {
+		c := newChooser(Strategies, fixedOrder, tt.every)
+		if _, explored := synthetic(c, 64*mib, Loopback, rates, tt.n); explored != tt.want {
+			t.Errorf("every %d, %d transfers: %d explored, want %d", tt.every, tt.n, explored, tt.want)
+		}
+	}
+}
+
+// TestChooserNeverPicksFailed: a strategy refused on this host is never
+// chosen again, neither as the pick nor to explore, however fast it was.
+func TestChooserNeverPicksFailed(t *testing.T) {
+	c := newChooser(Strategies, fixedOrder, 2)
+	rates := map[Strategy]float64{ReadWrite: 1e9, Mmap: 1e9, Sendfile: 1e9, Splice: 9e9}
+	synthetic(c, 64*mib, Loopback, rates, 20)
+	if got, _ := c.pickFor(64*mib, Loopback); got != Splice {
+		t.Fatalf("pick = %v, want %v before it fails", got, Splice)
+	}
+	c.fail(Splice)
+	chosen, _ := synthetic(c, 64*mib, Loopback, rates, 100)
+	if chosen[Splice] != 0 {
+		t.Errorf("SPLICE chosen %d times after it failed, want 0", chosen[Splice])
+	}
+	for _, class := range c.policy() {
+		if class.Pick == Splice {
+			t.Errorf("class %v picks SPLICE after it failed", class)
+		}
+	}
+}
+
+// TestChooserUnmeasured: with nothing measured a class follows the fixed
+// order; a remote class borrows the loopback class's figures until it
+// has its own; paced and short transfers are not figures.
+func TestChooserUnmeasured(t *testing.T) {
+	c := newChooser(Strategies, fixedOrder, 0)
+	if got, reason := c.pickFor(64*mib, Loopback); got != Mmap {
+		t.Errorf("pick with nothing measured = %v (%s), want the fixed order's first, %v", got, reason, Mmap)
+	}
+	c.observe(64*mib, Loopback, Stats{Strategy: Splice, Bytes: 64 * mib, Duration: time.Millisecond, RateLimit: 1}, time.Now())
+	if got, _ := c.pickFor(64*mib, Loopback); got != Mmap {
+		t.Errorf("pick after a paced transfer = %v, want %v (it is no figure)", got, Mmap)
+	}
+	// A live transfer shorter than liveFrom says how fast the kernel took
+	// it, not how fast it arrived: no figure either.
+	c.observe(2*mib, Loopback, Stats{Strategy: Splice, Bytes: 2 * mib, Duration: time.Microsecond}, time.Now())
+	if got, _ := c.pickFor(2*mib, Loopback); got != Mmap {
+		t.Errorf("pick for 2 MiB after a live 2 MiB transfer = %v, want %v (below liveFrom: no figure)", got, Mmap)
+	}
+	c.record(64*mib, Loopback, Stats{Strategy: Sendfile, Bytes: 64 * mib, Duration: 20 * time.Millisecond}, time.Now())
+	if got, _ := c.pickFor(64*mib, Remote); got != Sendfile {
+		t.Errorf("remote pick with only loopback figures = %v, want theirs, %v", got, Sendfile)
+	}
+	c.record(64*mib, Remote, Stats{Strategy: ReadWrite, Bytes: 64 * mib, Duration: 20 * time.Millisecond}, time.Now())
+	if got, _ := c.pickFor(64*mib, Remote); got != ReadWrite {
+		t.Errorf("remote pick with its own figures = %v, want %v", got, ReadWrite)
+	}
+}
+
+// TestAutoMeasureServer runs the measuring Auto in a real server: the
+// start-up probe seeds every class with a figure for every supported
+// strategy, an Auto offer reports that the server chose it and in which
+// class, a named strategy is always honoured, and the offer's strategy
+// is the policy's pick for its class unless the offer explored.
+func TestAutoMeasureServer(t *testing.T) {
+	ts := startServer(t, Config{Auto: AutoMeasure, AutoProbe: true, AutoProbeDir: t.TempDir(), AutoExploreEvery: -1})
+	ts.probing.Wait()
+	p := ts.AutoPolicy()
+	if p.Seed != "probe" || p.Mode != AutoMeasure {
+		t.Fatalf("AutoPolicy() = mode %v, seed %q; want measured, seeded by the probe", p.Mode, p.Seed)
+	}
+	for _, class := range p.Classes {
+		if class.Network != Loopback {
+			continue
+		}
+		for _, cost := range class.Costs {
+			if cost.Samples == 0 || cost.Rate <= 0 {
+				t.Errorf("class [%d, %d): %v has %d samples at %.0f B/s; want the probe's figures",
+					class.Min, class.Below, cost.Strategy, cost.Samples, cost.Rate)
+			}
+		}
+	}
+	dir := t.TempDir()
+	path, data := writeFile(t, dir, 3*mib)
+	tr := ts.offer(t, path, Source{ClientIP: loopbackIP})
+	want, _ := ts.auto.pickFor(3*mib, Loopback)
+	if !tr.Auto.ChosenByServer || tr.Auto.Exploration || tr.Strategy != want || tr.Auto.Class != "[1 MiB, 16 MiB) loopback" {
+		t.Errorf("Auto offer: strategy %v, %+v; want the pick %v, chosen by the server in [1 MiB, 16 MiB) loopback", tr.Strategy, tr.Auto, want)
+	}
+	if _, got := ts.receiveFile(t, tr, dir, ReceiveConfig{}); !bytes.Equal(got, data) {
+		t.Fatal("received bytes differ")
+	}
+	for _, st := range ts.Supported() {
+		tr := ts.offer(t, path, Source{Strategy: st, ClientIP: loopbackIP})
+		if tr.Strategy != st || tr.Auto.ChosenByServer {
+			t.Errorf("offer naming %v got %v, %+v", st, tr.Strategy, tr.Auto)
+		}
+		tr.Cancel()
+	}
+}
+
+// TestAutoProbeStopsWithServer: closing the server while the probe runs
+// ends the probe and leaves no goroutine or descriptor behind.
+func TestAutoProbeStopsWithServer(t *testing.T) {
+	before := openFDs(t)
+	s := NewServer(Config{Logger: quiet, Auto: AutoMeasure, AutoProbe: true, AutoProbeDir: t.TempDir()})
+	s.Close()
+	checkNoGoroutines(t)
+	after := openFDs(t)
+	for fd, target := range after {
+		if _, ok := before[fd]; !ok {
+			t.Errorf("descriptor %s (%s) left open after Close", fd, target)
+		}
+	}
+}
+
+// TestAutoFixedByDefault: the zero Config keeps the fixed order and
+// reports no measurement.
+func TestAutoFixedByDefault(t *testing.T) {
+	s := NewServer(Config{Logger: quiet})
+	defer s.Close()
+	if p := s.AutoPolicy(); p.Mode != AutoFixed || len(p.Classes) != 0 {
+		t.Errorf("zero Config: AutoPolicy() = %+v, want the fixed order", p)
+	}
+	var want Strategy
+	for _, st := range defaultPreference {
+		if slices.Contains(s.Supported(), st) {
+			want = st
+			break
+		}
+	}
+	if got, _ := s.ChooseFor(Auto, 64*mib); got != want {
+		t.Errorf("zero Config: ChooseFor(Auto, 64 MiB) = %v, want %v, the fixed order's first supported", got, want)
+	}
+}
+
+var loopbackIP = netip.MustParseAddr("127.0.0.1")

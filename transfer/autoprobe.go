@@ -1,0 +1,152 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ferrydev/ferry/fsroot"
+)
+
+// The start-up probe (Config.AutoProbe) seeds the measuring Auto with
+// figures of this host before the first client asks: it sends a range of
+// each class's size with every supported strategy, a few times over and
+// interleaved, through this Server's own data path over loopback to a
+// receiver in the same process that discards the bytes (splicing into
+// /dev/null, as a real receiver does), and records what the receiver
+// saw: the time from dialling to the last byte delivered. It runs in the background:
+// until it is done, Auto follows the fixed order.
+
+// probeRuns are the ranges the probe sends, and how often each. The two
+// largest classes share the 64 MiB figures: moving 256 MiB per strategy
+// would cost a second of start-up for a difference the first real
+// transfers measure anyway.
+var probeRuns = []struct {
+	length int64
+	runs   int
+	seed   []int64 // the lengths of the classes the figures seed
+}{
+	{32 << 10, 5, []int64{0}},
+	{256 << 10, 5, []int64{64 << 10}},
+	{2 * mib, 3, []int64{mib}},
+	{64 * mib, 2, []int64{16 * mib, 256 * mib}},
+}
+
+// probeCosts runs the probe; it gives up quietly when the server shuts
+// down or something it needs (a file, a listener) cannot be had, leaving
+// Auto on the fixed order, and says so in the log.
+func (s *Server) probeCosts(dir string) {
+	err := s.probe(dir)
+	switch {
+	case err == nil:
+		s.auto.setSeed("probe")
+		s.cfg.logger().Info("auto strategy seeded by the start-up probe")
+	case s.ctx.Err() == nil:
+		s.cfg.logger().Warn("start-up probe failed; auto follows the fixed order until transfers are measured", "err", err)
+	}
+}
+
+func (s *Server) probe(dir string) error {
+	f, err := probeData(dir, probeRuns[len(probeRuns)-1].length)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		s.Serve(ln)
+	}()
+	defer func() {
+		ln.Close()
+		<-served
+	}()
+	null, err := fsroot.CreateDestination(os.DevNull)
+	if err != nil {
+		return err
+	}
+	for _, pr := range probeRuns {
+		for range pr.runs {
+			for _, st := range s.supported {
+				got, err := s.probeOne(f, ln.Addr().String(), st, pr.length, null)
+				if err != nil {
+					return fmt.Errorf("%v, %d bytes: %w", st, pr.length, err)
+				}
+				for _, l := range pr.seed {
+					s.auto.record(l, Loopback, got, time.Now())
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// probeOne sends length bytes of f with st to the probe's own receiver
+// and returns the receiver's figures.
+func (s *Server) probeOne(f *os.File, addr string, st Strategy, length int64, null *fsroot.Destination) (Stats, error) {
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return Stats{}, err
+	}
+	dup := os.NewFile(uintptr(fd), "probe")
+	t, err := s.offer(Source{File: dup, Path: "(probe)", Length: length, Strategy: st}, true)
+	if err != nil {
+		dup.Close() // a refused offer leaves the file to its caller
+		return Stats{}, err
+	}
+	tk := Ticket{Address: addr, Ticket: t.Ticket[:], Length: t.Length, Strategy: t.Strategy}
+	start := time.Now()
+	got, err := Receive(s.ctx, tk, null, ReceiveConfig{})
+	if err != nil {
+		t.Cancel()
+		return Stats{}, err
+	}
+	got.Duration = time.Since(start) // connect, preamble, verdict, every byte
+	if _, err := t.Result(); err != nil {
+		return Stats{}, err
+	}
+	return got, nil
+}
+
+// probeData returns a file of size bytes in the page cache: unnamed
+// (O_TMPFILE) in dir, so that it is on the file system the server sends
+// from and nobody sees it, or else a removed temporary file.
+func probeData(dir string, size int64) (*os.File, error) {
+	var f *os.File
+	if fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600); err == nil {
+		f = os.NewFile(uintptr(fd), "probe")
+	} else {
+		tf, err := os.CreateTemp("", "ferry-probe-*")
+		if err != nil {
+			return nil, err
+		}
+		os.Remove(tf.Name())
+		f = tf
+	}
+	buf := make([]byte, mib)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		if _, err := f.WriteAt(buf, off); err != nil {
+			f.Close()
+			return nil, errors.Join(errors.New("writing the probe's file"), err)
+		}
+	}
+	return f, nil
+}
+
+// setSeed records where the figures came from.
+func (c *chooser) setSeed(seed string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seeded = seed
+}
