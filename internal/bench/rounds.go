@@ -24,6 +24,7 @@ func runRounds(ctx context.Context, p *peers, res *Results) []error {
 		for i, w := range ws {
 			failed = append(failed, runWorkload(ctx, p, w, results[i], round)...)
 		}
+		p.snapshotPolicies(ctx, round, res)
 	}
 	return failed
 }

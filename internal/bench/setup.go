@@ -108,5 +108,29 @@ func (p *peers) startAll(ctx context.Context, stops *[]func()) error {
 	if p.ferry != nil {
 		*stops = append(*stops, p.ferry.stop)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if p.cfg.wants("small") || p.cfg.wants("medium") {
+		p.startFixed(ctx, stops)
+	}
+	return nil
+}
+
+// startFixed starts the ferryd of the fixed-rule rows (--auto=fixed). A
+// ferryd without the flag exits at once; that is not fatal to the run:
+// the rows record the error in every round and the targets that need
+// them are not measured.
+func (p *peers) startFixed(ctx context.Context, stops *[]func()) {
+	fmt.Fprintln(p.cfg.Log, "starting ferryd --auto=fixed")
+	n, err := startFerryd(ctx, p.tools["ferryd"], p.work, "ferryd-fixed", p.fx.root, "--auto=fixed")
+	if n != nil {
+		*stops = append(*stops, n.stop)
+	}
+	if err != nil {
+		p.fixedErr = fmt.Errorf("ferryd --auto=fixed did not start: %w", err)
+		fmt.Fprintln(p.cfg.Log, p.fixedErr)
+		return
+	}
+	p.fixed = n
 }
