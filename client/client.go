@@ -37,6 +37,7 @@ type Client struct {
 	target string
 	api    ferryv1.TransferServiceClient
 	pool   *transfer.Pool
+	caps   capsCache // the server's max_streams, asked once
 }
 
 // Dial connects lazily to target (host:port). With no options the
@@ -119,6 +120,14 @@ type DownloadOptions struct {
 	// it lower, and the report's sender.rate_limit says which applied.
 	// 0 means no limit of this download's own.
 	RateLimit uint64
+	// Streams splits the range over this many data connections at once
+	// (parallel streams), each part a Download of its own with its own
+	// ticket, written at its offset into the one destination file, which
+	// still lands once, whole. Fewer are used when a part would be under
+	// 8 MiB, and never more than the server's
+	// GetCapabilitiesResponse.max_streams. 0 or 1 means one stream.
+	// Standard output ("-") takes one stream only: more is an error.
+	Streams int
 }
 
 // Download fetches path into dest (a file path, "-" for standard output,
@@ -135,9 +144,20 @@ type DownloadOptions struct {
 // goes unnoticed). A failure keeps the partial file, except when the
 // server says the source changed during the transfer (Aborted): then the
 // bytes it holds are no longer worth continuing from.
+//
+// With opts.Streams above 1 the range is fetched in parts at once (see
+// parts.go): the report then holds a report per part, and a resumed
+// download fetches only what the parts lack, as the journal beside the
+// partial file (DEST.partial.parts) says.
 func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadOptions) (*ferryv1.Report, error) {
+	if opts.Streams > 1 && dest == "-" {
+		return nil, errStdoutStreams
+	}
 	req := downloadRequest(path, opts)
 	if !opts.Resume {
+		if opts.Streams > 1 {
+			return c.downloadParts(ctx, req, dest, nil, opts)
+		}
 		return c.download(ctx, req, dest, nil, opts)
 	}
 	dst, err := fsroot.ResumeDestination(dest)
@@ -145,6 +165,9 @@ func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadO
 		return nil, err
 	}
 	defer dst.Abort()
+	if report, ok, err := c.resumeParts(ctx, req, dst, opts); ok || err != nil {
+		return report, err
+	}
 	held, err := c.skipHeld(ctx, req, dest, dst.Resumed())
 	if err != nil {
 		return nil, err
@@ -159,12 +182,16 @@ func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadO
 // a fsroot.RootDestination beneath a node's root: it commits dst once
 // every byte arrived and the server's report came, and aborts it on
 // failure. opts.Resume is not supported here: the destination decides.
+// opts.Streams is, as for Download; dst then keeps no parts journal.
 func (c *Client) DownloadTo(ctx context.Context, path string, dst *fsroot.Destination, opts DownloadOptions) (*ferryv1.Report, error) {
 	defer dst.Abort()
 	if opts.Resume {
 		return nil, errors.New("ferry: DownloadTo cannot resume")
 	}
 	req := downloadRequest(path, opts)
+	if opts.Streams > 1 {
+		return c.downloadParts(ctx, req, dst.Path, dst, opts)
+	}
 	return c.download(ctx, req, dst.Path, dst, opts)
 }
 
@@ -211,29 +238,43 @@ func alreadyHeld(req *ferryv1.DownloadRequest, dest string, dst *fsroot.Destinat
 // download runs one Download call into dst, or, when dst is nil, into a
 // destination created once the offer has arrived.
 func (c *Client) download(ctx context.Context, req *ferryv1.DownloadRequest, dest string, dst *fsroot.Destination, opts DownloadOptions) (*ferryv1.Report, error) {
+	report, _, err := c.fetch(ctx, req, dest, dst, opts, nil)
+	return report, err
+}
+
+// fetch is download, and for a part of a range it also checks the offer
+// (check, when set, before a byte moves) and reports how many bytes the
+// receive wrote, failed or not.
+func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest string, dst *fsroot.Destination,
+	opts DownloadOptions, check func(*ferryv1.Offer) error) (*ferryv1.Report, int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.api.Download(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	first, err := stream.Recv()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	offer := first.GetOffer()
 	if offer == nil {
-		return nil, errors.New("ferry: server did not start with an offer")
+		return nil, 0, errors.New("ferry: server did not start with an offer")
+	}
+	if check != nil {
+		if err := check(offer); err != nil {
+			return nil, 0, err
+		}
 	}
 	if dst == nil {
 		if dst, err = fsroot.CreateDestination(dest); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	defer dst.Abort()
 	want, err := expectChecksum(req, offer, dst)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 
 	recv := make(chan received, 1)
@@ -255,17 +296,17 @@ func (c *Client) download(ctx context.Context, req *ferryv1.DownloadRequest, des
 		if status.Code(err) == codes.Aborted {
 			dst.Remove() // the source changed: its bytes are not worth resuming from
 		}
-		return nil, err
+		return nil, r.stats.Bytes, err
 	}
 	if err := verify(ctx, want, dst, report, &r.stats); err != nil {
 		dst.Remove() // which bytes are wrong is unknown: none are worth resuming from
-		return nil, fmt.Errorf("ferry: %s: %w", dest, err)
+		return nil, r.stats.Bytes, fmt.Errorf("ferry: %s: %w", dest, err)
 	}
 	if err := dst.Commit(); err != nil {
-		return nil, fmt.Errorf("ferry: landing %s: %w", dest, err)
+		return nil, r.stats.Bytes, fmt.Errorf("ferry: landing %s: %w", dest, err)
 	}
 	report.Receiver = apiconv.Stats(r.stats)
-	return report, nil
+	return report, r.stats.Bytes, nil
 }
 
 type received struct {

@@ -19,6 +19,7 @@ import (
 	"github.com/ferrydev/ferry/client"
 	"github.com/ferrydev/ferry/service"
 	"github.com/ferrydev/ferry/transfer"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -27,6 +28,14 @@ import (
 // src written to <root>/src, and returns a client dialled to it. Cleanup
 // closes the client, stops the node and checks Run returned nil.
 func startNode(t *testing.T, cfg service.Config, src []byte) *client.Client {
+	t.Helper()
+	c, _ := startNodeRoot(t, cfg, src)
+	return c
+}
+
+// startNodeRoot is startNode that also returns the served root, and
+// dials with opts when given.
+func startNodeRoot(t testing.TB, cfg service.Config, src []byte, opts ...grpc.DialOption) (*client.Client, string) {
 	t.Helper()
 	cfg.Root = t.TempDir()
 	cfg.Listen, cfg.DataListen = "127.0.0.1:0", "127.0.0.1:0"
@@ -41,7 +50,7 @@ func startNode(t *testing.T, cfg service.Config, src []byte) *client.Client {
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- n.Run(ctx) }()
-	c, err := client.Dial(n.Addr().String())
+	c, err := client.Dial(n.Addr().String(), opts...)
 	t.Cleanup(func() {
 		if c != nil {
 			c.Close()
@@ -54,7 +63,7 @@ func startNode(t *testing.T, cfg service.Config, src []byte) *client.Client {
 	if err != nil {
 		t.Fatalf("Dial(%s) = %v", n.Addr(), err)
 	}
-	return c
+	return c, cfg.Root
 }
 
 var seed = rand.NewChaCha8([32]byte{'f', 'e', 'r', 'r', 'y', 'c', 'l', 'i'})

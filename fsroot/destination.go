@@ -30,6 +30,8 @@ type Destination struct {
 	keep    bool      // Abort keeps a non-empty partial file
 	resumed int64     // bytes the partial file held when opened
 	at      *rootDest // non-nil for RootDestination: names resolve beneath it
+	part    *span     // non-nil for a Part: where its bytes go in the file
+	journal bool      // a parts journal may exist beside the partial file
 
 	// Tee, when set on a destination that keeps no file to read back
 	// (standard output or a discard), is handed every byte received, so
@@ -52,6 +54,12 @@ func CreateDestination(path string) (*Destination, error) {
 		return nil, err
 	}
 	if err := d.f.Truncate(0); err != nil {
+		d.Abort()
+		return nil, err
+	}
+	// A journal an earlier receive kept describes the bytes just
+	// emptied: left there, it would make a later resume trust holes.
+	if err := removeJournal(path); err != nil {
 		d.Abort()
 		return nil, err
 	}
@@ -83,7 +91,7 @@ func ResumeDestination(path string) (*Destination, error) {
 		d.Abort()
 		return nil, err
 	}
-	d.keep, d.resumed = true, fi.Size()
+	d.keep, d.resumed, d.journal = true, fi.Size(), true
 	return d, nil
 }
 
@@ -156,7 +164,7 @@ func (d *Destination) Resumed() int64 { return d.resumed }
 // Commit runs only once every byte arrived, so what failed is the file
 // system, and its state is not worth resuming from.
 func (d *Destination) Commit() error {
-	if d.partial == "" {
+	if d.partial == "" || d.part != nil {
 		return nil
 	}
 	if d.at != nil {
@@ -165,6 +173,12 @@ func (d *Destination) Commit() error {
 	if err := d.f.Sync(); err != nil {
 		d.Remove()
 		return fmt.Errorf("fsync: %w", err)
+	}
+	// The journal goes before the rename: a crash between the two leaves
+	// a whole partial file and no journal, which a resume takes as held.
+	if err := d.removeJournal(); err != nil {
+		d.Remove()
+		return err
 	}
 	if err := os.Rename(d.partial, d.Path); err != nil {
 		d.Remove()
@@ -181,9 +195,10 @@ func (d *Destination) Commit() error {
 
 // Abort gives up on the receive. It removes the partial file, or, for a
 // resumed destination, fsyncs and keeps it if it holds any bytes. It is
-// safe after Commit and after Remove (it does nothing).
+// safe after Commit and after Remove (it does nothing). A Part's
+// Abort does nothing: the destination it is a part of decides.
 func (d *Destination) Abort() {
-	if d.partial == "" {
+	if d.partial == "" || d.part != nil {
 		return
 	}
 	if !d.keep {
@@ -201,9 +216,10 @@ func (d *Destination) Abort() {
 
 // Remove discards the partial file even when resuming: for bytes that
 // cannot be trusted, such as those of a source that changed while it was
-// sent. It is safe at any time, more than once.
+// sent. It is safe at any time, more than once. A Part's Remove does
+// nothing: the destination it is a part of decides.
 func (d *Destination) Remove() {
-	if d.partial == "" {
+	if d.partial == "" || d.part != nil {
 		return
 	}
 	if d.at != nil {
@@ -211,6 +227,10 @@ func (d *Destination) Remove() {
 		return
 	}
 	os.Remove(d.partial) // before the lock goes with the descriptor
+	// The journal after the partial file: a crash between the two leaves
+	// a journal beside an empty new partial file, which ReadJournal
+	// recognises as stale.
+	d.removeJournal()
 	d.f.Close()
 	d.partial = ""
 }
@@ -352,7 +372,7 @@ func renameErr(err error) error {
 // SetMeta sets a received file's mode and modification time before it is
 // committed (the rename keeps both). Call it after the last byte.
 func (d *Destination) SetMeta(mode fs.FileMode, mtime time.Time) error {
-	if d.f == nil || d.partial == "" {
+	if d.f == nil || d.partial == "" || d.part != nil {
 		return nil
 	}
 	return setMeta(int(d.f.Fd()), d.Path, mode, mtime)

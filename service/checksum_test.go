@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
@@ -105,6 +107,10 @@ type corruptProxy struct {
 	at      int64 // position in each connection's server-to-client stream (0 is the verdict)
 	backend string
 	wg      sync.WaitGroup
+	// firstOnly damages the first connection only, so that one part of a
+	// download over parallel streams goes wrong and the others do not.
+	firstOnly bool
+	conns     atomic.Int64
 }
 
 func listenCorruptProxy(t *testing.T, at int64) *corruptProxy {
@@ -152,11 +158,12 @@ func (p *corruptProxy) forward(c net.Conn) {
 		io.Copy(b, c)
 		b.(*net.TCPConn).CloseWrite()
 	}()
+	damage := p.conns.Add(1) == 1 || !p.firstOnly
 	buf := make([]byte, 64<<10)
 	var pos int64
 	for {
 		n, err := b.Read(buf)
-		if p.at >= pos && p.at < pos+int64(n) {
+		if damage && p.at >= pos && p.at < pos+int64(n) {
 			buf[p.at-pos] ^= 0x5a
 		}
 		pos += int64(n)
@@ -205,6 +212,35 @@ func TestDownloadChecksumMismatch(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(dest); bytes.Equal(got, data) || len(got) != len(data) {
 		t.Errorf("unchecked download through the corrupting proxy: %d bytes, equal %v; want %d damaged bytes (is the proxy in the path?)", len(got), bytes.Equal(got, data), len(data))
+	}
+}
+
+// TestDownloadStreamsChecksumMismatch: over four streams, one part's
+// bytes damaged on the way fail the download with
+// transfer.ErrChecksumMismatch, the other parts' being sound, and leave
+// nothing (no file, partial file or parts journal), with or without
+// resuming.
+func TestDownloadStreamsChecksumMismatch(t *testing.T) {
+	proxy := listenCorruptProxy(t, 1+4<<20)
+	proxy.firstOnly = true
+	n := startNode(t, service.Config{AdvertiseData: proxy.ln.Addr().String()})
+	proxy.serve(n.DataAddr().String())
+	writeFile(t, n.root, "f.bin", 40<<20)
+	for _, resume := range []bool{false, true} {
+		proxy.conns.Store(0)
+		dir := t.TempDir()
+		c, err := client.Dial(n.Addr().String()) // a fresh client: fresh data connections
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Download(testCtx(t), "f.bin", filepath.Join(dir, "f"), client.DownloadOptions{Checksum: crc32c, Streams: 4, Resume: resume})
+		c.Close()
+		if !errors.Is(err, transfer.ErrChecksumMismatch) || !strings.Contains(err.Error(), "part ") {
+			t.Errorf("resume %v: Download(4 streams) with one part damaged = %v, want a part's %v", resume, err, transfer.ErrChecksumMismatch)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("resume %v: a mismatch left %v", resume, ents)
+		}
 	}
 }
 

@@ -20,6 +20,11 @@ import (
 // transfer cannot pile up without end either.
 const defaultMaxStreams = 512
 
+// defaultMaxFileStreams is Config.MaxFileStreams' default: past about 8
+// flows a link that one flow cannot fill is usually full, and each
+// stream costs a data connection and a transfer place on the server.
+const defaultMaxFileStreams = 8
+
 // limitStreams refuses a TransferService stream with ResourceExhausted
 // while max others run, server-wide. Health and reflection streams are
 // not counted, so probes and grpcurl still get an answer from a full

@@ -44,6 +44,13 @@ type Config struct {
 	// once, server-wide; past it a call is ResourceExhausted. 0 means 512,
 	// twice the data plane's default MaxTransfers.
 	MaxStreams int
+	// MaxFileStreams is the most data connections this node lets one
+	// client split a file's range over (parallel streams), reported as
+	// GetCapabilitiesResponse.max_streams for clients to respect; a Pull
+	// on this node also takes no more. Each part is a Download of its
+	// own, so MaxStreams and the data plane's MaxTransfers still bound
+	// them all. 0 means 8; 1 means one stream.
+	MaxFileStreams int
 	// Data tunes the data plane (ticket lifetime, chunk sizes...). Its
 	// Events are the node's own (they feed the metrics): a value set here
 	// is replaced.
@@ -142,6 +149,7 @@ func NewNode(cfg Config) (*Node, error) {
 		peerDial: cfg.PeerDialOptions, allowPull: cfg.AllowPull, log: n.log,
 		transfers: newRegistry(cfg.TransferHistory),
 	}
+	svc.maxFileStreams = orDefault(cfg.MaxFileStreams, defaultMaxFileStreams)
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},
 		orDefault(cfg.MaxStreams, defaultMaxStreams), n.metrics.grpc)

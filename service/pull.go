@@ -49,7 +49,7 @@ func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStrea
 	report, err := peer.DownloadTo(stream.Context(), req.GetPath(), dst, client.DownloadOptions{
 		Offset: req.GetOffset(), Length: req.GetLength(), Strategy: req.GetStrategy(),
 		Checksum: req.GetChecksum(), RateLimit: req.GetRateLimit(), InlineMax: pullInlineMax(req),
-		Progress: s.forwardProgress(stream),
+		Progress: s.forwardProgress(stream), Streams: min(int(req.GetStreams()), s.maxFileStreams),
 	})
 	if err != nil {
 		return s.pullStatus(err, dest)

@@ -3,6 +3,7 @@ package service_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -204,5 +205,42 @@ func TestPullDisabledByDefault(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(b.root, "f.bin")); !os.IsNotExist(err) {
 		t.Errorf("the destination exists after a refused Pull: %v", err)
+	}
+}
+
+// TestPullStreams: a Pull of a file with streams splits it over that
+// many parts, capped by the peer's max_streams and by the pulling
+// node's own --max-file-streams, and lands it byte-exact with no
+// partial file; 0 streams is one.
+func TestPullStreams(t *testing.T) {
+	a := startNode(t, service.Config{MaxFileStreams: 3})
+	b := startNode(t, service.Config{AllowPull: true})
+	b2 := startNode(t, service.Config{AllowPull: true, MaxFileStreams: 2})
+	want := writeFile(t, a.root, "big.bin", 40<<20+1)
+	if got := b.caps(t).GetMaxStreams(); got != 8 {
+		t.Errorf("GetCapabilities: max_streams %d, want the default 8", got)
+	}
+	for _, tt := range []struct {
+		node    *testNode
+		streams uint32
+		parts   int
+	}{
+		{b, 0, 0},
+		{b, 8, 3},  // the peer's cap
+		{b2, 8, 2}, // this node's own
+	} {
+		dest := fmt.Sprintf("big-%d-%d.bin", tt.streams, tt.parts)
+		msgs, err := pull(t, tt.node, &ferryv1.PullRequest{Peer: a.Addr().String(), Path: "big.bin", Destination: dest, Streams: tt.streams})
+		if err != nil {
+			t.Fatalf("Pull(streams %d) = %v", tt.streams, err)
+		}
+		report := msgs[len(msgs)-1].GetReport()
+		if len(report.GetParts()) != tt.parts || report.GetReceiver().GetBytes() != uint64(len(want)) {
+			t.Errorf("Pull(streams %d): %d parts, %d bytes; want %d parts, %d bytes", tt.streams, len(report.GetParts()), report.GetReceiver().GetBytes(), tt.parts, len(want))
+		}
+		if got, err := os.ReadFile(filepath.Join(tt.node.root, dest)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("Pull(streams %d) landed %d bytes, %v; want the %d of the peer's", tt.streams, len(got), err, len(want))
+		}
+		noPartial(t, tt.node.root)
 	}
 }

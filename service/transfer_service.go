@@ -30,6 +30,9 @@ type transferService struct {
 	allowPull bool              // Config.AllowPull
 	transfers *registry         // what ListTransfers lists
 	log       *slog.Logger
+
+	// maxFileStreams is Config.MaxFileStreams, with its default.
+	maxFileStreams int
 }
 
 func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilitiesRequest) (*ferryv1.GetCapabilitiesResponse, error) {
@@ -49,6 +52,7 @@ func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilit
 		Auto:                 apiconv.AutoPolicy(s.data.AutoPolicy()),
 		DataAddress:          s.address,
 		ServerVersion:        s.version,
+		MaxStreams:           uint32(s.maxFileStreams),
 	}, nil
 }
 

@@ -109,6 +109,7 @@ func ReceiveInline(data []byte, length int64, dst *fsroot.Destination, strategy 
 		return st, fmt.Errorf("%w: the offer carries %d bytes, its length is %d", ErrShortTransfer, len(data), length)
 	}
 	r := recvJob{dst: dst, wfd: -1, out: -1} // writes only: no socket, no writeback
+	r.inPart()
 	start := time.Now()
 	err := r.write(data)
 	st.Duration = time.Since(start)

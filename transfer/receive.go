@@ -192,6 +192,13 @@ type recvJob struct {
 	wfd     int
 	wbase   int64
 	flushed int64
+
+	// A Part of a file (parallel streams) is written at explicit
+	// offsets, pwrite(2) or splice(2) with an offset, never at the file
+	// position, which the parts share: at is then where the next byte
+	// goes.
+	positioned bool
+	at         int64
 }
 
 // writebackChunk is how many received bytes of a file are left dirty
@@ -210,6 +217,9 @@ func newRecvJob(rc syscall.RawConn, dst *fsroot.Destination, cfg ReceiveConfig) 
 	if toFile {
 		r.wfd = int(dst.File().Fd())
 		r.wbase = dst.Resumed()
+		if r.inPart() {
+			r.wbase = r.at
+		}
 	}
 	if !cfg.ReadWrite && dst.Tee == nil && (toFile || dst.Discards()) {
 		out := r.wfd
@@ -404,8 +414,12 @@ func (r *recvJob) spliceStep(fd uintptr) bool {
 // byte) gets them by read and write instead, and so does the rest of the
 // transfer.
 func (r *recvJob) drainPipe() error {
+	var at *int64 // nil: the file position
+	if r.positioned {
+		at = &r.at // splice(2) moves it on by what it wrote
+	}
 	for r.sn > 0 {
-		n, err := unix.Splice(r.pipe.r, nil, r.out, nil, int(r.sn), unix.SPLICE_F_MOVE)
+		n, err := unix.Splice(r.pipe.r, nil, r.out, at, int(r.sn), unix.SPLICE_F_MOVE)
 		r.n[sysSplice]++
 		switch {
 		case err == unix.EINTR:
@@ -530,6 +544,9 @@ func (r *recvJob) write(p []byte) error {
 		return err
 	}
 	fd := int(f.Fd())
+	if r.positioned {
+		return r.pwrite(fd, p)
+	}
 	for len(p) > 0 {
 		n, err := unix.Write(fd, p)
 		r.n[sysWrite]++
@@ -540,6 +557,32 @@ func (r *recvJob) write(p []byte) error {
 			return fmt.Errorf("write %s: %w", r.dst.Name(), err)
 		}
 		p = p[n:]
+	}
+	return nil
+}
+
+// inPart makes the job write at the offsets of a Part of a file
+// (fsroot.Destination.Part), and reports whether dst is one.
+func (r *recvJob) inPart() bool {
+	off, _, ok := r.dst.PartRange()
+	if ok && r.dst.KeepsFile() {
+		r.positioned, r.at = true, off
+	}
+	return r.positioned
+}
+
+// pwrite lands p at r.at in a Part's file, counting each pwrite(2).
+func (r *recvJob) pwrite(fd int, p []byte) error {
+	for len(p) > 0 {
+		n, err := unix.Pwrite(fd, p, r.at)
+		r.n[sysPwrite]++
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", r.dst.Name(), err)
+		}
+		p, r.at = p[n:], r.at+int64(n)
 	}
 	return nil
 }

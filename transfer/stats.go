@@ -86,12 +86,13 @@ const (
 	sysFcntl
 	sysFstat
 	sysSyncFileRange
+	sysPwrite
 	numSysnos
 )
 
 // sysnames are the names strace prints on amd64, so a report can be
 // checked against `strace -c` name by name.
-var sysnames = [numSysnos]string{"pread64", "read", "write", "mmap", "munmap", "sendfile", "splice", "pipe2", "fcntl", "fstat", "sync_file_range"}
+var sysnames = [numSysnos]string{"pread64", "read", "write", "mmap", "munmap", "sendfile", "splice", "pipe2", "fcntl", "fstat", "sync_file_range", "pwrite64"}
 
 // counts is a fixed array so the copy loops count without allocating.
 type counts [numSysnos]int64

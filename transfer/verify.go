@@ -80,7 +80,8 @@ func ExpectChecksum(d *fsroot.Destination, alg ChecksumAlgorithm) error {
 // compares it with want; a difference is ErrChecksumMismatch. For a file
 // destination, before Commit, it reads the file back from where it stood
 // when opened (Resumed: a resumed receive verifies the bytes received
-// this time, which is the range the sender hashed) to its end, and the
+// this time, which is the range the sender hashed) to its end, or a
+// Part's own range (fsroot.Destination.PartRange), and the
 // returned Checksum carries the CPU time that took (measured as the
 // sender's is); for the others it takes the sum of d.Tee, whose CPU time
 // the receive already reported.
@@ -108,6 +109,9 @@ func destChecksum(ctx context.Context, d *fsroot.Destination, alg ChecksumAlgori
 	}
 	if !d.KeepsFile() {
 		return Checksum{}, fmt.Errorf("%s: nothing to verify (ExpectChecksum was not called)", d.Path)
+	}
+	if off, length, ok := d.PartRange(); ok {
+		return hashFile(ctx, d.File(), off, length, alg)
 	}
 	fi, err := d.File().Stat()
 	if err != nil {

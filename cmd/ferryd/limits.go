@@ -14,6 +14,7 @@ func addLimitFlags(fs *flag.FlagSet, cfg *service.Config) func() error {
 	d := &cfg.Data
 	fs.IntVar(&d.MaxTransfers, "max-transfers", 0, "transfers offered or running at once; past it Download is ResourceExhausted (0: 256)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "Download streams at once, server-wide; past it ResourceExhausted (0: 512)")
+	fs.IntVar(&cfg.MaxFileStreams, "max-file-streams", 0, "the most parallel streams (data connections) a client may split one file over, reported in GetCapabilities; not --max-streams (0: 8)")
 	fs.IntVar(&d.MaxHandshakes, "max-handshakes", 0, "data connections still sending their preamble; past it they get verdict 3 (unavailable) and are closed (0: --max-transfers)")
 	fs.DurationVar(&d.HandshakeTimeout, "handshake-timeout", 0, "time a data connection gets to send its preamble (0: 10s)")
 	fs.BoolVar(&d.BindDataToClient, "bind-data-to-client", false, "take a ticket's data connection only from the IP address that asked for it (NAT or a proxy breaks this)")
@@ -23,7 +24,7 @@ func addLimitFlags(fs *flag.FlagSet, cfg *service.Config) func() error {
 	fs.IntVar(&cfg.TransferHistory, "transfer-history", 0, "finished transfers ListTransfers keeps, newest first (0: 100)")
 	return func() error {
 		for name, v := range map[string]int64{
-			"max-transfers": int64(d.MaxTransfers), "max-streams": int64(cfg.MaxStreams),
+			"max-transfers": int64(d.MaxTransfers), "max-streams": int64(cfg.MaxStreams), "max-file-streams": int64(cfg.MaxFileStreams),
 			"max-handshakes": int64(d.MaxHandshakes), "handshake-timeout": int64(d.HandshakeTimeout),
 			"pipe-size": int64(d.PipeSize), "ticket-ttl": int64(d.TicketTTL),
 			"shutdown-grace": int64(cfg.ShutdownGrace), "transfer-history": int64(cfg.TransferHistory),
