@@ -73,6 +73,30 @@ func startFerryd(ctx context.Context, bin, work, name, root string, flags ...str
 	return n, nil
 }
 
+// waitSeeded waits, untimed, until the ferryd's measuring auto has been
+// seeded (its start-up probe is done: the policy's seed is no longer
+// "none"), or timeout. Until then auto follows the fixed order and the
+// probe's own transfers compete with the measured ones. A ferryd with no
+// auto policy, or a pinned one, has nothing to wait for. It returns the
+// seed it saw last.
+func (n *ferryNode) waitSeeded(ctx context.Context, timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		caps, err := n.client.Capabilities(cctx)
+		cancel()
+		seed := caps.GetAuto().GetSeed()
+		if err != nil || caps.GetAuto() == nil || seed != "none" || time.Now().After(deadline) {
+			return seed
+		}
+		select {
+		case <-ctx.Done():
+			return seed
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // ferryNodes are the ferryds running for the rounds, each once.
 func (p *peers) ferryNodes() []*ferryNode {
 	var out []*ferryNode

@@ -40,8 +40,15 @@ func setUp(ctx context.Context, cfg Config, res *Results) (*peers, func(), error
 	if err := p.prepare(ctx, res); err != nil {
 		return nil, cleanup, err
 	}
-	err = p.startAll(ctx, &stops)
-	return p, cleanup, err
+	if err = p.startAll(ctx, &stops); err != nil {
+		return p, cleanup, err
+	}
+	for _, n := range p.ferryNodes() {
+		t0 := time.Now()
+		seed := n.waitSeeded(ctx, 30*time.Second)
+		fmt.Fprintf(cfg.Log, "%s: auto seeded by %q after %v\n", n.label, seed, time.Since(t0).Round(time.Millisecond))
+	}
+	return p, cleanup, nil
 }
 
 // prepare builds ferryd and writes the fixtures.
