@@ -277,7 +277,7 @@ func (ap *AutoPolicy) record(round int, now *AutoPolicy) {
 // snapshotPolicies asks each ferryd of the rounds for its auto policy,
 // untimed, after round (0: before the first).
 func (p *peers) snapshotPolicies(ctx context.Context, round int, res *Results) {
-	for _, n := range p.ferryNodes() {
+	for _, n := range p.policyNodes() {
 		var ap *AutoPolicy
 		for _, have := range res.AutoPolicies {
 			if have.Server == n.label {

@@ -99,8 +99,16 @@ func (n *ferryNode) waitSeeded(ctx context.Context, timeout time.Duration) strin
 
 // ferryNodes are the ferryds running for the rounds, each once.
 func (p *peers) ferryNodes() []*ferryNode {
+	return nonNil(p.ferry, p.fixed, p.held, p.plain)
+}
+
+// policyNodes are the ferryds whose auto policy results.md shows: the
+// one of the workloads that compare strategies, and the fixed rule's.
+func (p *peers) policyNodes() []*ferryNode { return nonNil(p.ferry, p.fixed) }
+
+func nonNil(nodes ...*ferryNode) []*ferryNode {
 	var out []*ferryNode
-	for _, n := range []*ferryNode{p.ferry, p.fixed} {
+	for _, n := range nodes {
 		if n != nil {
 			out = append(out, n)
 		}

@@ -159,6 +159,12 @@ const howMeasured = `## How each figure is measured
   the bytes (sender.strategy) and whether the transfer was an exploration (Report.auto): "Auto's choice" above, and
   samples[].auto in results.json. After each round, untimed, ferry-bench reads every ferryd's policy
   (GetCapabilities auto) and keeps each size class's pick.
+- **Streams**: client.DownloadOptions.Streams = N splits the file's range into N parts, each a Download of its own on its
+  own data connection, all at once. The held rows pull from a ferryd started with --max-flow-rate, which has the kernel
+  pace each of its data connections (SO_MAX_PACING_RATE); the plain rows from a ferryd without it. In target 4 "the link"
+  is the plain one-stream row of the same round, and N held streams are expected to reach N times one held stream, but
+  no more than 0.9 times the link. A run fails a streams row whose report has fewer parts than it asked for (the server
+  caps them at its --max-file-streams).
 - **The best single strategy** of a size class is the row of one named strategy with the best median (GB/s; p50 for
   4 KiB files); auto is compared with it round by round.
 `

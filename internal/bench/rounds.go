@@ -130,4 +130,7 @@ func warmUp(ctx context.Context, p *peers) {
 			pt.run(ctx) // errors show up in the measured rounds
 		}
 	}
+	if p.cfg.wants("streams") {
+		p.warmStreams(ctx)
+	}
 }

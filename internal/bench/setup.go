@@ -72,6 +72,11 @@ func (p *peers) prepare(ctx context.Context, res *Results) error {
 	}
 	fmt.Fprintf(p.cfg.Log, "fixtures written, flushed and cached in %v\n", time.Since(t0).Round(time.Millisecond))
 	p.fx = fx
+	if p.cfg.wants("streams") {
+		if err := p.prepareStreams(); err != nil {
+			return err
+		}
+	}
 	m := &res.Machine
 	m.FixtureFS, m.DestFS = fsType(root), fsType(p.dest)
 	for _, t := range [][]string{{"iperf3", "--version"}, {"nginx", "-v"}, {"curl", "--version"}, {"tar", "--version"}} {
@@ -120,6 +125,9 @@ func (p *peers) startAll(ctx context.Context, stops *[]func()) error {
 	}
 	if p.cfg.wants("small") || p.cfg.wants("medium") {
 		p.startFixed(ctx, stops)
+	}
+	if p.cfg.wants("streams") {
+		return p.startStreams(ctx, stops)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
@@ -161,7 +162,80 @@ func evaluateTargets(r *Results) []Target {
 		target("3b", "1 MiB files, warm client: Ferry auto vs auto with the fixed rule (ferryd --auto=fixed), by GB/s",
 			">=", 0.95, "x", roundRatio(md.path("ferry-auto"), md.path("ferry-auto-fixed"), tput)),
 	)
+	ts = append(ts, streamsTargets(r.workload("streams"), r.Settings["flow_rate"])...)
 	return append(ts, contextFigures(r)...)
+}
+
+// linkShare is the share of the link N held streams are expected to
+// reach at most: N flows that together would pass it are held by the
+// link, not by their pacing.
+const linkShare = 0.9
+
+// heldVsExpected is the median over rounds of heldN's GB/s over what N
+// streams of one held flow should reach in that round: N times the one
+// held stream, but no more than linkShare of the link (plain loopback's
+// one stream). capped counts the rounds where the link set the
+// expectation.
+func heldVsExpected(heldN, held1, link *PathResult, n int) (ratio *float64, capped, rounds int) {
+	if heldN == nil {
+		return nil, 0, 0
+	}
+	var xs []float64
+	for _, s := range heldN.Samples {
+		one, ok1 := held1.sampleIn(s.Round)
+		l, ok2 := link.sampleIn(s.Round)
+		if s.Err != "" || !ok1 || !ok2 {
+			continue
+		}
+		want := float64(n) * one.GBps()
+		if lim := linkShare * l.GBps(); lim < want {
+			want = lim
+			capped++
+		}
+		if want <= 0 {
+			continue
+		}
+		xs = append(xs, s.GBps()/want)
+	}
+	return medianPtr(xs), capped, len(xs)
+}
+
+// streamsTargets is target 4: with each flow held below the link, N
+// streams reach N times one (up to the link); on plain loopback, where
+// one flow fills it, more streams cost nothing.
+func streamsTargets(w *WorkloadResult, flowRate string) []Target {
+	if w == nil {
+		return nil
+	}
+	held1, link := w.path(streamsRowID(true, 1)), w.path(streamsRowID(false, 1))
+	rate, _ := strconv.ParseFloat(flowRate, 64)
+	var ts []Target
+	var perRate []float64
+	if held1 != nil {
+		for _, s := range held1.Samples {
+			if s.Err == "" && rate > 0 {
+				perRate = append(perRate, s.GBps()*1e9/rate)
+			}
+		}
+	}
+	ts = append(ts, info("4", fmt.Sprintf("streams: one stream held at %.0f MB/s vs that rate (pacing holds the flow where it should)", rate/1e6),
+		medianPtr(perRate)))
+	id := 'a'
+	next := func() string { id++; return fmt.Sprintf("4%c", id-1) }
+	for _, n := range heldStreams[1:] {
+		ratio, capped, rounds := heldVsExpected(w.path(streamsRowID(true, n)), held1, link, n)
+		t := target(next(), fmt.Sprintf("streams, each flow held at %.0f MB/s: %d streams vs min(%d × one held stream, %.1f × the link), "+
+			"the link being plain loopback's one stream in the same round", rate/1e6, n, n, linkShare), ">=", 0.9, "x", ratio)
+		if rounds > 0 {
+			t.Note = fmt.Sprintf("the link set the expectation in %d of %d rounds", capped, rounds)
+		}
+		ts = append(ts, t)
+	}
+	for _, n := range plainStreams[1:] {
+		ts = append(ts, target(next(), fmt.Sprintf("streams, plain loopback: %d streams vs one stream", n),
+			">=", 0.95, "x", roundRatio(w.path(streamsRowID(false, n)), link, tput)))
+	}
+	return ts
 }
 
 // contextFigures are figures that were targets before and are kept for

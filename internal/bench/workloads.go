@@ -44,14 +44,21 @@ type peers struct {
 	// fixedErr says why.
 	fixed    *ferryNode
 	fixedErr error
+	// held and plain serve the streams workload: held paces every data
+	// connection (--max-flow-rate), plain does not.
+	held, plain *ferryNode
 }
 
+// workloads are the selected workloads, in the order of Workloads.
 func (p *peers) workloads() []workload {
-	all := []workload{p.largeNull(), p.largeFile(), p.medium(), p.small(), p.dir()}
+	build := map[string]func() workload{
+		"large-null": p.largeNull, "large-file": p.largeFile, "medium": p.medium,
+		"small": p.small, "dir": p.dir, "streams": p.streams,
+	}
 	var out []workload
-	for _, w := range all {
-		if p.cfg.wants(w.id) {
-			out = append(out, w)
+	for _, id := range Workloads {
+		if b, ok := build[id]; ok && p.cfg.wants(id) {
+			out = append(out, b())
 		}
 	}
 	return out
