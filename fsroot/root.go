@@ -65,25 +65,36 @@ func CleanPath(name string) (string, error) {
 
 // Open opens name beneath the root for reading. Errors wrap the package's
 // sentinels and name only the relative path, never the host path.
+//
+// The type is checked first, on an O_PATH descriptor, which opens nothing
+// for I/O: a FIFO, socket or device node is ErrNotRegular without ever
+// being opened (opening a FIFO for reading releases a writer blocked on
+// it; opening a device node runs its driver). A regular file or a
+// directory is then opened for reading through the same resolution, and
+// checked again, so that a name swapped for a FIFO in between is refused
+// too (O_NONBLOCK keeps that open from hanging).
 func (r *Root) Open(name string) (*os.File, error) {
 	clean, err := CleanPath(name)
 	if err != nil {
 		return nil, err
 	}
-	how := unix.OpenHow{
-		// O_NONBLOCK so that opening a FIFO does not hang; cleared below.
+	st, err := r.lstatBeneath(clean)
+	if err != nil {
+		return nil, fmt.Errorf("open %q: %w", clean, err)
+	}
+	if !openable(st.Mode) {
+		return nil, fmt.Errorf("%w: %q", ErrNotRegular, clean)
+	}
+	fd, err := openat2Retry(int(r.dir.Fd()), clean, &unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	var fd int
-	for {
-		fd, err = unix.Openat2(int(r.dir.Fd()), clean, &how)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", clean, openErr(err))
+	}
+	if err := unix.Fstat(fd, &st); err != nil || !openable(st.Mode) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%w: %q", ErrNotRegular, clean)
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)
@@ -92,14 +103,52 @@ func (r *Root) Open(name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), clean), nil
 }
 
-// Stat describes name beneath the root.
+// openable reports whether a file of mode may be opened for reading: a
+// regular file or a directory.
+func openable(mode uint32) bool {
+	t := mode & unix.S_IFMT
+	return t == unix.S_IFREG || t == unix.S_IFDIR
+}
+
+// lstatBeneath describes name (cleaned) beneath the root from an O_PATH
+// descriptor: resolved as Open resolves it, opened for no I/O.
+func (r *Root) lstatBeneath(clean string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	fd, err := openat2Retry(int(r.dir.Fd()), clean, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return st, openErr(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return st, openErr(err)
+	}
+	return st, nil
+}
+
+// Stat describes name beneath the root, opening it for no I/O. Like
+// Open, it refuses a FIFO, socket or device node with ErrNotRegular.
 func (r *Root) Stat(name string) (fs.FileInfo, error) {
-	f, err := r.Open(name)
+	clean, err := CleanPath(name)
 	if err != nil {
 		return nil, err
 	}
+	fd, err := openat2Retry(int(r.dir.Fd()), clean, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %q: %w", clean, openErr(err))
+	}
+	f := os.NewFile(uintptr(fd), clean)
 	defer f.Close()
-	return f.Stat()
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %q", ErrNotRegular, clean)
+	}
+	return fi, err
 }
 
 // openErr maps openat2's errno to a sentinel.

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestCleanPath(t *testing.T) {
@@ -112,7 +115,7 @@ func TestRootOpen(t *testing.T) {
 		{"dir/link-up", "file", nil},
 		{"dir", "<dir>", nil},
 		{".", "<dir>", nil},
-		{"fifo", "<fifo>", nil}, // opens without blocking; Offer refuses it
+		{"fifo", "", ErrNotRegular}, // refused before it is opened
 		{"missing", "", ErrNotFound},
 		{"dir/missing", "", ErrNotFound},
 		{"file/x", "", ErrNotFound},
@@ -218,4 +221,46 @@ func TestOpenRootErrors(t *testing.T) {
 			t.Errorf("OpenRoot(%q) = nil error, want one", name)
 		}
 	}
+}
+
+// TestOpenLeavesFIFOAlone: Open and Stat of a FIFO that a writer is
+// blocked on refuse it without opening it, so the writer stays blocked
+// (opening the FIFO for reading would let its open(2) return). The
+// writer is a goroutine in a blocking open; the wait for it is bounded
+// and checks that nothing happened, then the test opens the FIFO itself
+// to release it, which shows the check could see a release.
+func TestOpenLeavesFIFOAlone(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	released := make(chan int, 1)
+	go func() {
+		fd, _ := unix.Open(fifo, unix.O_WRONLY|unix.O_CLOEXEC, 0) // blocks until a reader opens
+		released <- fd
+	}()
+	if f, err := root.Open("fifo"); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("Open(fifo) = %v, %v; want %v", f, err, ErrNotRegular)
+	}
+	if fi, err := root.Stat("fifo"); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("Stat(fifo) = %v, %v; want %v", fi, err, ErrNotRegular)
+	}
+	select {
+	case fd := <-released:
+		unix.Close(fd)
+		t.Fatal("the FIFO's blocked writer was released: something opened it for reading")
+	case <-time.After(200 * time.Millisecond):
+	}
+	r, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(r)
+	unix.Close(<-released)
 }

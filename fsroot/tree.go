@@ -131,6 +131,20 @@ func (t *Tree) Open(rel string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The type first, on a descriptor open for no I/O (see Root.Open).
+	pfd, err := openat2Retry(int(t.dir.Fd()), clean, treeHow(unix.O_PATH))
+	if err != nil {
+		return nil, fmt.Errorf("open %q: %w", clean, openErr(err))
+	}
+	var pst unix.Stat_t
+	err = unix.Fstat(pfd, &pst)
+	unix.Close(pfd)
+	switch {
+	case err == nil && pst.Mode&unix.S_IFMT == unix.S_IFLNK: // O_PATH|O_NOFOLLOW opens the link itself
+		return nil, fmt.Errorf("open %q: %w", clean, openErr(unix.ELOOP))
+	case err != nil || pst.Mode&unix.S_IFMT != unix.S_IFREG:
+		return nil, fmt.Errorf("%w: %q", ErrNotRegular, clean)
+	}
 	fd, err := openat2Retry(int(t.dir.Fd()), clean, treeHow(unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK))
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", clean, openErr(err))

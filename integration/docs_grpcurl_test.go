@@ -53,7 +53,9 @@ func TestDocsGrpcurl(t *testing.T) {
 	cmds := docSession(t)
 	rootA, rootB := t.TempDir(), t.TempDir()
 	sessionTrees(t, rootA, rootB)
-	a, b := startFerryd(t, rootA), startFerryd(t, rootB, "--allow-pull")
+	// As the guide starts them: the fixed order, so that the strategy the
+	// server picks, and so the output, is the same on every host.
+	a, b := startFerryd(t, rootA, "--auto=fixed"), startFerryd(t, rootB, "--allow-pull", "--auto=fixed")
 	actual := []string{a.Addr, a.DataAddr, b.Addr, b.DataAddr}
 	var toActual, toDoc []string
 	for i := range docAddrs {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,10 +63,17 @@ func startFerrydEnv(t *testing.T, root string, dial []grpc.DialOption, env []str
 	t.Helper()
 	d := &ferryd{Root: root, exited: make(chan struct{})}
 	addrs := make(chan []string, 1)
+	probed := make(chan struct{}, 1)
 	d.Log = newLines(func(line string) {
 		if m := servingLine.FindStringSubmatch(line); m != nil {
 			select {
 			case addrs <- m[1:]:
+			default:
+			}
+		}
+		if probeLine.MatchString(line) {
+			select {
+			case probed <- struct{}{}:
 			default:
 			}
 		}
@@ -96,7 +104,34 @@ func startFerrydEnv(t *testing.T, root string, dial []grpc.DialOption, env []str
 	d.conn = conn
 	t.Cleanup(func() { conn.Close() }) // before d.cleanup stops ferryd
 	d.awaitHealth(t, healthpb.HealthCheckResponse_SERVING)
+	if probes(args, env) {
+		// The start-up probe runs in the background: wait for it, so that
+		// its transfers neither compete with the test's nor change the
+		// server's choice, descriptors or counts under it.
+		select {
+		case <-probed:
+		case <-d.exited:
+			t.Fatalf("ferryd exited during its start-up probe: %v\n%s", d.waitErr, d.Log)
+		case <-time.After(startTimeout):
+			t.Fatalf("ferryd's start-up probe did not end within %v:\n%s", startTimeout, d.Log)
+		}
+	}
 	return d
+}
+
+// probeLine is the log line that ends the start-up probe, well or not.
+var probeLine = regexp.MustCompile(`auto strategy seeded by the start-up probe|start-up probe failed`)
+
+// probes reports whether a ferryd started with args and env runs the
+// start-up probe: it does unless told --auto=fixed or --auto-probe=false.
+func probes(args, env []string) bool {
+	for _, a := range append(slices.Clone(args), env...) {
+		switch a {
+		case "--auto=fixed", "--auto-probe=false", "FERRY_AUTO=fixed", "FERRY_AUTO_PROBE=false":
+			return false
+		}
+	}
+	return true
 }
 
 // Conn is the test's gRPC connection to ferryd.

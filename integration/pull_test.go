@@ -78,8 +78,11 @@ func TestPullHuman(t *testing.T) {
 		t.Run(s.flag, func(t *testing.T) {
 			dest := filepath.Join(out, s.flag)
 			res := ferryOK(t, "pull", "--server", d.Addr, "--strategy", s.flag, "big.bin", dest)
-			name := strings.TrimPrefix(cmp.Or(s.api, auto(2<<20+1)).String(), "STRATEGY_")
-			for _, want := range []string{"pulled big.bin -> " + dest, "with " + name + "\n",
+			with := "with " + strings.TrimPrefix(cmp.Or(s.api, auto(2<<20+1)).String(), "STRATEGY_")
+			if s.api == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
+				with += " (the server's choice for [1 MiB, 16 MiB) loopback)"
+			}
+			for _, want := range []string{"pulled big.bin -> " + dest, with + "\n",
 				"sender (server)", "receiver (this host)", "MEASURED", "COUNTED", "DERIVED", "MODELLED"} {
 				if !strings.Contains(res.stdout, want) {
 					t.Errorf("ferry pull --strategy %s output lacks %q:\n%s", s.flag, want, res.stdout)
@@ -127,6 +130,11 @@ func serverDefault(t *testing.T, d *ferryd) func(n int) ferryv1.Strategy {
 		t.Fatal("ferry caps: small_below is 0")
 	}
 	return func(n int) ferryv1.Strategy {
+		for _, c := range caps.GetAuto().GetClasses() { // measured: the loopback class's pick
+			if c.GetNetwork() == "loopback" && uint64(n) >= c.GetMinBytes() && (c.GetBelowBytes() == 0 || uint64(n) < c.GetBelowBytes()) {
+				return c.GetPick()
+			}
+		}
 		if uint64(n) < caps.GetSmallBelow() {
 			return caps.GetDefaultSmallStrategy()
 		}

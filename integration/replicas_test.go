@@ -76,7 +76,8 @@ func (p *rrProxy) pipe(c net.Conn, backend string) {
 // server that minted its ticket, whichever replica the call reached.
 func TestReplicasBehindProxy(t *testing.T) {
 	root := t.TempDir()
-	a, b := startFerryd(t, root), startFerryd(t, root)
+	// The fixed order: two measuring replicas could each pick otherwise.
+	a, b := startFerryd(t, root, "--auto=fixed"), startFerryd(t, root, "--auto=fixed")
 	proxy := startProxy(t, a.Addr, b.Addr)
 	const pulls = 50
 	want := make([][]byte, pulls)

@@ -33,7 +33,7 @@ func checkJSONReport(t *testing.T, out, path string, offset, n int, strategy fer
 		t.Fatalf("ferry pull --json printed no ferry.v1.Report: %v\n%s", err, out)
 	}
 	want := &ferryv1.Report{Path: path, Offset: uint64(offset), Length: uint64(n)}
-	ignore := protocmp.IgnoreFields(&ferryv1.Report{}, "transfer_id", "sender", "receiver")
+	ignore := protocmp.IgnoreFields(&ferryv1.Report{}, "transfer_id", "sender", "receiver", "auto")
 	if diff := cmp.Diff(want, &rep, protocmp.Transform(), ignore); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
 	}

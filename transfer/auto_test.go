@@ -2,8 +2,10 @@ package transfer
 
 import (
 	"bytes"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -223,3 +225,43 @@ func TestAutoFixedByDefault(t *testing.T) {
 }
 
 var loopbackIP = netip.MustParseAddr("127.0.0.1")
+
+// TestAutoProbeIsNoTransfer: the probe's own transfers reach neither the
+// Events (metrics) nor the log: nobody asked for them.
+func TestAutoProbeIsNoTransfer(t *testing.T) {
+	var rec recorder
+	var log bytes.Buffer
+	s := NewServer(Config{Logger: slog.New(slog.NewTextHandler(&log, nil)), Events: rec.events(),
+		Auto: AutoMeasure, AutoProbe: true, AutoProbeDir: t.TempDir()})
+	s.probing.Wait()
+	defer s.Close()
+	if issued, started, refused, finished := rec.summary(); issued+started+len(refused)+len(finished) > 0 {
+		t.Errorf("after the probe: %d issued, %d started, refused %v, finished %v; want no events", issued, started, refused, finished)
+	}
+	if got := log.String(); strings.Contains(got, "transfer finished") || !strings.Contains(got, "seeded by the start-up probe") {
+		t.Errorf("log after the probe:\n%s\nwant the probe's one line and no transfer's", got)
+	}
+}
+
+// TestAutoProbeUnpaced: under a server-wide ceiling and a per-flow cap
+// the probe still finishes (paced at 1 MiB/s it would move its 0.6 GB in
+// ten minutes), and its figures are not the ceiling's.
+func TestAutoProbeUnpaced(t *testing.T) {
+	s := NewServer(Config{Logger: quiet, Auto: AutoMeasure, AutoProbe: true, AutoProbeDir: t.TempDir(),
+		MaxRate: 1 << 20, FlowRate: 1 << 20})
+	defer s.Close()
+	done := make(chan struct{})
+	go func() { s.probing.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the start-up probe did not end within a minute under a 1 MiB/s ceiling")
+	}
+	for _, c := range s.AutoPolicy().Classes {
+		for _, cost := range c.Costs {
+			if c.Network == Loopback && c.Min >= 16*mib && cost.Rate > 0 && cost.Rate < 8<<20 {
+				t.Errorf("class %d+: %v measured %.0f B/s, the pace of the ceiling", c.Min, cost.Strategy, cost.Rate)
+			}
+		}
+	}
+}

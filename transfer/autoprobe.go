@@ -18,7 +18,10 @@ import (
 // interleaved, through this Server's own data path over loopback to a
 // receiver in the same process that discards the bytes (splicing into
 // /dev/null, as a real receiver does), and records what the receiver
-// saw: the time from dialling to the last byte delivered. It runs in the background:
+// saw: the time from dialling to the last byte delivered. The probe's
+// transfers never leave the host, so neither Config.MaxRate nor
+// Config.FlowRate paces them: paced, every strategy would measure the
+// same. It runs in the background:
 // until it is done, Auto follows the fixed order.
 
 // probeRuns are the ranges the probe sends, and how often each. The two
@@ -40,17 +43,21 @@ var probeRuns = []struct {
 // down or something it needs (a file, a listener) cannot be had, leaving
 // Auto on the fixed order, and says so in the log.
 func (s *Server) probeCosts(dir string) {
-	err := s.probe(dir)
+	calls := make(map[string]int64)
+	start := time.Now()
+	err := s.probe(dir, calls)
 	switch {
 	case err == nil:
 		s.auto.setSeed("probe")
-		s.cfg.logger().Info("auto strategy seeded by the start-up probe")
+		// Its data-path calls are in no transfer's report: say them here,
+		// so that strace -c of a whole ferryd still adds up.
+		s.cfg.logger().Info("auto strategy seeded by the start-up probe", "took", time.Since(start).Round(time.Millisecond), "syscalls", calls)
 	case s.ctx.Err() == nil:
 		s.cfg.logger().Warn("start-up probe failed; auto follows the fixed order until transfers are measured", "err", err)
 	}
 }
 
-func (s *Server) probe(dir string) error {
+func (s *Server) probe(dir string, calls map[string]int64) error {
 	f, err := probeData(dir, probeRuns[len(probeRuns)-1].length)
 	if err != nil {
 		return err
@@ -76,7 +83,7 @@ func (s *Server) probe(dir string) error {
 	for _, pr := range probeRuns {
 		for range pr.runs {
 			for _, st := range s.supported {
-				got, err := s.probeOne(f, ln.Addr().String(), st, pr.length, null)
+				got, err := s.probeOne(f, ln.Addr().String(), st, pr.length, null, calls)
 				if err != nil {
 					return fmt.Errorf("%v, %d bytes: %w", st, pr.length, err)
 				}
@@ -90,8 +97,9 @@ func (s *Server) probe(dir string) error {
 }
 
 // probeOne sends length bytes of f with st to the probe's own receiver
-// and returns the receiver's figures.
-func (s *Server) probeOne(f *os.File, addr string, st Strategy, length int64, null *fsroot.Destination) (Stats, error) {
+// and returns the receiver's figures, adding both sides' counted calls
+// to calls.
+func (s *Server) probeOne(f *os.File, addr string, st Strategy, length int64, null *fsroot.Destination, calls map[string]int64) (Stats, error) {
 	fd, err := unix.Dup(int(f.Fd()))
 	if err != nil {
 		return Stats{}, err
@@ -110,10 +118,13 @@ func (s *Server) probeOne(f *os.File, addr string, st Strategy, length int64, nu
 		return Stats{}, err
 	}
 	got.Duration = time.Since(start) // connect, preamble, verdict, every byte
-	if _, err := t.Result(); err != nil {
-		return Stats{}, err
+	sent, err := t.Result()
+	for _, side := range []Stats{sent, got} {
+		for name, n := range side.Syscalls {
+			calls[name] += n
+		}
 	}
-	return got, nil
+	return got, err
 }
 
 // probeData returns a file of size bytes in the page cache: unnamed

@@ -26,9 +26,6 @@ var aLongTimeAgo = time.Unix(1, 0)
 // until one fails, the client stops or a version 1 preamble comes.
 func (d dataConn) serve() {
 	defer d.c.Close()
-	if d.cfg.FlowRate > 0 {
-		d.pace(d.cfg.FlowRate)
-	}
 	t, version := d.handshake()
 	for t != nil && d.serveTransfer(t, version) && version == ProtocolVersionKeepAlive {
 		t, version = d.nextHandshake()
@@ -39,6 +36,9 @@ func (d dataConn) serve() {
 // asks: close or trailer on success, reset on failure. It reports whether
 // the connection may carry another transfer.
 func (d dataConn) serveTransfer(t *Transfer, version byte) bool {
+	if d.cfg.FlowRate > 0 && !t.probe { // again for each transfer: cheap, and the probe's go unpaced
+		d.pace(d.cfg.FlowRate)
+	}
 	stop := context.AfterFunc(t.ctx, func() { d.c.SetDeadline(aLongTimeAgo) })
 	st, err := d.send(t)
 	stop()
@@ -103,7 +103,9 @@ func (d dataConn) claim() (*Transfer, byte) {
 		return nil, 0
 	}
 	t.peer, t.started = d.c.RemoteAddr().String(), true
-	d.cfg.Events.started()
+	if !t.probe {
+		d.cfg.Events.started()
+	}
 	// Cleared before stop: a Close from here on reaches the connection
 	// through the transfer's context, which Close cancels.
 	d.c.SetDeadline(time.Time{})

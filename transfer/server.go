@@ -179,6 +179,9 @@ func (s *Server) offer(src Source, probe bool) (*Transfer, error) {
 	}
 	t := s.newTransfer(src, strategy, size, length)
 	t.Auto, t.probe = choice, probe
+	if probe {
+		t.RateLimit = 0 // it never leaves the host: no ceiling holds it
+	}
 	if err := s.admit(t); err != nil {
 		return nil, err
 	}
@@ -220,7 +223,9 @@ func networkOf(ip netip.Addr) Network {
 // measuring, every class's pick and the figures behind it.
 func (s *Server) AutoPolicy() AutoPolicy {
 	if s.auto == nil {
-		return AutoPolicy{Mode: AutoFixed, Objective: "the fixed order (Config.Preference)", Seed: "pinned"}
+		below := s.cfg.autoSmallBelow()
+		return AutoPolicy{Mode: AutoFixed, Seed: "pinned", Objective: fmt.Sprintf("a fixed order: %v under %s, %v from it",
+			s.cfg.preference(below-1), sizeName(below), s.cfg.preference(below))}
 	}
 	return s.auto.snapshot()
 }
@@ -292,7 +297,9 @@ func (s *Server) issue(t *Transfer, ttl time.Duration) error {
 			t.finish(Stats{Strategy: t.Strategy}, ErrTicketExpired)
 		}
 	})
-	s.cfg.Events.issued()
+	if !t.probe {
+		s.cfg.Events.issued()
+	}
 	return nil
 }
 
