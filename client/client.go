@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -243,38 +244,39 @@ func (c *Client) download(ctx context.Context, req *ferryv1.DownloadRequest, des
 }
 
 // fetch is download, and for a part of a range it also checks the offer
-// (check, when set, before a byte moves) and reports how many bytes the
-// receive wrote, failed or not.
+// (check, when set, before a byte moves) and returns what the receive
+// did, failed or not: its statistics (the bytes it wrote) and when it
+// ended.
 func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest string, dst *fsroot.Destination,
-	opts DownloadOptions, check func(*ferryv1.Offer) error) (*ferryv1.Report, int64, error) {
+	opts DownloadOptions, check func(*ferryv1.Offer) error) (*ferryv1.Report, received, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.api.Download(ctx, req)
 	if err != nil {
-		return nil, 0, err
+		return nil, received{}, err
 	}
 	first, err := stream.Recv()
 	if err != nil {
-		return nil, 0, err
+		return nil, received{}, err
 	}
 	offer := first.GetOffer()
 	if offer == nil {
-		return nil, 0, errors.New("ferry: server did not start with an offer")
+		return nil, received{}, errors.New("ferry: server did not start with an offer")
 	}
 	if check != nil {
 		if err := check(offer); err != nil {
-			return nil, 0, err
+			return nil, received{}, err
 		}
 	}
 	if dst == nil {
 		if dst, err = fsroot.CreateDestination(dest); err != nil {
-			return nil, 0, err
+			return nil, received{}, err
 		}
 	}
 	defer dst.Abort()
 	want, err := expectChecksum(req, offer, dst)
 	if err != nil {
-		return nil, 0, err
+		return nil, received{}, err
 	}
 
 	recv := make(chan received, 1)
@@ -285,7 +287,7 @@ func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest s
 			// short transfer is left to the server, whose status says why.
 			cancel()
 		}
-		recv <- received{st, err}
+		recv <- received{st, err, time.Now()}
 	}()
 	report, serr := follow(stream, opts.Progress)
 	if serr != nil {
@@ -296,22 +298,23 @@ func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest s
 		if status.Code(err) == codes.Aborted {
 			dst.Remove() // the source changed: its bytes are not worth resuming from
 		}
-		return nil, r.stats.Bytes, err
+		return nil, r, err
 	}
 	if err := verify(ctx, want, dst, report, &r.stats); err != nil {
 		dst.Remove() // which bytes are wrong is unknown: none are worth resuming from
-		return nil, r.stats.Bytes, fmt.Errorf("ferry: %s: %w", dest, err)
+		return nil, r, fmt.Errorf("ferry: %s: %w", dest, err)
 	}
 	if err := dst.Commit(); err != nil {
-		return nil, r.stats.Bytes, fmt.Errorf("ferry: landing %s: %w", dest, err)
+		return nil, r, fmt.Errorf("ferry: landing %s: %w", dest, err)
 	}
 	report.Receiver = apiconv.Stats(r.stats)
-	return report, r.stats.Bytes, nil
+	return report, r, nil
 }
 
 type received struct {
 	stats transfer.Stats
 	err   error
+	end   time.Time // when the receive returned
 }
 
 // receive runs the data channel for an offer.

@@ -91,7 +91,7 @@ func TestOutcome(t *testing.T) {
 		{"we cancelled", cancelled, 10, canceled, canceled.Error()},
 	}
 	for _, tt := range tests {
-		err := outcome(received{transfer.Stats{Bytes: tt.got}, tt.recv}, tt.serr, 20)
+		err := outcome(received{stats: transfer.Stats{Bytes: tt.got}, err: tt.recv}, tt.serr, 20)
 		if got := fmt.Sprint(err); err == nil && tt.want != "" || err != nil && got != tt.want {
 			t.Errorf("%s: outcome(%v after %d bytes, %v) = %v, want %q", tt.name, tt.recv, tt.got, tt.serr, err, tt.want)
 		}

@@ -233,6 +233,8 @@ type partRun struct {
 	sent    []uint64          // progress, by piece
 	changed chan struct{}     // progress moved
 	got     map[int]int64     // bytes each failed piece wrote
+	// The copy loops' span: the first one's start, the last one's end.
+	first, last time.Time
 }
 
 // runParts fetches what j's parts lack into dst, at most streams at
@@ -259,7 +261,6 @@ func (c *Client) runParts(ctx context.Context, req *ferryv1.DownloadRequest, dst
 	r.reports, r.sent, r.offers = make([]*ferryv1.Report, len(pieces)), make([]uint64, len(pieces)), len(pieces)
 	ctx, r.cancel = context.WithCancel(ctx)
 	defer r.cancel()
-	start := time.Now()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -280,14 +281,13 @@ func (c *Client) runParts(ctx context.Context, req *ferryv1.DownloadRequest, dst
 		wg.Wait()
 	}()
 	r.progress(done, total)
-	wall := time.Since(start)
 	if r.err != nil {
 		return nil, r.failed()
 	}
 	if err := dst.Commit(); err != nil {
 		return nil, fmt.Errorf("ferry: landing %s: %w", dst.Path, err)
 	}
-	return sumParts(req, j, r.reports, wall), nil
+	return sumParts(req, j, r.reports, r.last.Sub(r.first)), nil
 }
 
 // fetch runs piece i: a Download of its range into its Part of the
@@ -298,13 +298,13 @@ func (r *partRun) fetch(ctx context.Context, i int, pc piece) {
 	opts := r.opts
 	opts.Progress = func(p *ferryv1.Progress) { r.moved(i, p.GetBytesSent()) }
 	part := r.dst.Part(pc.off-r.j.Offset, pc.size)
-	report, got, err := r.c.fetch(ctx, req, r.dst.Path, part, opts, func(o *ferryv1.Offer) error {
+	report, rcv, err := r.c.fetch(ctx, req, r.dst.Path, part, opts, func(o *ferryv1.Offer) error {
 		return r.checkOffer(ctx, o, pc)
 	})
 	if err != nil {
 		first, last := pc.off, pc.off+pc.size-1
 		r.mu.Lock()
-		r.got[pc.part] = got
+		r.got[pc.part] = rcv.stats.Bytes
 		r.mu.Unlock()
 		r.fail(fmt.Errorf("part %d of %d (bytes %d-%d): %w", pc.part+1, len(r.j.Parts), first, last, err))
 		return
@@ -312,6 +312,12 @@ func (r *partRun) fetch(ctx context.Context, i int, pc piece) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reports[i] = report
+	if start := rcv.end.Add(-rcv.stats.Duration); r.first.IsZero() || start.Before(r.first) {
+		r.first = start
+	}
+	if rcv.end.After(r.last) {
+		r.last = rcv.end
+	}
 	if !r.journal || !r.opts.Resume {
 		return
 	}
@@ -433,7 +439,9 @@ func (r *partRun) progress(done <-chan struct{}, total uint64) {
 // sumParts is the report of a parts download: the parts' own reports,
 // in range order, and their sums (apiconv.SumStats) on each side, but
 // for the duration, the longest part's, and the throughput, the bytes
-// over the wall time of the parts together. The range is the whole one
+// over the wall time of the parts' copy loops together (from the first
+// one's start to the last one's end, on this side, as a single stream's
+// receiver duration is its copy loop's). The range is the whole one
 // asked for; with Resume, the bytes moved may be fewer.
 func sumParts(req *ferryv1.DownloadRequest, j *fsroot.Journal, parts []*ferryv1.Report, wall time.Duration) *ferryv1.Report {
 	r := &ferryv1.Report{Path: req.GetPath(), Offset: uint64(j.Offset), Length: uint64(j.Length), Parts: parts,

@@ -67,6 +67,10 @@ func checkParts(t *testing.T, rep *ferryv1.Report, off, length uint64, want int)
 	if got := rep.GetReceiver().GetDuration().AsDuration(); got != longest {
 		t.Errorf("receiver duration %v, want the longest part's %v", got, longest)
 	}
+	// The parts' wall time is at least the longest part's duration.
+	if tp, most := rep.GetReceiver().GetThroughputBytesPerSecond(), float64(length)/longest.Seconds(); tp <= 0 || tp > most*1.000001 {
+		t.Errorf("receiver throughput %.0f B/s, want the bytes over the parts' wall time: above 0, at most %.0f", tp, most)
+	}
 }
 
 // TestDownloadStreams: a file whose size no count of streams divides

@@ -50,6 +50,34 @@ func checkJSONReport(t *testing.T, out, path string, offset, n int, strategy fer
 	return &rep
 }
 
+// checkPartsReport parses a `ferry pull --json --streams N` report of a
+// whole file of n bytes and checks it: parts in range order that cover
+// the file, each with both sides' figures and a transfer id of its own,
+// and both sides' bytes summed at the top.
+func checkPartsReport(t *testing.T, out, path string, n, parts int) *ferryv1.Report {
+	t.Helper()
+	checkJSONKeys(t, out)
+	var rep ferryv1.Report
+	if err := protojson.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("ferry pull --json printed no ferry.v1.Report: %v\n%s", err, out)
+	}
+	if rep.GetPath() != path || rep.GetOffset() != 0 || rep.GetLength() != uint64(n) || len(rep.GetParts()) != parts {
+		t.Fatalf("report of %q [%d, +%d) with %d parts; want %q [0, +%d) with %d", rep.GetPath(), rep.GetOffset(), rep.GetLength(), len(rep.GetParts()), path, n, parts)
+	}
+	next := uint64(0)
+	for i, p := range rep.GetParts() {
+		if p.GetOffset() != next || p.GetTransferId() == "" || p.GetSender().GetBytes() != p.GetLength() || p.GetReceiver().GetBytes() != p.GetLength() {
+			t.Errorf("part %d: [%d, +%d), id %q, sender %d bytes, receiver %d; want it from %d, an id, its length each side",
+				i, p.GetOffset(), p.GetLength(), p.GetTransferId(), p.GetSender().GetBytes(), p.GetReceiver().GetBytes(), next)
+		}
+		next += p.GetLength()
+	}
+	if next != uint64(n) || rep.GetSender().GetBytes() != uint64(n) || rep.GetReceiver().GetBytes() != uint64(n) {
+		t.Errorf("parts end at %d, summed bytes sender %d, receiver %d; want %d each", next, rep.GetSender().GetBytes(), rep.GetReceiver().GetBytes(), n)
+	}
+	return &rep
+}
+
 // checkSide checks what holds for both sides' statistics.
 func checkSide(t *testing.T, side string, st *ferryv1.TransferStats, n int, strategy ferryv1.Strategy) {
 	t.Helper()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,10 @@ func senderStrategy(flag string) ferryv1.Strategy {
 // /dev/null (spliced, no writeback), and none of either for a pull with
 // --receive-read. Only the receive loop makes these calls in the CLI;
 // read and write are left out because gRPC makes them too. The CLI runs
-// without asynchronous preemption, as ferryd does above.
+// without asynchronous preemption, as ferryd does above. Over two
+// parallel streams (--streams 2) the parts' receive loops run at once,
+// on threads of their own: the parts' counts, summed, must be strace's
+// (and the report's summed receiver figures the same sums).
 func TestStraceAgreesWithReceiverReports(t *testing.T) {
 	straceBin, err := exec.LookPath("strace")
 	if err != nil {
@@ -132,6 +136,7 @@ func TestStraceAgreesWithReceiverReports(t *testing.T) {
 		{"file", filepath.Join(out, "f"), nil, 2},
 		{"null", os.DevNull, nil, 0},
 		{"file-read", filepath.Join(out, "g"), []string{"--receive-read"}, 2},
+		{"file-streams", filepath.Join(out, "s"), []string{"--streams", "2"}, 2}, // at 8 MiB of each 10 MiB part
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			summary := filepath.Join(t.TempDir(), "strace.out")
@@ -141,7 +146,12 @@ func TestStraceAgreesWithReceiverReports(t *testing.T) {
 			if res.code != 0 {
 				t.Fatalf("strace ferry pull: exit %d\n%s", res.code, res.stderr)
 			}
-			rep := checkJSONReport(t, res.stdout, "f", 0, len(want), ferryv1.Strategy_STRATEGY_SENDFILE)
+			var rep *ferryv1.Report
+			if slices.Contains(tt.args, "--streams") {
+				rep = checkPartsReport(t, res.stdout, "f", len(want), 2)
+			} else {
+				rep = checkJSONReport(t, res.stdout, "f", 0, len(want), ferryv1.Strategy_STRATEGY_SENDFILE)
+			}
 			if tt.dest != os.DevNull {
 				got, err := os.ReadFile(tt.dest)
 				if err != nil {
@@ -164,6 +174,15 @@ func TestStraceAgreesWithReceiverReports(t *testing.T) {
 				if n := recv.GetSyscalls()[c]; n > 0 {
 					reported[c] = n
 				}
+				if parts := rep.GetParts(); len(parts) > 0 {
+					var sum uint64
+					for _, p := range parts {
+						sum += p.GetReceiver().GetSyscalls()[c]
+					}
+					if sum != reported[c] {
+						t.Errorf("%s: the parts' receivers made %d calls, the summed receiver %d", c, sum, reported[c])
+					}
+				}
 				if n := rows[c].calls; n > 0 {
 					traced[c] = n
 				}
@@ -171,7 +190,7 @@ func TestStraceAgreesWithReceiverReports(t *testing.T) {
 			if diff := cmp.Diff(reported, traced); diff != "" {
 				t.Errorf("receiver's report and strace -c disagree (-report +strace):\n%s", diff)
 			}
-			spliced := tt.args == nil
+			spliced := !slices.Contains(tt.args, "--receive-read")
 			if spliced != (reported["splice"] >= 2*recv.GetRounds()) || spliced != (recv.GetPipeSize() > 0) {
 				t.Errorf("receiver: %d rounds, syscalls %v, pipe %d bytes; want spliced = %v", recv.GetRounds(), recv.GetSyscalls(), recv.GetPipeSize(), spliced)
 			}

@@ -98,6 +98,7 @@ func pullFlags() (*flag.FlagSet, *pullArgs) {
 	fs.StringVar(&p.checksum, "checksum", "none", "verify the bytes end to end before keeping the file: crc32c, sha256 or none")
 	fs.BoolVar(&p.recursive, "r", false, "copy the directory REMOTE_PATH and everything in it into the new directory DEST")
 	fs.IntVar(&p.concurrency, "concurrency", 4, "with -r: files in flight at once, sharing a few data connections")
+	fs.IntVar(&p.opts.Streams, "streams", 1, "split the file over up to N data connections at once (parallel streams), each part written at its offset; no part under 8 MiB, and at most the server's max_streams; DEST - takes 1")
 	fs.BoolVar(&p.overwrite, "overwrite", false, "with -r: merge into DEST if it exists (files of the tree replace those of the same name; nothing is deleted)")
 	fs.BoolVar(&p.opts.Receive.ReadWrite, "receive-read", false, "receive by read(2) into a buffer and write(2) out, instead of splicing socket -> pipe -> file (or /dev/null) with no copy through user space")
 	fs.Int64Var(&p.inlineMax, "inline-max", -1, "take a range of at most this many `bytes` inside the offer, with no data connection; the server caps it at 64 KiB (default: 64 KiB with --strategy auto; 0 with a named strategy, which asks for that copy path)")
@@ -133,7 +134,7 @@ func (p *pullArgs) pullFile(ctx context.Context, cl *client.Client, src, dest st
 	if err != nil {
 		return keptHint(err, dest, opts.Resume)
 	}
-	if held := report.GetOffset() - opts.Offset; opts.Resume && held > 0 && !p.json {
+	if held := heldBefore(report, opts.Offset); opts.Resume && held > 0 && !p.json {
 		fmt.Fprintf(out, "resumed %s: %d bytes were already in %s.partial\n", dest, held, dest)
 	}
 	if dest == "-" { // the bytes went to standard output: the report goes to stderr
@@ -144,6 +145,20 @@ func (p *pullArgs) pullFile(ctx context.Context, cl *client.Client, src, dest st
 	}
 	printReport(out, src, dest, report, wall)
 	return nil
+}
+
+// heldBefore is how many bytes of a resumed pull's range the partial
+// file already held: those before the report's offset, or, over parallel
+// streams, those of the range no part moved.
+func heldBefore(r *ferryv1.Report, offset uint64) uint64 {
+	if len(r.GetParts()) == 0 {
+		return r.GetOffset() - offset
+	}
+	held := r.GetLength()
+	for _, p := range r.GetParts() {
+		held -= p.GetLength()
+	}
+	return held
 }
 
 // keptHint adds to a failed resumable pull's error what it kept.

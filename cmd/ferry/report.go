@@ -51,6 +51,34 @@ func printReport(out io.Writer, src, dest string, r *ferryv1.Report, wall time.D
 	if s.GetInline() || rc.GetInline() {
 		fmt.Fprintln(out, "inline: the bytes came inside the offer, with no data connection; the sender's figures cover its file read only, the receiver's its write to the destination only")
 	}
+	printParts(out, r)
+}
+
+// printParts lists a parallel-streams pull's parts, one line each: the
+// bytes of the file it covered, the strategy, the bytes moved, the
+// receiver's duration and throughput, and the checksum's verdict. The
+// table above sums them.
+func printParts(out io.Writer, r *ferryv1.Report) {
+	parts := r.GetParts()
+	if len(parts) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\n%d parts at once, summed above (duration: the longest part; throughput: over the wall time):\n", len(parts))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for i, p := range parts {
+		rc := p.GetReceiver()
+		line := fmt.Sprintf("  part %d\tbytes %d-%d\t%s\t%s\tin %s\t(%s)", i+1, p.GetOffset(), p.GetOffset()+p.GetLength()-1,
+			strategyName(p.GetSender().GetStrategy()), humanBytes(rc.GetBytes()), humanDuration(rc.GetDuration().AsDuration()),
+			humanRate(rc.GetThroughputBytesPerSecond()))
+		if p.GetChecksum() != nil {
+			line += "\tchecksum not verified"
+			if p.GetChecksumVerified() {
+				line = strings.TrimSuffix(line, "not verified") + "verified"
+			}
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
 }
 
 // reportHeader is the report's first line. For a data-channel pull it
@@ -60,6 +88,10 @@ func printReport(out io.Writer, src, dest string, r *ferryv1.Report, wall time.D
 func reportHeader(src, dest string, r *ferryv1.Report, wall time.Duration) string {
 	s, rc := r.GetSender(), r.GetReceiver()
 	head := fmt.Sprintf("pulled %s -> %s: %s", safe(src), safe(dest), humanBytes(s.GetBytes()))
+	if n := len(r.GetParts()); n > 0 {
+		return fmt.Sprintf("%s in %s (%s) with %s over %d streams", head, humanDuration(rc.GetDuration().AsDuration()),
+			humanRate(rc.GetThroughputBytesPerSecond()), strategyName(s.GetStrategy()), n)
+	}
 	if !s.GetInline() && !rc.GetInline() {
 		return fmt.Sprintf("%s in %s (%s) with %s%s", head, humanDuration(rc.GetDuration().AsDuration()),
 			humanRate(rc.GetThroughputBytesPerSecond()), strategyName(s.GetStrategy()), autoNote(r.GetAuto()))
@@ -155,8 +187,11 @@ var reportRows = []reportRow{
 		return t.GetChecksumCpu().AsDuration() > 0 || t.GetChecksumCached()
 	}},
 	{"thread", "", func(t *ferryv1.TransferStats) string {
-		if !t.GetThreadMeasured() {
+		switch {
+		case !t.GetThreadMeasured():
 			return "not locked"
+		case t.GetThreadId() == 0: // summed over parallel streams
+			return "one per part (locked)"
 		}
 		return fmt.Sprintf("tid %d (locked)", t.GetThreadId())
 	}, nil},
@@ -176,16 +211,22 @@ func threadFigure(f func(*ferryv1.TransferStats) string) func(*ferryv1.TransferS
 // checksumLine describes the report's end-to-end checksum, or is empty
 // when none was asked for.
 func checksumLine(r *ferryv1.Report) string {
-	c := r.GetChecksum()
+	c, value := r.GetChecksum(), ""
+	if parts := r.GetParts(); len(parts) > 0 {
+		c, value = parts[0].GetChecksum(), "of each part's range"
+	}
 	if c == nil || c.GetAlgorithm() == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
 		return ""
+	}
+	if value == "" {
+		value = hex.EncodeToString(c.GetValue())
 	}
 	verdict := "not verified by the receiver"
 	if r.GetChecksumVerified() {
 		verdict = "verified by the receiver"
 	}
 	name := strings.TrimPrefix(c.GetAlgorithm().String(), "CHECKSUM_ALGORITHM_")
-	return fmt.Sprintf("checksum: %s %s, %s", name, hex.EncodeToString(c.GetValue()), verdict)
+	return fmt.Sprintf("checksum: %s %s, %s", name, value, verdict)
 }
 
 func syscalls(m map[string]uint64) string {

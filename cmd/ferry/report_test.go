@@ -131,3 +131,42 @@ func TestPrintReportEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintReportParts: a parallel-streams pull's report says over how
+// many streams, gives one line per part after the summed table, and
+// says each part's checksum was verified.
+func TestPrintReportParts(t *testing.T) {
+	side := func(bytes uint64, d time.Duration) *ferryv1.TransferStats {
+		return &ferryv1.TransferStats{Strategy: ferryv1.Strategy_STRATEGY_SENDFILE, Bytes: bytes, Duration: durationpb.New(d),
+			ThroughputBytesPerSecond: float64(bytes) / d.Seconds(), Model: &ferryv1.CopyModel{}}
+	}
+	sum := &ferryv1.Checksum{Algorithm: ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_CRC32C, Value: []byte{1, 2, 3, 4}}
+	r := &ferryv1.Report{
+		Length: 3 << 20, Sender: side(3<<20, 20*time.Millisecond), Receiver: side(3<<20, 21*time.Millisecond), ChecksumVerified: true,
+		Parts: []*ferryv1.Report{
+			{Offset: 0, Length: 1 << 20, Sender: side(1<<20, 10*time.Millisecond), Receiver: side(1<<20, 11*time.Millisecond), Checksum: sum, ChecksumVerified: true},
+			{Offset: 1 << 20, Length: 2 << 20, Sender: side(2<<20, 20*time.Millisecond), Receiver: side(2<<20, 21*time.Millisecond), Checksum: sum, ChecksumVerified: true},
+		},
+	}
+	var b bytes.Buffer
+	printReport(&b, "big.bin", "/tmp/out", r, time.Second)
+	out := b.String()
+	for _, want := range []string{
+		"with SENDFILE over 2 streams\n",
+		"checksum: CRC32C of each part's range, verified by the receiver\n",
+		"2 parts at once",
+		"  part 1  bytes 0-1048575        SENDFILE  1.0 MiB  in 11.0 ms  (90.9 MiB/s)  checksum verified\n",
+		"  part 2  bytes 1048576-3145727  SENDFILE  2.0 MiB  in 21.0 ms  (95.2 MiB/s)  checksum verified\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if got := heldBefore(r, 0); got != 0 {
+		t.Errorf("heldBefore(parts covering the range) = %d, want 0", got)
+	}
+	r.Parts = r.Parts[1:]
+	if got := heldBefore(r, 0); got != 1<<20 {
+		t.Errorf("heldBefore(a resumed pull that fetched the second part) = %d, want %d", got, 1<<20)
+	}
+}
