@@ -67,6 +67,8 @@ func parse(args []string) (bench.Config, error) {
 	fs.IntVar(&cfg.MediumCount, "medium-count", 200, "1 MiB pulls per path and round")
 	fs.IntVar(&cfg.DirFiles, "dir-files", 10000, "4 KiB files in the directory workload")
 	fs.IntVar(&cfg.DirConcurrency, "dir-concurrency", 4, "Ferry's concurrent pulls in the directory workload")
+	streamsSize := fs.String("streams-size", "1GiB", "size of the streams workload's file")
+	flowRate := fs.String("flow-rate", "200MB", "per-connection pace of the streams workload's held ferryd (--max-flow-rate), bytes per second (200MB = 200,000,000)")
 	fs.DurationVar(&cfg.MemProbe, "mem-probe", 2*time.Second, "length of each ferryd memory probe phase (negative: skip)")
 	only := fs.String("only", "", "comma-separated workloads to run: "+strings.Join(bench.Workloads, ","))
 	fs.BoolVar(&cfg.NoInstall, "no-install", false, "never run apt-get; missing peers are an error")
@@ -80,6 +82,12 @@ func parse(args []string) (bench.Config, error) {
 	var err error
 	if cfg.Size, err = bench.ParseSize(*size); err != nil {
 		return cfg, err
+	}
+	if cfg.StreamsSize, err = bench.ParseSize(*streamsSize); err != nil {
+		return cfg, fmt.Errorf("-streams-size: %w", err)
+	}
+	if cfg.FlowRate, err = bench.ParseSize(*flowRate); err != nil {
+		return cfg, fmt.Errorf("-flow-rate: %w", err)
 	}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")

@@ -9,7 +9,7 @@ import (
 )
 
 // chartedWorkloads are the throughput workloads throughput.svg shows.
-var chartedWorkloads = []string{"large-null", "large-file", "medium", "dir"}
+var chartedWorkloads = []string{"large-null", "large-file", "medium", "dir", "streams"}
 
 // throughputChart is throughput.svg: a panel of GB/s by path for each
 // charted workload, all on one scale, Ferry's rows in blue, iperf3's in

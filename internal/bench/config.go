@@ -35,6 +35,12 @@ type Config struct {
 	// DirConcurrency bounds Ferry's concurrent pulls in the directory
 	// workload. 0 means 4.
 	DirConcurrency int
+	// StreamsSize is the size of the streams workload's file. 0 means
+	// 1 GiB.
+	StreamsSize int64
+	// FlowRate is the per-connection pace, in bytes per second, of the
+	// streams workload's held ferryd (--max-flow-rate). 0 means 200 MB/s.
+	FlowRate int64
 	// MemProbe is how long each ferryd memory probe runs. 0 means 2 s;
 	// negative skips the probe.
 	MemProbe time.Duration
@@ -50,7 +56,7 @@ type Config struct {
 }
 
 // Workloads are the workload ids, in the order they run in a round.
-var Workloads = []string{"large-null", "large-file", "medium", "small", "dir", "memory"}
+var Workloads = []string{"large-null", "large-file", "medium", "small", "dir", "streams", "memory"}
 
 func (c Config) withDefaults() Config {
 	c.Runs = orInt(c.Runs, 5)
@@ -62,6 +68,12 @@ func (c Config) withDefaults() Config {
 	c.MediumCount = orInt(c.MediumCount, 200)
 	c.DirFiles = orInt(c.DirFiles, 10000)
 	c.DirConcurrency = orInt(c.DirConcurrency, 4)
+	if c.StreamsSize == 0 {
+		c.StreamsSize = 1 << 30
+	}
+	if c.FlowRate == 0 {
+		c.FlowRate = 200e6
+	}
 	if c.MemProbe == 0 {
 		c.MemProbe = 2 * time.Second
 	}

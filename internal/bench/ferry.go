@@ -20,6 +20,7 @@ import (
 // ferry-bench rather than as the ferry CLI so that small-file latency
 // does not include a process start; its CPU is getrusage(RUSAGE_SELF).
 type ferryNode struct {
+	label      string // "ferryd" and its flags, as tables name it
 	srv        *server
 	client     *client.Client
 	cpu        cpuClock
@@ -42,19 +43,23 @@ func buildFerryd(ctx context.Context, out string) error {
 }
 
 // startFerryd runs bin serving root, with the default settings a user
-// gets (text logs at info, one line per transfer, to a log file).
-func startFerryd(ctx context.Context, bin, work, name, root string) (*ferryNode, error) {
+// gets (text logs at info, one line per transfer, to a log file) and
+// any flags of the caller's.
+func startFerryd(ctx context.Context, bin, work, name, root string, flags ...string) (*ferryNode, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
 	ctl := "127.0.0.1:" + strconv.Itoa(ports[0])
-	s, err := startServer(name, filepath.Join(work, name+".log"), bin,
-		"--root", root, "--listen", ctl, "--data-listen", "127.0.0.1:"+strconv.Itoa(ports[1]))
+	argv := append([]string{bin, "--root", root, "--listen", ctl, "--data-listen", "127.0.0.1:" + strconv.Itoa(ports[1])}, flags...)
+	s, err := startServer(name, filepath.Join(work, name+".log"), argv...)
 	if err != nil {
 		return nil, err
 	}
-	n := &ferryNode{srv: s, cpu: treeCPU([]int{s.pid()})}
+	n := &ferryNode{label: strings.Join(append([]string{"ferryd"}, flags...), " "), srv: s, cpu: treeCPU([]int{s.pid()})}
+	if err := waitListening(ctx, s, ports[0]); err != nil { // fails at once if ferryd exits (a flag it lacks, say)
+		return n, fmt.Errorf("%w (see %s.log)", err, name)
+	}
 	if n.client, err = client.Dial(ctl); err != nil {
 		return n, err
 	}
@@ -68,6 +73,49 @@ func startFerryd(ctx context.Context, bin, work, name, root string) (*ferryNode,
 	return n, nil
 }
 
+// waitSeeded waits, untimed, until the ferryd's measuring auto has been
+// seeded (its start-up probe is done: the policy's seed is no longer
+// "none"), or timeout. Until then auto follows the fixed order and the
+// probe's own transfers compete with the measured ones. A ferryd with no
+// auto policy, or a pinned one, has nothing to wait for. It returns the
+// seed it saw last.
+func (n *ferryNode) waitSeeded(ctx context.Context, timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		caps, err := n.client.Capabilities(cctx)
+		cancel()
+		seed := caps.GetAuto().GetSeed()
+		if err != nil || caps.GetAuto() == nil || seed != "none" || time.Now().After(deadline) {
+			return seed
+		}
+		select {
+		case <-ctx.Done():
+			return seed
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ferryNodes are the ferryds running for the rounds, each once.
+func (p *peers) ferryNodes() []*ferryNode {
+	return nonNil(p.ferry, p.fixed, p.held, p.plain)
+}
+
+// policyNodes are the ferryds whose auto policy results.md shows: the
+// one of the workloads that compare strategies, and the fixed rule's.
+func (p *peers) policyNodes() []*ferryNode { return nonNil(p.ferry, p.fixed) }
+
+func nonNil(nodes ...*ferryNode) []*ferryNode {
+	var out []*ferryNode
+	for _, n := range nodes {
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func (n *ferryNode) stop() {
 	if n.client != nil {
 		n.client.Close()
@@ -75,28 +123,47 @@ func (n *ferryNode) stop() {
 	n.srv.stop(10 * time.Second)
 }
 
-// pull downloads name to dest and checks the byte count. The note says
-// which strategy the server used.
-func (n *ferryNode) pull(ctx context.Context, name, dest string, st ferryv1.Strategy) (int64, string, float64, error) {
+// pull downloads name to dest with strategy st.
+func (n *ferryNode) pull(ctx context.Context, name, dest string, st ferryv1.Strategy) (*ferryv1.Report, error) {
 	return n.pullWith(ctx, name, dest, client.DownloadOptions{Strategy: st})
 }
 
 // pullWith is pull with options of the caller's.
-func (n *ferryNode) pullWith(ctx context.Context, name, dest string, opts client.DownloadOptions) (int64, string, float64, error) {
+func (n *ferryNode) pullWith(ctx context.Context, name, dest string, opts client.DownloadOptions) (*ferryv1.Report, error) {
 	st := opts.Strategy
 	if st == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
 		opts.InlineMax = client.MaxInline // as ferry pull does with auto
 	}
 	rep, err := n.client.Download(ctx, name, dest, opts)
 	if err != nil {
-		return 0, "", 0, fmt.Errorf("ferry %s %s: %w", strategyName(st), name, err)
+		return nil, fmt.Errorf("ferry %s %s: %w", strategyName(st), name, err)
 	}
-	got := int64(rep.GetReceiver().GetBytes())
+	return rep, nil
+}
+
+// usedNote says which strategy the server used for a report.
+func usedNote(rep *ferryv1.Report) string {
 	note := "server used " + rep.GetSender().GetStrategy().String()
 	if rep.GetSender().GetInline() {
 		note += " (inline in the offer)"
 	}
-	return got, note, rep.GetReceiver().GetThroughputBytesPerSecond() / 1e9, nil
+	return note
+}
+
+// fetch is a fetchFunc pulling to /dev/null with strategy st. For auto
+// it hands back each report, for the round's AutoUse.
+func (n *ferryNode) fetch(st ferryv1.Strategy) fetchFunc {
+	return func(ctx context.Context, name string) (fetched, error) {
+		rep, err := n.pull(ctx, name, os.DevNull, st)
+		if err != nil {
+			return fetched{}, err
+		}
+		f := fetched{bytes: int64(rep.GetReceiver().GetBytes()), note: usedNote(rep)}
+		if st == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
+			f.report = rep
+		}
+		return f, nil
+	}
 }
 
 func strategyName(st ferryv1.Strategy) string {
@@ -137,8 +204,17 @@ func (n *ferryNode) largePath(big string, size int64, st ferryv1.Strategy, destD
 		}
 		s, err := metered(n.cpu, selfCPU, func(s *Sample) (err error) {
 			opts := client.DownloadOptions{Strategy: st, Receive: client.ReceiveConfig{ReadWrite: readWrite}}
-			s.Bytes, s.Note, s.ToolGBps, err = n.pullWith(ctx, big, dest, opts)
-			if err == nil && s.Bytes != size {
+			rep, err := n.pullWith(ctx, big, dest, opts)
+			if err != nil {
+				return err
+			}
+			s.Bytes, s.Note = int64(rep.GetReceiver().GetBytes()), usedNote(rep)
+			s.ToolGBps = rep.GetReceiver().GetThroughputBytesPerSecond() / 1e9
+			if st == ferryv1.Strategy_STRATEGY_UNSPECIFIED {
+				s.Auto = &AutoUse{}
+				s.Auto.add(rep)
+			}
+			if s.Bytes != size {
 				err = fmt.Errorf("ferry: %d bytes, want %d", s.Bytes, size)
 			}
 			return err

@@ -15,9 +15,12 @@ import (
 
 // Machine describes the host the figures were measured on.
 type Machine struct {
-	Date      string            `json:"date"`
-	Cores     int               `json:"cores"`
-	CPUModel  string            `json:"cpu_model"`
+	Date     string `json:"date"`
+	Cores    int    `json:"cores"`
+	CPUModel string `json:"cpu_model"`
+	// Virt says whether the figures come from a virtual machine or a
+	// container, and what the host says about it (see describeVirt).
+	Virt      string            `json:"virtualization"`
 	Kernel    string            `json:"kernel"`
 	GoVersion string            `json:"go_version"`
 	MemTotal  string            `json:"mem_total"`
@@ -35,6 +38,7 @@ func describeMachine() Machine {
 		Date:      time.Now().UTC().Format(time.RFC3339),
 		Cores:     runtime.NumCPU(),
 		CPUModel:  procField("/proc/cpuinfo", "model name"),
+		Virt:      describeVirt(),
 		Kernel:    unix.ByteSliceToString(u.Release[:]),
 		GoVersion: runtime.Version(),
 		MemTotal:  memTotal(),
@@ -106,4 +110,49 @@ func toolVersion(ctx context.Context, argv ...string) string {
 	out, _ := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	return orStr(line, "unknown")
+}
+
+// describeVirt gathers what the host says about virtualization: the
+// hypervisor flag of /proc/cpuinfo (set by the CPU for a guest),
+// systemd-detect-virt's answers for a VM and a container when it is
+// installed, and the DMI vendor and product when they are readable. A
+// loopback figure from a VM includes the hypervisor's costs.
+func describeVirt() string {
+	var parts []string
+	if hasCPUFlag(procField("/proc/cpuinfo", "flags"), "hypervisor") {
+		parts = append(parts, "hypervisor flag set")
+	} else {
+		parts = append(parts, "no hypervisor flag")
+	}
+	if bin, err := exec.LookPath("systemd-detect-virt"); err == nil {
+		for _, kind := range []string{"--vm", "--container"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			out, _ := exec.CommandContext(ctx, bin, kind).Output() // exits 1 for "none"
+			cancel()
+			if v := strings.TrimSpace(string(out)); v != "" {
+				parts = append(parts, "systemd-detect-virt "+kind+": "+v)
+			}
+		}
+	}
+	var dmi []string
+	for _, f := range []string{"sys_vendor", "product_name"} {
+		if b, err := os.ReadFile("/sys/class/dmi/id/" + f); err == nil && strings.TrimSpace(string(b)) != "" {
+			dmi = append(dmi, strings.TrimSpace(string(b)))
+		}
+	}
+	if len(dmi) > 0 {
+		parts = append(parts, "DMI: "+strings.Join(dmi, " "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// hasCPUFlag reports whether flag is one of the space-separated flags
+// of a /proc/cpuinfo "flags" line.
+func hasCPUFlag(flags, flag string) bool {
+	for _, f := range strings.Fields(flags) {
+		if f == flag {
+			return true
+		}
+	}
+	return false
 }

@@ -14,9 +14,11 @@ func RenderMarkdown(w io.Writer, r *Results) {
 		"Fixtures on %s, files landed on %s. Medians of %s interleaved rounds; the run took %s.\n\n",
 		m.Date, m.Cores, m.CPUModel, m.Kernel, m.GoVersion, m.MemTotal, m.LoadStart, m.LoadEnd,
 		m.FixtureFS, m.DestFS, r.Settings["runs"], r.Took)
+	fmt.Fprintf(w, "Host: %s; virtualization: %s.\n\n", m.CPUModel, orStr(m.Virt, "not recorded"))
 	fmt.Fprintf(w, "Command: `%s`\n\n", r.Settings["command"])
 	fmt.Fprintf(w, "Peers: %s.\n\n", toolList(m.Tools))
 	renderTargets(w, r.Targets)
+	renderAuto(w, r)
 	for _, wl := range r.Workloads {
 		renderWorkload(w, wl)
 	}
@@ -41,7 +43,8 @@ func toolList(tools map[string]string) string {
 }
 
 func renderTargets(w io.Writer, ts []Target) {
-	fmt.Fprintf(w, "## Targets\n\nRatios are medians of same-round ratios.\n\n")
+	fmt.Fprintf(w, "## Targets\n\nRatios are medians of same-round ratios. An info row puts the target above it in context; "+
+		"ctx rows are figures that were targets before, kept without a verdict.\n\n")
 	fmt.Fprintf(w, "| # | target | measured | want | verdict |\n|---|---|---|---|---|\n")
 	for _, t := range ts {
 		want := ""
@@ -148,5 +151,134 @@ const howMeasured = `## How each figure is measured
   server-streaming download written in the bench (google.protobuf.BytesValue chunks of 1 MiB or 64 KiB, and 1 MiB or
   4 KiB for the 4 KiB files, its server a
   separate process); tar c | nc with ferry-bench as the nc relay (read/write, 64 KiB); ferryd built from this tree, as
-  a separate process with default settings, and Ferry's Go client in-process.
+  a separate process with default settings, and Ferry's Go client in-process. The fixed-rule rows run against a second
+  ferryd started with --auto=fixed (READ_WRITE below 8 MiB, MMAP from 8 MiB: auto's rule before it measured).
+- **Auto**: a request with no strategy (STRATEGY_UNSPECIFIED) leaves the choice to the server, which measures each
+  strategy per size class and sends a share of transfers with another to keep measuring it. The auto rows are measured as
+  they are, explorations included. Each auto row records per round, from every transfer's report, the strategy that moved
+  the bytes (sender.strategy) and whether the transfer was an exploration (Report.auto): "Auto's choice" above, and
+  samples[].auto in results.json. After each round, untimed, ferry-bench reads every ferryd's policy
+  (GetCapabilities auto) and keeps each size class's pick.
+- **Streams**: client.DownloadOptions.Streams = N splits the file's range into N parts, each a Download of its own on its
+  own data connection, all at once. The held rows pull from a ferryd started with --max-flow-rate, which has the kernel
+  pace each of its data connections (SO_MAX_PACING_RATE); the plain rows from a ferryd without it. In target 4 "the link"
+  is the plain one-stream row of the same round, and N held streams are expected to reach N times one held stream, but
+  no more than 0.9 times the link. A run fails a streams row whose report has fewer parts than it asked for (the server
+  caps them at its --max-file-streams).
+- **The best single strategy** of a size class is the row of one named strategy with the best median (GB/s; p50 for
+  4 KiB files); auto is compared with it round by round.
 `
+
+// renderAuto writes how auto chose: for each row whose strategy the
+// server chose, the round's pick and explorations, from the reports;
+// then each ferryd's policy as GetCapabilities gave it after each round.
+func renderAuto(w io.Writer, r *Results) {
+	type autoRow struct {
+		name string
+		p    *PathResult
+	}
+	var rows []autoRow
+	rounds := 0
+	for _, wl := range r.Workloads {
+		for _, p := range wl.Paths {
+			has := false
+			for _, s := range p.Samples {
+				has = has || s.Auto != nil
+				rounds = max(rounds, s.Round)
+			}
+			if has {
+				rows = append(rows, autoRow{wl.ID + ": " + p.Label, p})
+			}
+		}
+	}
+	if len(rows) == 0 && len(r.AutoPolicies) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "## Auto's choice\n\n")
+	if len(rows) > 0 {
+		fmt.Fprintf(w, "The strategy that moved each auto row's transfers, round by round, from each transfer's report "+
+			"(sender.strategy, and Report.auto for the explorations: transfers the server sent with another strategy "+
+			"than its pick, to keep measuring it). \"not reported\": the reports did not say the server chose. "+
+			"Per row and round in results.json as samples[].auto.\n\n")
+		fmt.Fprintf(w, "| row |%s\n|---|%s\n", roundHeads(rounds), strings.Repeat("---|", rounds))
+		for _, ar := range rows {
+			cells := make([]string, rounds)
+			for i := range cells {
+				cells[i] = "—"
+			}
+			for _, s := range ar.p.Samples {
+				if s.Round >= 1 && s.Round <= rounds {
+					cells[s.Round-1] = s.Auto.String()
+					if s.Err != "" {
+						cells[s.Round-1] = "failed"
+					}
+				}
+			}
+			fmt.Fprintf(w, "| %s |%s\n", cell(ar.name), cellsAfter(cells))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, ap := range r.AutoPolicies {
+		renderPolicy(w, ap)
+	}
+}
+
+func roundHeads(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, " round %d |", i)
+	}
+	return b.String()
+}
+
+// renderPolicy writes one ferryd's policy: per size class, the pick
+// after each round, why it stood at the end, and what each strategy
+// measured. Classes for receivers across a network are left to
+// results.json: every transfer here is on loopback.
+func renderPolicy(w io.Writer, ap *AutoPolicy) {
+	fmt.Fprintf(w, "**%s**, GetCapabilities auto", ap.Server)
+	if ap.Note != "" {
+		fmt.Fprintf(w, ": %s.\n\n", ap.Note)
+		if len(ap.Classes) == 0 {
+			return
+		}
+	} else {
+		fmt.Fprintf(w, ": objective %q, explores %.1f%% of auto transfers, seeded by %q", ap.Objective, 100*ap.ExploreShare, orStr(ap.Seed, "(unsaid)"))
+		if len(ap.Classes) == 0 {
+			fmt.Fprintf(w, "; no size classes.\n\n")
+			return
+		}
+		fmt.Fprintf(w, " (classes for a receiver across a network: results.json).\n\n")
+	}
+	fmt.Fprintf(w, "| size class |%s at the end: why | measured by strategy at the end (GB/s, samples) |\n|---|%s---|---|\n",
+		roundHeads(len(ap.Rounds)), strings.Repeat("---|", len(ap.Rounds)))
+	for _, c := range ap.Classes {
+		if c.Network == "network" {
+			continue
+		}
+		var picks []string
+		for _, rp := range ap.Rounds {
+			picks = append(picks, orStr(rp.Picks[c.Class], "—"))
+		}
+		var costs []string
+		for _, sc := range c.Costs {
+			s := fmt.Sprintf("%s %.3f (%d)", sc.Strategy, sc.GBps, sc.Samples)
+			if sc.Failed {
+				s = sc.Strategy + " failed"
+			}
+			costs = append(costs, s)
+		}
+		fmt.Fprintf(w, "| %s |%s %s: %s | %s |\n", cell(c.Class), cellsAfter(picks), cell(c.Pick), cell(orStr(c.Reason, "—")),
+			cell(orStr(strings.Join(costs, ", "), "—")))
+	}
+	fmt.Fprintln(w)
+}
+
+// cellsAfter is " a | b |": table cells that follow a "|".
+func cellsAfter(cs []string) string {
+	var b strings.Builder
+	for _, c := range cs {
+		fmt.Fprintf(&b, " %s |", cell(c))
+	}
+	return b.String()
+}

@@ -67,3 +67,20 @@ func TestParseStatusKiB(t *testing.T) {
 		t.Errorf("parseStatusKiB(VmSwap) succeeded on a status without it")
 	}
 }
+
+func TestHasCPUFlag(t *testing.T) {
+	for _, tc := range []struct {
+		flags, flag string
+		want        bool
+	}{
+		{"fpu vme de pse tsc hypervisor lahf_lm", "hypervisor", true},
+		{"hypervisor", "hypervisor", true},
+		{"fpu vme de pse tsc lahf_lm", "hypervisor", false},
+		{"fpu not_hypervisor_x", "hypervisor", false}, // whole flags only
+		{"", "hypervisor", false},
+	} {
+		if got := hasCPUFlag(tc.flags, tc.flag); got != tc.want {
+			t.Errorf("hasCPUFlag(%q, %q) = %v, want %v", tc.flags, tc.flag, got, tc.want)
+		}
+	}
+}

@@ -38,8 +38,8 @@ func (p *peers) serverClocks() []cpuClock {
 	if p.grpc != nil {
 		cs = append(cs, p.grpc.cpu)
 	}
-	if p.ferry != nil {
-		cs = append(cs, p.ferry.cpu)
+	for _, n := range p.ferryNodes() {
+		cs = append(cs, n.cpu)
 	}
 	return cs
 }

@@ -36,19 +36,37 @@ func fixtureResults() *Results {
 	failed := pr("grpc-64k", "gRPC <64 KiB> & co", []Sample{{Round: 1, Err: "boom"}})
 	auto := pr("ferry-auto", "Ferry auto", runs(2e9, 1, 1, 4))
 	auto.Samples = append(auto.Samples, Sample{Round: 4, Err: "lost"})
+	for i, st := range []string{"mmap", "mmap", "splice"} {
+		auto.Samples[i].Auto = &AutoUse{Transfers: 1, Strategies: map[string]int{st: 1}, ChosenByServer: 1, SizeClasses: []string{"[8 MiB, ∞)"}}
+	}
+	auto.Samples[2].Auto.Explorations, auto.Samples[2].Auto.Explored = 1, map[string]int{"splice": 1}
 	ln := &WorkloadResult{ID: "large-null", Title: "2 GB file → /dev/null", Paths: []*PathResult{
 		pr("iperf3", "iperf3, one stream", runs(2e9, 2, 1, 4)),
 		pr("iperf3-z", "iperf3 -Z", runs(2e9, 2, 2, 2)),
 		pr("nginx-sendfile-curl", "nginx sendfile on + curl", runs(2e9, 4, 4, 4)),
+		pr("nginx-nosendfile-curl", "nginx sendfile off + curl", runs(2e9, 1, 8, 2)),
+		pr("grpc-1024k", "gRPC 1 MiB", runs(2e9, 4, 4, 4)),
 		failed,
 		auto,
 		pr("ferry-mmap", "Ferry mmap", runs(2e9, 0.5, 1, 1)),
 		pr("ferry-splice", "Ferry splice", runs(2e9, 2, 2, 2)),
 	}}
+	mdAuto := pr("ferry-auto", "Ferry auto", runs(2e8, 1, 1, 1))
+	for i := range mdAuto.Samples {
+		mdAuto.Samples[i].Auto = &AutoUse{Transfers: 200, Strategies: map[string]int{"read_write": 190, "mmap": 10},
+			Explorations: 10, Explored: map[string]int{"mmap": 10}, ChosenByServer: 200}
+	}
+	md := &WorkloadResult{ID: "medium", Title: "1 MiB files, one after another", Latency: true, Paths: []*PathResult{
+		mdAuto,
+		pr("ferry-read-write", "Ferry read_write", runs(2e8, 1.25, 1.25, 1.25)),
+		pr("ferry-mmap", "Ferry mmap", runs(2e8, 0.9, 0.9, 0.9)),
+		pr("ferry-auto-fixed", "Ferry auto, fixed rule", runs(2e8, 0.8, 0.8, 0.8)),
+	}}
 	sm := &WorkloadResult{ID: "small", Title: "4 KiB files, one after another", Latency: true, Paths: []*PathResult{
 		pr("nginx-sendfile-go-http", "nginx sendfile on + Go net/http keep-alive", withLatency(runs(4096000, 1, 1, 1), 200, 300, 250)),
 		pr("ferry-auto", "Ferry auto", withLatency(runs(4096000, 1, 1, 1), 400, 300, 500)),
 		pr("ferry-sendfile", "Ferry sendfile", withLatency(runs(4096000, 1, 1, 1), 200, 300, 250)),
+		pr("ferry-auto-fixed", "Ferry auto, fixed rule", withLatency(runs(4096000, 1, 1, 1), 360, 300, 400)),
 	}}
 	dir := &WorkloadResult{ID: "dir", Title: "A directory", Paths: []*PathResult{
 		pr("tar-nc-null", "tar c | nc → nc -l > /dev/null", runs(40960000, 0.5, 0.5, 0.5)),
@@ -57,10 +75,18 @@ func fixtureResults() *Results {
 		pr("ferry-auto-tree", "Ferry auto pull -r → files", runs(40960000, 1, 1, 1)),
 	}}
 	r := &Results{
-		Machine:   Machine{Date: "2026-11-25T00:00:00Z", Cores: 2, Kernel: "6.18", GoVersion: "go1.26.8", Tools: map[string]string{"iperf3": "iperf 3.12"}},
+		Machine: Machine{Date: "2026-11-25T00:00:00Z", Cores: 2, CPUModel: "AMD EPYC",
+			Virt: "hypervisor flag set; systemd-detect-virt --vm: kvm", Kernel: "6.18", GoVersion: "go1.26.8", Tools: map[string]string{"iperf3": "iperf 3.12"}},
 		Settings:  map[string]string{"runs": "3", "command": "ferry-bench -runs 3"},
-		Workloads: []*WorkloadResult{ln, sm, dir},
+		Workloads: []*WorkloadResult{ln, md, sm, dir},
 		Memory:    &Memory{SparseSize: 100 << 30, SingleMmapMiB: 20, Concurrent: 200, ConcurrentMiB: 210},
+		AutoPolicies: []*AutoPolicy{{Server: "ferryd", Objective: "throughput", ExploreShare: 0.05, Seed: "probe",
+			Classes: []AutoClass{{Class: "[0 B, 8 MiB)", Pick: "read_write", Reason: "most bytes per second",
+				Costs: []StrategyCost{{Strategy: "read_write", Samples: 12, GBps: 1.5}, {Strategy: "mmap", Failed: true}}},
+				{Class: "[0 B, 8 MiB) network", Network: "network", Pick: "splice"}}, // not rendered
+			Rounds: []RoundPicks{{Round: 1, Picks: map[string]string{"[0 B, 8 MiB)": "mmap"}}, {Round: 2, Picks: map[string]string{"[0 B, 8 MiB)": "read_write"}}}},
+			{Server: "ferryd --auto=fixed", Objective: "the fixed order", Seed: "pinned"},
+			{Server: "ferryd --old", Note: "this ferryd reports no auto policy (GetCapabilities has no auto)"}},
 	}
 	r.finish([]error{errors.New("large-null round 1: boom")})
 	return r
@@ -91,18 +117,31 @@ func TestRenderMarkdown(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"# Ferry benchmark\n\nMeasured 2026-11-25T00:00:00Z on 2 cores",
-		"## Targets\n\nRatios are medians of same-round ratios.\n",
+		"\n\nHost: AMD EPYC; virtualization: hypervisor flag set; systemd-detect-virt --vm: kvm.\n\n",
+		"## Targets\n\nRatios are medians of same-round ratios. ",
 		"| Ferry auto | 2.000 | 1.000 | 2.00 | 0.268 | 0.134 | P s · S r | 3 |  |",
 		"| gRPC <64 KiB> & co | — | — | — | — | — | P s · S r | 0 | failed |",
 		"| nginx sendfile on + Go net/http keep-alive | 0.004 | 1.000 | — | 131.072 | 65.536 | P s · S r | 250 | 750 | 3 |  |",
 		`| tar c \| nc → nc -l > /dev/null |`,
-		"| 1a | large file → /dev/null: Ferry auto vs iperf3, one stream | 1.00x | >= 1.00x | met |",
-		"| 6b | ferryd peak RSS with 200 concurrent MMAP pulls of it | 210.0 MiB | <= 64.0 MiB | missed |",
+		"| 2a | large file → /dev/null: Ferry auto vs iperf3, one stream | 1.00x | >= 1.20x | missed |",
+		"| ctx | ferryd peak RSS with 200 concurrent MMAP pulls of it | 210.0 MiB |  | info |",
+		"## Auto's choice\n",
+		"| row | round 1 | round 2 | round 3 | round 4 |\n|---|---|---|---|---|\n",
+		"| large-null: Ferry auto | mmap | mmap | explored only; 1 of 1 explored (splice 1) | failed |\n",
+		"| medium: Ferry auto | read_write; 10 of 200 explored (mmap 10) | read_write; 10 of 200 explored (mmap 10) | read_write; 10 of 200 explored (mmap 10) | — |\n",
+		"**ferryd**, GetCapabilities auto: objective \"throughput\", explores 5.0% of auto transfers, seeded by \"probe\" (classes for a receiver across a network: results.json).\n\n",
+		"| size class | round 1 | round 2 | at the end: why | measured by strategy at the end (GB/s, samples) |\n|---|---|---|---|---|\n" +
+			"| [0 B, 8 MiB) | mmap | read_write | read_write: most bytes per second | read_write 1.500 (12), mmap failed |\n",
+		"**ferryd --auto=fixed**, GetCapabilities auto: objective \"the fixed order\", explores 0.0% of auto transfers, seeded by \"pinned\"; no size classes.\n\n",
+		"**ferryd --old**, GetCapabilities auto: this ferryd reports no auto policy (GetCapabilities has no auto).\n\n",
 		"## Errors\n\n- large-null round 1: boom\n",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("RenderMarkdown() lacks %q; got:\n%s", want, md)
 		}
+	}
+	if strings.Contains(md, "8 MiB) network") {
+		t.Errorf("RenderMarkdown() shows a class for a receiver across a network; got:\n%s", md)
 	}
 }
 
@@ -132,16 +171,24 @@ func TestThroughputChart(t *testing.T) {
 		Width: 960, LabelWidth: 400,
 		Title: "Throughput by path, GB/s (median of 3 rounds, 2 cores, kernel 6.18, 2026-11-25T00:00:00Z)",
 		Note:  "Ferry in blue, iperf3 (the loopback TCP reference) in dark grey, other peers in light grey. Source: results.json.",
-		// large-null and dir are charted; small (latency) is not.
+		// large-null, medium and dir are charted; small (latency) is not.
 		Panels: []benchfmt.Panel{
 			{ID: "large-null", Title: "2 GB file → /dev/null", Unit: "GB/s", Bars: []benchfmt.Bar{
 				{Label: "iperf3, one stream", Value: 1, Text: "1.000", Color: iperf},
 				{Label: "iperf3 -Z", Value: 1, Text: "1.000", Color: iperf},
 				{Label: "nginx sendfile on + curl", Value: 0.5, Text: "0.500", Color: peer},
+				{Label: "nginx sendfile off + curl", Value: 1, Text: "1.000", Color: peer},
+				{Label: "gRPC 1 MiB", Value: 0.5, Text: "0.500", Color: peer},
 				{Label: "gRPC <64 KiB> & co", Value: 0, Text: "failed", Color: peer},
 				{Label: "Ferry auto", Value: 2, Text: "2.000", Color: ferry},
 				{Label: "Ferry mmap", Value: 2, Text: "2.000", Color: ferry},
 				{Label: "Ferry splice", Value: 1, Text: "1.000", Color: ferry},
+			}},
+			{ID: "medium", Title: "1 MiB files, one after another", Unit: "GB/s", Bars: []benchfmt.Bar{
+				{Label: "Ferry auto", Value: 0.2, Text: "0.200", Color: ferry},
+				{Label: "Ferry read_write", Value: 0.16, Text: "0.160", Color: ferry},
+				{Label: "Ferry mmap", Value: 0.2 / 0.9, Text: "0.222", Color: ferry},
+				{Label: "Ferry auto, fixed rule", Value: 0.25, Text: "0.250", Color: ferry},
 			}},
 			{ID: "dir", Title: "A directory", Unit: "GB/s", Bars: []benchfmt.Bar{
 				{Label: "tar c | nc → nc -l > /dev/null", Value: 0.08192, Text: "0.082", Color: peer},

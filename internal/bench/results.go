@@ -22,7 +22,10 @@ type Sample struct {
 	// receiver, Ferry's receiver stats); the table uses WallSec.
 	ToolGBps float64 `json:"tool_gbps,omitempty"`
 	Note     string  `json:"note,omitempty"`
-	Err      string  `json:"error,omitempty"`
+	// Auto is, for a row whose strategy the server chose, how it chose
+	// in this round (from each transfer's report).
+	Auto *AutoUse `json:"auto,omitempty"`
+	Err  string   `json:"error,omitempty"`
 }
 
 // GBps is the sample's throughput from the harness's wall time.
@@ -80,10 +83,12 @@ type Results struct {
 	Settings  map[string]string `json:"settings"`
 	Workloads []*WorkloadResult `json:"workloads"`
 	Memory    *Memory           `json:"memory,omitempty"`
-	Targets   []Target          `json:"targets"`
-	Errors    []string          `json:"errors,omitempty"`
-	Took      string            `json:"took"`
-	started   time.Time
+	// AutoPolicies are the ferryds' auto policies, round by round.
+	AutoPolicies []*AutoPolicy `json:"auto_policies,omitempty"`
+	Targets      []Target      `json:"targets"`
+	Errors       []string      `json:"errors,omitempty"`
+	Took         string        `json:"took"`
+	started      time.Time
 }
 
 func (r *Results) workload(id string) *WorkloadResult {

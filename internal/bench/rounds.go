@@ -24,6 +24,7 @@ func runRounds(ctx context.Context, p *peers, res *Results) []error {
 		for i, w := range ws {
 			failed = append(failed, runWorkload(ctx, p, w, results[i], round)...)
 		}
+		p.snapshotPolicies(ctx, round, res)
 	}
 	return failed
 }
@@ -128,5 +129,8 @@ func warmUp(ctx context.Context, p *peers) {
 		for _, pt := range w.paths {
 			pt.run(ctx) // errors show up in the measured rounds
 		}
+	}
+	if p.cfg.wants("streams") {
+		p.warmStreams(ctx)
 	}
 }

@@ -47,6 +47,7 @@ func settings(cfg Config) map[string]string {
 		"runs": fmt.Sprint(cfg.Runs), "size": FormatSize(cfg.Size),
 		"small_count": fmt.Sprint(cfg.SmallCount), "medium_count": fmt.Sprint(cfg.MediumCount),
 		"dir_files": fmt.Sprint(cfg.DirFiles), "dir_concurrency": fmt.Sprint(cfg.DirConcurrency),
+		"streams_size": FormatSize(cfg.StreamsSize), "flow_rate": fmt.Sprint(cfg.FlowRate),
 		"only": strings.Join(cfg.Only, ","), "command": strings.Join(append([]string{"ferry-bench"}, os.Args[1:]...), " "),
 	}
 }

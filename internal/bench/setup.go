@@ -40,8 +40,15 @@ func setUp(ctx context.Context, cfg Config, res *Results) (*peers, func(), error
 	if err := p.prepare(ctx, res); err != nil {
 		return nil, cleanup, err
 	}
-	err = p.startAll(ctx, &stops)
-	return p, cleanup, err
+	if err = p.startAll(ctx, &stops); err != nil {
+		return p, cleanup, err
+	}
+	for _, n := range p.ferryNodes() {
+		t0 := time.Now()
+		seed := n.waitSeeded(ctx, 30*time.Second)
+		fmt.Fprintf(cfg.Log, "%s: auto seeded by %q after %v\n", n.label, seed, time.Since(t0).Round(time.Millisecond))
+	}
+	return p, cleanup, nil
 }
 
 // prepare builds ferryd and writes the fixtures.
@@ -65,6 +72,11 @@ func (p *peers) prepare(ctx context.Context, res *Results) error {
 	}
 	fmt.Fprintf(p.cfg.Log, "fixtures written, flushed and cached in %v\n", time.Since(t0).Round(time.Millisecond))
 	p.fx = fx
+	if p.cfg.wants("streams") {
+		if err := p.prepareStreams(); err != nil {
+			return err
+		}
+	}
 	m := &res.Machine
 	m.FixtureFS, m.DestFS = fsType(root), fsType(p.dest)
 	for _, t := range [][]string{{"iperf3", "--version"}, {"nginx", "-v"}, {"curl", "--version"}, {"tar", "--version"}} {
@@ -108,5 +120,32 @@ func (p *peers) startAll(ctx context.Context, stops *[]func()) error {
 	if p.ferry != nil {
 		*stops = append(*stops, p.ferry.stop)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if p.cfg.wants("small") || p.cfg.wants("medium") {
+		p.startFixed(ctx, stops)
+	}
+	if p.cfg.wants("streams") {
+		return p.startStreams(ctx, stops)
+	}
+	return nil
+}
+
+// startFixed starts the ferryd of the fixed-rule rows (--auto=fixed). A
+// ferryd without the flag exits at once; that is not fatal to the run:
+// the rows record the error in every round and the targets that need
+// them are not measured.
+func (p *peers) startFixed(ctx context.Context, stops *[]func()) {
+	fmt.Fprintln(p.cfg.Log, "starting ferryd --auto=fixed")
+	n, err := startFerryd(ctx, p.tools["ferryd"], p.work, "ferryd-fixed", p.fx.root, "--auto=fixed")
+	if n != nil {
+		*stops = append(*stops, n.stop)
+	}
+	if err != nil {
+		p.fixedErr = fmt.Errorf("ferryd --auto=fixed did not start: %w", err)
+		fmt.Fprintln(p.cfg.Log, p.fixedErr)
+		return
+	}
+	p.fixed = n
 }

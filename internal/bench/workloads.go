@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -40,14 +39,26 @@ type peers struct {
 	nginx *nginxServer
 	grpc  *grpcPeer
 	ferry *ferryNode
+	// fixed is a ferryd started with --auto=fixed (the size rule auto
+	// followed before it measured); nil when it would not start, and
+	// fixedErr says why.
+	fixed    *ferryNode
+	fixedErr error
+	// held and plain serve the streams workload: held paces every data
+	// connection (--max-flow-rate), plain does not.
+	held, plain *ferryNode
 }
 
+// workloads are the selected workloads, in the order of Workloads.
 func (p *peers) workloads() []workload {
-	all := []workload{p.largeNull(), p.largeFile(), p.medium(), p.small(), p.dir()}
+	build := map[string]func() workload{
+		"large-null": p.largeNull, "large-file": p.largeFile, "medium": p.medium,
+		"small": p.small, "dir": p.dir, "streams": p.streams,
+	}
 	var out []workload
-	for _, w := range all {
-		if p.cfg.wants(w.id) {
-			out = append(out, w)
+	for _, id := range Workloads {
+		if b, ok := build[id]; ok && p.cfg.wants(id) {
+			out = append(out, b())
 		}
 	}
 	return out
@@ -114,29 +125,39 @@ func (p *peers) batch(id, title string, names []string, count int, size int64, c
 	for _, sf := range []bool{true, false} {
 		url := func(name string) string { return p.nginx.url(sf, name) }
 		w.paths = append(w.paths, batchPath(nginxRow(sf, "go-http", "S ferry-bench"), p.nginx.cpu, selfCPU, names, count, size,
-			func(ctx context.Context, name string) (int64, string, error) {
+			func(ctx context.Context, name string) (fetched, error) {
 				n, err := p.nginx.get(ctx, url(name), buf)
-				return n, "", err
+				return fetched{bytes: n}, err
 			}))
 	}
 	for _, c := range chunks {
 		w.paths = append(w.paths, batchPath(grpcRow(c), p.grpc.cpu, selfCPU, names, count, size,
-			func(ctx context.Context, name string) (int64, string, error) {
+			func(ctx context.Context, name string) (fetched, error) {
 				n, err := p.grpc.fetch(ctx, name, c)
-				return n, "", err
+				return fetched{bytes: n}, err
 			}))
 	}
 	for _, st := range p.ferry.ferryStrategies() {
-		w.paths = append(w.paths, batchPath(ferryRow(st, "", ""), p.ferry.cpu, selfCPU, names, count, size, p.ferryFetch(st)))
+		w.paths = append(w.paths, batchPath(ferryRow(st, "", ""), p.ferry.cpu, selfCPU, names, count, size, p.ferry.fetch(st)))
+	}
+	// Auto as it was before it measured: ferryd --auto=fixed, the fixed
+	// preference by size. Target 3 compares the measured choice with it.
+	fixed := row{"ferry-auto-fixed", "Ferry auto, fixed rule (ferryd --auto=fixed)", "P ferryd --auto=fixed", "S ferry-bench"}
+	if p.fixed == nil {
+		w.paths = append(w.paths, failingPath(fixed, p.fixedErr))
+	} else {
+		auto := ferryv1.Strategy_STRATEGY_UNSPECIFIED
+		w.paths = append(w.paths, batchPath(fixed, p.fixed.cpu, selfCPU, names, count, size, p.fixed.fetch(auto)))
 	}
 	return w
 }
 
-func (p *peers) ferryFetch(st ferryv1.Strategy) fetchFunc {
-	return func(ctx context.Context, name string) (int64, string, error) {
-		n, note, _, err := p.ferry.pull(ctx, name, os.DevNull, st)
-		return n, note, err
-	}
+// failingPath is a row that could not be measured: every round records
+// err as its sample's error.
+func failingPath(r row, err error) path {
+	return path{rows: []row{r}, run: func(context.Context) ([]Sample, error) {
+		return []Sample{{}}, err
+	}}
 }
 
 func (p *peers) dir() workload {
@@ -151,7 +172,7 @@ func (p *peers) dir() workload {
 			tarPath(p.self, p.fx.root, p.fx.dir, p.work, p.dest, n, false),
 			tarPath(p.self, p.fx.root, p.fx.dir, p.work, p.dest, n, true),
 			concurrentPath(ferryRow(ferryv1.Strategy_STRATEGY_UNSPECIFIED, "-dir", " ("+strconv.Itoa(n)+" pulls, "+strconv.Itoa(conc)+" concurrent)"),
-				p.ferry.cpu, selfCPU, p.fx.files, conc, 4096, p.ferryFetch(ferryv1.Strategy_STRATEGY_UNSPECIFIED)),
+				p.ferry.cpu, selfCPU, p.fx.files, conc, 4096, p.ferry.fetch(ferryv1.Strategy_STRATEGY_UNSPECIFIED)),
 			p.ferry.treePath(p.fx.dir, p.dest, n, conc), // tree.go
 		}}
 }
