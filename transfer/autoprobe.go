@@ -131,16 +131,13 @@ func (s *Server) probeOne(f *os.File, addr string, st Strategy, length int64, nu
 // (O_TMPFILE) in dir, so that it is on the file system the server sends
 // from and nobody sees it, or else a removed temporary file.
 func probeData(dir string, size int64) (*os.File, error) {
-	var f *os.File
-	if fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600); err == nil {
-		f = os.NewFile(uintptr(fd), "probe")
-	} else {
-		tf, err := os.CreateTemp("", "ferry-probe-*")
-		if err != nil {
-			return nil, err
-		}
-		os.Remove(tf.Name())
-		f = tf
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	f := os.NewFile(uintptr(fd), "probe")
+	if err != nil {
+		f, err = removedTemp()
+	}
+	if err != nil {
+		return nil, err
 	}
 	buf := make([]byte, mib)
 	for i := range buf {

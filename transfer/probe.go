@@ -52,20 +52,28 @@ func probe() []Strategy {
 // probeFile returns a one-page file: a memfd, or a removed temporary file
 // where memfd_create is refused.
 func probeFile() (*os.File, error) {
-	var f *os.File
-	if fd, err := unix.MemfdCreate("ferry-probe", unix.MFD_CLOEXEC); err == nil {
-		f = os.NewFile(uintptr(fd), "ferry-probe")
-	} else {
-		tf, err := os.CreateTemp("", "ferry-probe-*")
-		if err != nil {
-			return nil, err
-		}
-		os.Remove(tf.Name())
-		f = tf
+	fd, err := unix.MemfdCreate("ferry-probe", unix.MFD_CLOEXEC)
+	f := os.NewFile(uintptr(fd), "ferry-probe")
+	if err != nil {
+		f, err = removedTemp()
+	}
+	if err != nil {
+		return nil, err
 	}
 	if _, err := f.Write(make([]byte, 4096)); err != nil {
 		f.Close()
 		return nil, err
 	}
+	return f, nil
+}
+
+// removedTemp returns a new file in the system's temporary directory,
+// already removed: nobody sees it, and closing it frees it.
+func removedTemp() (*os.File, error) {
+	f, err := os.CreateTemp("", "ferry-probe-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
 	return f, nil
 }
