@@ -382,10 +382,11 @@ func TestDownloadTreeCancel(t *testing.T) {
 		t.Fatalf("Recv() after cancel = %v, want %v", err, codes.Canceled)
 	}
 	c.Close()
-	waitFor(t, "descriptors return to the baseline", func() bool { return fdCount(t) <= before })
-	if fdsTo(t, big) != 0 {
-		t.Errorf("after cancel: %d descriptors on big, want 0", fdsTo(t, big))
-	}
+	// Both, in one condition: the count can reach the baseline while some
+	// other descriptor closes before big's does.
+	waitFor(t, "descriptors return to the baseline and none is left on big", func() bool {
+		return fdCount(t) <= before && fdsTo(t, big) == 0
+	})
 }
 
 // TestPullTree makes node b pull a directory from node a: the tree lands
