@@ -101,9 +101,18 @@ func openPartial(path string) (*Destination, error) {
 	partial := path + ".partial"
 	// Not O_APPEND: splice(2) refuses to write to such a file. Writes go
 	// to the file position, which ResumeDestination puts at the end.
-	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+	// O_NOFOLLOW: a symlink planted at the name must not make the
+	// receiver create or write the file it points to.
+	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NOCTTY, 0o644)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symlink; not following it", partial)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", partial, ErrNotRegular)
 	}
 	if err := lockPartial(f, unix.AT_FDCWD, partial); err != nil {
 		f.Close()
@@ -259,38 +268,6 @@ func (a *rootDest) check(clean string) error {
 		return fmt.Errorf("%w: %q", ErrExists, clean)
 	}
 	return nil
-}
-
-// openPartial opens, locks and empties the partial file. It is truncated
-// only once locked, so that it cannot empty another receive's file. The
-// checks run on the raw descriptor, and the *os.File is made once it is
-// blocking again, so that the os package does not try (and fail) to
-// register a regular file with the poller.
-func (a *rootDest) openPartial(name string) (*os.File, error) {
-	fd, err := unix.Openat(a.dir, name,
-		unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_NONBLOCK, 0o644)
-	if err != nil {
-		return nil, openErr(err)
-	}
-	err = lockPartialFd(fd, a.dir, name)
-	var st unix.Stat_t
-	if err == nil {
-		err = unix.Fstat(fd, &st)
-	}
-	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
-		err = ErrNotRegular
-	}
-	if err == nil {
-		err = unix.Ftruncate(fd, 0)
-	}
-	if err == nil {
-		err = unix.SetNonblock(fd, false)
-	}
-	if err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), name), nil
 }
 
 // commitAt is Commit for a RootDestination: fsync, rename within the

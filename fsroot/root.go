@@ -175,12 +175,14 @@ func openErr(err error) error {
 
 // RootDestination prepares name, beneath the root, to receive a file. Its
 // parent directory is resolved once, in the kernel, as Open resolves
-// paths; the bytes go to "<base>.partial" in it (opened with O_NOFOLLOW,
-// locked and emptied) and Commit renames that over base through the same
+// paths; the bytes go to a file of the destination's own in it, unnamed
+// (O_TMPFILE) or, where the file system has none, under a random name
+// created O_EXCL|O_NOFOLLOW, never "<base>.partial", which may be
+// someone else's; Commit links or renames it to base through the same
 // directory descriptor, so nothing a later symlink swap does can move the
 // file outside the root. Parent directories are not created: a missing
 // one is ErrNotFound. Without overwrite an existing name is ErrExists,
-// checked now and again, atomically, by Commit (RENAME_NOREPLACE).
+// checked now and again, atomically, by Commit.
 func (r *Root) RootDestination(name string, overwrite bool) (*Destination, error) {
 	clean, err := CleanPath(name)
 	if err != nil {
@@ -198,10 +200,10 @@ func (r *Root) RootDestination(name string, overwrite bool) (*Destination, error
 		unix.Close(dir)
 		return nil, err
 	}
-	d := &Destination{Path: clean, partial: at.base + ".partial", at: at}
-	if d.f, err = at.openPartial(d.partial); err != nil {
+	d := &Destination{Path: clean, at: at}
+	if d.f, d.partial, err = at.createAside(clean, nil); err != nil {
 		unix.Close(dir)
-		return nil, fmt.Errorf("open %q: %w", clean+".partial", err)
+		return nil, err
 	}
 	return d, nil
 }

@@ -94,3 +94,51 @@ func TestRootDestinationParentSwapped(t *testing.T) {
 		t.Errorf("moved/f holds %q, want %q", got, "new")
 	}
 }
+
+// TestRootDestinationLeavesOthersPartial: "<name>.partial" may be anyone's
+// file (a user's, another receiver's). A RootDestination neither
+// truncates, removes nor renames it, whether its receive fails or lands.
+func TestRootDestinationLeavesOthersPartial(t *testing.T) {
+	for _, commit := range []bool{false, true} {
+		dir := t.TempDir()
+		theirs := filepath.Join(dir, "f.partial")
+		if err := os.WriteFile(theirs, []byte("someone else's"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d := newRootDest(t, dir, "f", false, "new bytes")
+		if commit {
+			if err := d.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			d.Abort()
+		}
+		if got := readOr(t, theirs); got != "someone else's" {
+			t.Errorf("commit %v: f.partial = %q, want it untouched", commit, got)
+		}
+		if want := map[bool]string{true: "new bytes", false: "<open " + filepath.Join(dir, "f") + ": no such file or directory>"}[commit]; readOr(t, filepath.Join(dir, "f")) != want {
+			t.Errorf("commit %v: f = %q, want %q", commit, readOr(t, filepath.Join(dir, "f")), want)
+		}
+	}
+}
+
+// TestCreateDestinationSymlinkedPartial: a symlink planted at DEST.partial
+// is refused; the file it points to is neither created nor written.
+func TestCreateDestinationSymlinkedPartial(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere", "victim")
+	if err := os.Mkdir(filepath.Dir(target), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(dir, "out")
+	if err := os.Symlink(target, dest+".partial"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := CreateDestination(dest); err == nil {
+		d.Abort()
+		t.Errorf("CreateDestination with a symlinked %s.partial = nil error, want a refusal", dest)
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the symlink's target: Lstat = %v, want it never created", err)
+	}
+}

@@ -288,45 +288,55 @@ func (t *TreeLanding) Destination(name string) (*Destination, error) {
 			return nil, err
 		}
 	}
-	d := &Destination{Path: clean, partial: base + ".partial", at: at}
-	if !t.noTmpfile.Load() {
-		fd, err := unix.Openat(dfd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o644)
+	d := &Destination{Path: clean, at: at}
+	if d.f, d.partial, err = at.createAside(clean, &t.noTmpfile); err != nil {
+		unix.Close(dfd)
+		return nil, err
+	}
+	return d, nil
+}
+
+// createAside makes the file a destination's bytes go to before Commit
+// names it: unnamed, O_TMPFILE in the directory, so that no other
+// receiver can open, lock, truncate or rename it and a failure leaves
+// nothing behind; or, on a file system without O_TMPFILE (noTmpfile, if
+// set, remembers that), under a name of its own, "<base>.<16 hex
+// digits>.partial" created O_EXCL|O_NOFOLLOW, which no other receiver
+// knows and which cannot be a user's "<base>.partial". partial is that
+// name, or "<base>.partial" for an unnamed file (for messages only).
+// Without replace, an existing base is ErrExists.
+func (at *rootDest) createAside(clean string, noTmpfile *atomic.Bool) (f *os.File, partial string, err error) {
+	if noTmpfile == nil || !noTmpfile.Load() {
+		fd, err := unix.Openat(at.dir, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o644)
 		switch {
 		case err == nil:
 			at.anon = true
-			d.f = os.NewFile(uintptr(fd), clean)
-			return d, nil
+			return os.NewFile(uintptr(fd), clean), at.base + ".partial", nil
 		case tmpfileUnsupported(err):
-			t.noTmpfile.Store(true)
+			if noTmpfile != nil {
+				noTmpfile.Store(true)
+			}
 		default:
-			unix.Close(dfd)
-			return nil, fmt.Errorf("create in %q: %w", dir, openErr(err))
+			return nil, "", fmt.Errorf("create in %q: %w", path.Dir(clean), openErr(err))
 		}
 	}
-	if !t.overwrite {
+	if !at.replace {
 		if err := at.check(clean); err != nil {
-			unix.Close(dfd)
-			return nil, err
+			return nil, "", err
 		}
 	}
-	// A name of its own, created O_EXCL: no other receiver knows it, so
-	// it needs no lock and no truncation, and it cannot be a name the
-	// tree itself (or, with overwrite, a user) has, such as "x.partial"
-	// beside "x". Commit renames it into place as a RootDestination's.
 	for range 4 {
-		d.partial = tempName(base)
+		partial = tempName(at.base)
 		var fd int
-		fd, err = unix.Openat(dfd, d.partial, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NOCTTY, 0o644)
+		fd, err = unix.Openat(at.dir, partial, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NOCTTY, 0o644)
 		if err == nil {
-			d.f = os.NewFile(uintptr(fd), clean)
-			return d, nil
+			return os.NewFile(uintptr(fd), clean), partial, nil
 		}
 		if err != unix.EEXIST {
 			break
 		}
 	}
-	unix.Close(dfd)
-	return nil, fmt.Errorf("create in %q: %w", dir, openErr(err))
+	return nil, "", fmt.Errorf("create in %q: %w", path.Dir(clean), openErr(err))
 }
 
 // CommitAll lands a group of the tree's destinations: one syncfs(2) for
