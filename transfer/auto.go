@@ -125,6 +125,12 @@ type classKey struct {
 type classCosts struct {
 	autos   int // Auto transfers chosen in the class, for the exploration schedule
 	samples map[Strategy]*samples
+	// The class's best measured strategy, kept until a figure or a
+	// failure changes it, so that an Auto offer sorts no medians.
+	best       Strategy
+	bestReason string
+	bestOK     bool
+	bestFresh  bool
 }
 
 // samples is a strategy's recent figures in one class: a ring of the
@@ -162,7 +168,20 @@ func (k classKey) bounds() (min, below int64) {
 	return min, below
 }
 
-func (k classKey) String() string {
+func (k classKey) String() string { return classNames[k.net][k.size] }
+
+// classNames are the classes' names, made once: an Auto offer reports its
+// class and should not format it.
+var classNames = func() (names [2][]string) {
+	for _, net := range []Network{Loopback, Remote} {
+		for size := range len(sizeClasses) + 1 {
+			names[net] = append(names[net], classKey{size: size, net: net}.name())
+		}
+	}
+	return names
+}()
+
+func (k classKey) name() string {
 	min, below := k.bounds()
 	hi := "∞"
 	if below > 0 {
@@ -248,6 +267,19 @@ func (c *chooser) pick(k classKey, length int64) (Strategy, string) {
 // best is the usable strategy with the highest measured rate in the
 // class, if any has one.
 func (c *chooser) best(k classKey, usable []Strategy) (Strategy, string, bool) {
+	cc := c.classes[k]
+	if cc != nil && cc.bestFresh {
+		return cc.best, cc.bestReason, cc.bestOK
+	}
+	st, reason, ok := c.measureBest(k, usable)
+	if cc != nil {
+		cc.best, cc.bestReason, cc.bestOK, cc.bestFresh = st, reason, ok, true
+	}
+	return st, reason, ok
+}
+
+// measureBest is best, worked out from the figures.
+func (c *chooser) measureBest(k classKey, usable []Strategy) (Strategy, string, bool) {
 	best, bestRate, n := Strategy(0), 0.0, 0
 	for _, st := range usable {
 		if r, ok := c.rate(k, st); ok {
@@ -327,6 +359,7 @@ func (c *chooser) record(length int64, net Network, st Stats, at time.Time) {
 	}
 	s.n++
 	s.last = at
+	cc.bestFresh = false
 }
 
 // fail marks st refused on this host: it is never chosen again.
@@ -334,6 +367,9 @@ func (c *chooser) fail(st Strategy) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.failed[st] = true
+	for _, cc := range c.classes {
+		cc.bestFresh = false
+	}
 }
 
 // median of the kept figures that f reads, leaving out zeros (CPU not
