@@ -51,6 +51,7 @@ func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilit
 		DefaultSmallStrategy: apiconv.Strategy(small),
 		SmallBelow:           uint64(s.data.AutoSmallBelow()),
 		Auto:                 apiconv.AutoPolicy(s.data.AutoPolicy()),
+		KernelTls:            s.data.KernelTLS(),
 		DataAddress:          s.address,
 		ServerVersion:        s.version,
 		MaxStreams:           uint32(s.maxFileStreams),

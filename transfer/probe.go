@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -76,4 +77,33 @@ func removedTemp() (*os.File, error) {
 	}
 	os.Remove(f.Name())
 	return f, nil
+}
+
+// probeKernelTLS reports whether the kernel takes the "tls" TCP
+// upper-layer protocol (kTLS): it sets TCP_ULP "tls" on a connected
+// loopback socket. A kernel without the tls module answers ENOENT. The
+// socket is closed at once: nothing is encrypted.
+func probeKernelTLS() bool {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return false
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if s, err := ln.Accept(); err == nil {
+		s.Close()
+	}
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	rc.Control(func(fd uintptr) {
+		ok = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_ULP, "tls") == nil
+	})
+	return ok
 }

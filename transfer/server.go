@@ -41,8 +41,9 @@ type Server struct {
 	ceiling   *clock  // Config.MaxRate, shared by every transfer; nil if none
 	idle      idleSet // keep-alive connections waiting for a preamble
 
-	sums *sumCache // Checksum's cache (Config.ChecksumCache)
-	auto *chooser  // the measuring Auto; nil when Auto follows the fixed order
+	sums      *sumCache // Checksum's cache (Config.ChecksumCache)
+	kernelTLS bool      // probed at start: see KernelTLS
+	auto      *chooser  // the measuring Auto; nil when Auto follows the fixed order
 	// probing is the start-up probe's goroutine (Config.AutoProbe).
 	probing sync.WaitGroup
 
@@ -74,6 +75,7 @@ func NewServer(cfg Config) *Server {
 			s.supported = append(s.supported, st)
 		}
 	}
+	s.kernelTLS = probeKernelTLS()
 	if cfg.Auto == AutoMeasure {
 		s.auto = newChooser(s.supported, cfg.preference, cfg.autoExploreEvery())
 		if cfg.AutoProbe {
@@ -82,6 +84,11 @@ func NewServer(cfg Config) *Server {
 	}
 	return s
 }
+
+// KernelTLS reports whether this host's kernel offers kTLS (the "tls"
+// TCP upper-layer protocol), probed when the server was made. Nothing in
+// Ferry uses it yet.
+func (s *Server) KernelTLS() bool { return s.kernelTLS }
 
 // Supported lists the strategies this server offers.
 func (s *Server) Supported() []Strategy { return slices.Clone(s.supported) }

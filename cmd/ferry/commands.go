@@ -229,6 +229,7 @@ func caps(ctx context.Context, args []string, out io.Writer) error {
 		safe(resp.GetServerVersion()), safe(resp.GetDataAddress()), strategyNames(resp.GetStrategies()), strategyName(resp.GetDefaultStrategy()),
 		humanBytes(resp.GetSmallBelow()), strategyName(resp.GetDefaultSmallStrategy()))
 	printAuto(out, resp.GetAuto())
+	fmt.Fprintf(out, "parallel streams: at most %d per file\nkernel TLS:       %v (not used yet)\n", max(resp.GetMaxStreams(), 1), resp.GetKernelTls())
 	return nil
 }
 

@@ -86,7 +86,12 @@ type GetCapabilitiesResponse struct {
 	// The most data connections this server lets one client split a file's
 	// range over (parallel streams, each a Download of its own part). 0 or 1
 	// means one stream.
-	MaxStreams    uint32 `protobuf:"varint,8,opt,name=max_streams,json=maxStreams,proto3" json:"max_streams,omitempty"`
+	MaxStreams uint32 `protobuf:"varint,8,opt,name=max_streams,json=maxStreams,proto3" json:"max_streams,omitempty"`
+	// Whether this host's kernel offers TLS in the kernel (kTLS: the "tls"
+	// TCP upper-layer protocol), probed at start-up. With it an encrypted
+	// data channel could keep SENDFILE and SPLICE zero-copy; Ferry does not
+	// use it yet (see docs/design.md).
+	KernelTls     bool `protobuf:"varint,9,opt,name=kernel_tls,json=kernelTls,proto3" json:"kernel_tls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -175,6 +180,13 @@ func (x *GetCapabilitiesResponse) GetMaxStreams() uint32 {
 		return x.MaxStreams
 	}
 	return 0
+}
+
+func (x *GetCapabilitiesResponse) GetKernelTls() bool {
+	if x != nil {
+		return x.KernelTls
+	}
+	return false
 }
 
 // AutoPolicy is the server's choice of strategy: in each size class it picks
@@ -1462,7 +1474,7 @@ var File_ferry_v1_transfer_proto protoreflect.FileDescriptor
 const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
 	"\x17ferry/v1/transfer.proto\x12\bferry.v1\x1a\x17ferry/v1/checksum.proto\x1a\x14ferry/v1/files.proto\x1a\x14ferry/v1/stats.proto\x1a\x17ferry/v1/strategy.proto\x1a\x18ferry/v1/transfers.proto\x1a\x13ferry/v1/tree.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n" +
-	"\x16GetCapabilitiesRequest\"\x8c\x03\n" +
+	"\x16GetCapabilitiesRequest\"\xab\x03\n" +
 	"\x17GetCapabilitiesResponse\x122\n" +
 	"\n" +
 	"strategies\x18\x01 \x03(\x0e2\x12.ferry.v1.StrategyR\n" +
@@ -1475,7 +1487,9 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"smallBelow\x12(\n" +
 	"\x04auto\x18\a \x01(\v2\x14.ferry.v1.AutoPolicyR\x04auto\x12\x1f\n" +
 	"\vmax_streams\x18\b \x01(\rR\n" +
-	"maxStreams\"\x92\x01\n" +
+	"maxStreams\x12\x1d\n" +
+	"\n" +
+	"kernel_tls\x18\t \x01(\bR\tkernelTls\"\x92\x01\n" +
 	"\n" +
 	"AutoPolicy\x12\x1c\n" +
 	"\tobjective\x18\x01 \x01(\tR\tobjective\x12#\n" +
