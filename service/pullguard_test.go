@@ -22,6 +22,7 @@ import (
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
+	"github.com/ferrydev/ferry/internal/testpki"
 	"github.com/ferrydev/ferry/service"
 )
 
@@ -320,5 +321,45 @@ func TestAllowPeersRejected(t *testing.T) {
 			Logger: quiet, AllowPeers: []string{p}}); err == nil {
 			t.Errorf("NewNode(AllowPeers %q) = nil error, want one", p)
 		}
+	}
+}
+
+// TestPullPeerTLS: the peer target the node builds (passthrough:///host:port,
+// dialled by its own dialer) still checks the peer's certificate against
+// the host, by IP and by name, and carries the token over TLS.
+func TestPullPeerTLS(t *testing.T) {
+	p := testpki.New(t, "ferry test CA")
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("peer-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := service.ServerTLS(p.ServerCert, p.ServerKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startNode(t, service.Config{TLS: tlsCfg, AuthToken: "peer-secret"})
+	writeFile(t, a.root, "f.bin", 4096)
+	dial, err := client.Security{CAFile: p.CA, TokenFile: token}.DialOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, service.Config{AllowPull: true, AllowPeers: []string{"127.0.0.1", "localhost"}, PeerDialOptions: dial})
+	port := strconv.Itoa(a.Addr().(*net.TCPAddr).Port)
+	for i, host := range []string{"127.0.0.1", "localhost"} {
+		dest := "f" + strconv.Itoa(i)
+		if _, err := pull(t, b, &ferryv1.PullRequest{Peer: net.JoinHostPort(host, port), Path: "f.bin", Destination: dest}); err != nil {
+			t.Errorf("Pull over TLS from %s = %v", host, err)
+		}
+	}
+	other := testpki.New(t, "another CA")
+	wrong, err := client.Security{CAFile: other.CA, TokenFile: token}.DialOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startNode(t, service.Config{AllowPull: true, PeerDialOptions: wrong})
+	peer := a.Addr().String()
+	_, err = pull(t, c, &ferryv1.PullRequest{Peer: peer, Path: "f.bin", Destination: "x"})
+	if st := status.Convert(err); st.Code() != codes.Unavailable || st.Message() != `peer "`+peer+`" could not be reached as a ferryd` {
+		t.Errorf("Pull from a peer whose certificate the node does not trust = %v, want the generic Unavailable", err)
 	}
 }
