@@ -39,6 +39,8 @@ type Client struct {
 	api    ferryv1.TransferServiceClient
 	pool   *transfer.Pool
 	caps   capsCache // the server's max_streams, asked once
+	// checkData, when set, vets every data address before it is dialled.
+	checkData func(address string) error
 }
 
 // Dial connects lazily to target (host:port). With no options the
@@ -54,6 +56,15 @@ func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
 	return &Client{conn: conn, target: target, api: ferryv1.NewTransferServiceClient(conn),
 		pool: transfer.NewPool(transfer.PoolConfig{})}, nil
 }
+
+// CheckDataAddresses makes every later download of c call check with
+// the data address (host:port) an offer names, once an unspecified host
+// is filled in, before a connection is made to it: an error refuses the
+// offer, and the download fails with it, no byte sent. Call it before
+// the first download. ferryd's Pull uses it to keep a peer from pointing
+// the node at hosts it was not told to reach; without it, any address an
+// offer names is dialled.
+func (c *Client) CheckDataAddresses(check func(address string) error) { c.checkData = check }
 
 // Close closes the connection and the idle data connections.
 func (c *Client) Close() error {
@@ -323,8 +334,12 @@ func (c *Client) receive(ctx context.Context, offer *ferryv1.Offer, dst *fsroot.
 	if offer.GetInline() {
 		return transfer.ReceiveInline(offer.GetData(), int64(offer.GetLength()), dst, strategy)
 	}
+	addr, err := c.dataAddress(offer)
+	if err != nil {
+		return transfer.Stats{}, err
+	}
 	return c.pool.Receive(ctx, transfer.Ticket{
-		Address:  dataAddress(offer.GetDataAddress(), c.target),
+		Address:  addr,
 		Ticket:   offer.GetTicket(),
 		Length:   int64(offer.GetLength()),
 		Strategy: strategy,
@@ -389,6 +404,18 @@ func pick(recvErr, streamErr error) error {
 func opaque(err error) bool {
 	c := status.Code(err)
 	return err != nil && (c == codes.Internal || c == codes.Unknown)
+}
+
+// dataAddress is the address to dial for an offer's data channel, once
+// CheckDataAddresses' check, if any, has accepted it.
+func (c *Client) dataAddress(offer *ferryv1.Offer) (string, error) {
+	addr := dataAddress(offer.GetDataAddress(), c.target)
+	if c.checkData != nil {
+		if err := c.checkData(addr); err != nil {
+			return "", err
+		}
+	}
+	return addr, nil
 }
 
 // dataAddress fills in the control plane's host when the offer names an

@@ -437,9 +437,11 @@ func (tr *treeRecv) receive(ctx context.Context, e *ferryv1.TreeEntry) (landing,
 	strategy, _ := apiconv.FromStrategy(offer.GetStrategy())
 	if offer.GetInline() {
 		l.st, err = transfer.ReceiveInline(offer.GetData(), int64(offer.GetLength()), dst, strategy)
+	} else if addr, aerr := tr.c.dataAddress(offer); aerr != nil {
+		err = aerr
 	} else {
 		l.st, err = tr.pool.Receive(ctx, transfer.Ticket{
-			Address: dataAddress(offer.GetDataAddress(), tr.c.target), Ticket: offer.GetTicket(),
+			Address: addr, Ticket: offer.GetTicket(),
 			Length: int64(offer.GetLength()), Strategy: strategy,
 		}, dst, tr.opts.Receive)
 	}

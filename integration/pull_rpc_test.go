@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -130,4 +132,43 @@ func pullMessages(t *testing.T, out string) []*ferryv1.PullResponse {
 		t.Fatalf("grpcurl Pull printed no messages")
 	}
 	return msgs
+}
+
+// TestPullAllowPeer drives ferryd's --allow-peer with the real grpcurl: a
+// node started with --allow-pull alone says at start-up that it pulls
+// from loopback only; one whose FERRY_ALLOW_PEER admits no loopback
+// address refuses a loopback peer with PermissionDenied, and one given a
+// closed port answers the same generic Unavailable as for any peer it
+// cannot reach as a ferryd.
+func TestPullAllowPeer(t *testing.T) {
+	grpcurl := toolPath(t, grpcurlTool)
+	rootA := t.TempDir()
+	writeRandom(t, rootA, "f.bin", 4096)
+	a := startFerryd(t, rootA, "--auto=fixed")
+	open := startFerryd(t, t.TempDir(), "--allow-pull", "--auto=fixed")
+	if !strings.Contains(open.Log.String(), "INSECURE: --allow-pull without --allow-peer") {
+		t.Errorf("ferryd --allow-pull without --allow-peer did not warn:\n%s", open.Log)
+	}
+	plain := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	listed := startFerrydEnv(t, t.TempDir(), plain, []string{"FERRY_ALLOW_PEER=10.0.0.0/8,*.ferry-headless.ns.svc.cluster.local"},
+		"--allow-pull", "--auto=fixed")
+
+	body := `{"peer": "` + a.Addr + `", "path": "f.bin", "destination": "f.bin"}`
+	r := run(t, os.Environ(), grpcurl, "-plaintext", "-d", body, listed.Addr, serviceName+"/Pull")
+	if r.code == 0 || !strings.Contains(r.stderr, "Code: PermissionDenied") || !strings.Contains(r.stderr, "--allow-peer") {
+		t.Errorf("grpcurl Pull from an unlisted peer: exit %d, stderr %q; want PermissionDenied naming --allow-peer", r.code, r.stderr)
+	}
+	for _, peer := range []string{"unix:/tmp/ferry.sock", "unix-abstract:ferry"} {
+		body := `{"peer": "` + peer + `", "path": "f.bin", "destination": "f.bin"}`
+		if r := run(t, os.Environ(), grpcurl, "-plaintext", "-d", body, open.Addr, serviceName+"/Pull"); !strings.Contains(r.stderr, "Code: InvalidArgument") {
+			t.Errorf("grpcurl Pull from peer %q: exit %d, stderr %q; want InvalidArgument", peer, r.code, r.stderr)
+		}
+	}
+	closed := a.Addr
+	a.Stop(t)
+	body = `{"peer": "` + closed + `", "path": "f.bin", "destination": "f.bin"}`
+	r = run(t, os.Environ(), grpcurl, "-plaintext", "-d", body, open.Addr, serviceName+"/Pull")
+	if want := `Message: peer "` + closed + `" could not be reached as a ferryd`; !strings.Contains(r.stderr, "Code: Unavailable") || !strings.Contains(r.stderr, want) {
+		t.Errorf("grpcurl Pull from a closed port: exit %d, stderr %q; want Unavailable, %s", r.code, r.stderr, want)
+	}
 }

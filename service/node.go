@@ -71,6 +71,14 @@ type Config struct {
 	// one that writes and dials out. false means Pull is refused with
 	// PermissionDenied.
 	AllowPull bool
+	// AllowPeers are the peers a Pull may reach, and the hosts their
+	// offers may name as data address: host names, "*.suffix" wildcards
+	// (the "*" in the first label only), IP addresses and CIDRs (see
+	// peerList for exactly what is matched). A peer not admitted is
+	// PermissionDenied before anything is dialled, so this node's peer
+	// credentials go to admitted peers only. nil means loopback peers
+	// only. NewNode rejects a pattern it cannot read.
+	AllowPeers []string
 	// PeerDialOptions are the options Pull dials a peer's control plane
 	// with: this node's own credentials toward its peers (TLS, a token),
 	// never the caller's. nil means plaintext with no token.
@@ -112,6 +120,10 @@ func NewNode(cfg Config) (*Node, error) {
 	if n.log == nil {
 		n.log = slog.Default()
 	}
+	peers, err := parsePeerList(cfg.AllowPeers)
+	if err != nil {
+		return nil, err
+	}
 	cfg.Data.Logger = orDefault(cfg.Data.Logger, n.log)
 	root, err := fsroot.OpenRoot(orDefault(cfg.Root, "."))
 	if err != nil {
@@ -150,7 +162,7 @@ func NewNode(cfg Config) (*Node, error) {
 		root: root, data: n.data, address: advertise,
 		version:  orDefault(cfg.Version, "dev"),
 		progress: orDefault(cfg.ProgressInterval, 250*time.Millisecond),
-		peerDial: cfg.PeerDialOptions, allowPull: cfg.AllowPull, log: n.log,
+		peerDial: cfg.PeerDialOptions, allowPull: cfg.AllowPull, peers: peers, log: n.log,
 		transfers: newRegistry(cfg.TransferHistory),
 		listings:  make(chan struct{}, maxListings),
 	}
@@ -159,6 +171,7 @@ func NewNode(cfg Config) (*Node, error) {
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},
 		orDefault(cfg.MaxStreams, defaultMaxStreams), orDefault(cfg.MaxOpenStreams, defaultMaxOpenStreams), n.metrics.grpc)
 	n.logSecurity()
+	n.logPull(peers)
 	return n, nil
 }
 

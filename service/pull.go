@@ -1,8 +1,8 @@
 package service
 
 import (
+	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"google.golang.org/grpc"
@@ -24,19 +24,19 @@ func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStrea
 	if !s.allowPull {
 		return status.Error(codes.PermissionDenied, "pulls are disabled on this node; start ferryd with --allow-pull")
 	}
-	dest, err := checkPull(req)
+	dest, host, err := checkPull(req)
 	if err != nil {
 		return err
 	}
 	rec, stream := s.recordPull(stream, req, dest)
 	defer func() { rec.finish(nil, nil, err) }()
-	peer, err := client.Dial(req.GetPeer(), s.peerDial...)
+	peer, err := s.dialPeer(stream.Context(), req.GetPeer(), host) // peerdial.go
 	if err != nil {
-		return status.Errorf(codes.InvalidArgument, "peer %q: %v", req.GetPeer(), err)
+		return err
 	}
 	defer peer.Close()
 	if fi, err := peer.Stat(stream.Context(), req.GetPath()); err != nil {
-		return s.pullStatus(err, dest)
+		return s.firstPeerStatus(err, req.GetPeer(), dest)
 	} else if fi.GetIsDir() {
 		return s.pullTree(req, dest, peer, stream) // pulltree.go
 	}
@@ -60,22 +60,23 @@ func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStrea
 	return stream.Send(&ferryv1.PullResponse{Event: &ferryv1.PullResponse_Report{Report: report}})
 }
 
-// checkPull validates a PullRequest and returns its cleaned destination.
-func checkPull(req *ferryv1.PullRequest) (string, error) {
-	if host, port, err := net.SplitHostPort(req.GetPeer()); err != nil || host == "" || port == "" {
-		return "", status.Errorf(codes.InvalidArgument, "peer %q: want host:port", req.GetPeer())
+// checkPull validates a PullRequest and returns its cleaned destination
+// and the peer's host.
+func checkPull(req *ferryv1.PullRequest) (dest, host string, err error) {
+	if host, err = splitPeer(req.GetPeer()); err != nil {
+		return "", "", status.Errorf(codes.InvalidArgument, "peer %q: want host:port (an IP address or a DNS name, and a port): %v", req.GetPeer(), err)
 	}
 	if _, err := apiconv.FromChecksumAlgorithm(req.GetChecksum()); err != nil {
-		return "", status.Error(codes.InvalidArgument, err.Error())
+		return "", "", status.Error(codes.InvalidArgument, err.Error())
 	}
-	dest, err := fsroot.CleanPath(req.GetDestination())
+	dest, err = fsroot.CleanPath(req.GetDestination())
 	if err == nil && dest == "." {
 		err = fmt.Errorf("%w: the destination names the root itself", fsroot.ErrInvalidPath)
 	}
 	if err != nil {
-		return "", toStatus(err, req.GetDestination())
+		return "", "", toStatus(err, req.GetDestination())
 	}
-	return dest, nil
+	return dest, host, nil
 }
 
 // forwardProgress relays the peer's progress messages to the caller, at
@@ -97,6 +98,10 @@ func (s *transferService) forwardProgress(stream grpc.ServerStreamingServer[ferr
 // reaching it: Unavailable) keeps its code, its message prefixed with
 // "peer: "; a local error is mapped as any data-plane error.
 func (s *transferService) pullStatus(err error, dest string) error {
+	if errors.Is(err, errNotListed) {
+		s.log.Warn("pull refused an offer", "destination", dest, "err", err)
+		return status.Error(codes.PermissionDenied, "peer: its offer names a data address "+errNotListed.Error())
+	}
 	if st, ok := status.FromError(err); ok {
 		return status.Error(st.Code(), "peer: "+st.Message())
 	}

@@ -142,7 +142,7 @@ func TestPullErrors(t *testing.T) {
 		{"onto-dir", peer, "f.bin", "dir", codes.FailedPrecondition, false},
 		{"missing-source", peer, "nope.bin", "x", codes.NotFound, true},
 		{"source-escapes", peer, "../etc/passwd", "x", codes.InvalidArgument, true},
-		{"unreachable", unreachable, "f.bin", "x", codes.Unavailable, true},
+		{"unreachable", unreachable, "f.bin", "x", codes.Unavailable, false},
 		{"no-port", "127.0.0.1", "f.bin", "x", codes.InvalidArgument, false},
 		{"no-peer", "", "f.bin", "x", codes.InvalidArgument, false},
 	} {

@@ -3,6 +3,8 @@ package service
 import (
 	"crypto/tls"
 	"net"
+	"net/netip"
+	"slices"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -54,4 +56,23 @@ func tlsMode(c *tls.Config) string {
 		return "mutual"
 	}
 	return "on"
+}
+
+// logPull says at start-up which peers a Pull may reach, loudly when
+// that is every loopback port (no --allow-peer) or every address.
+func (n *Node) logPull(peers *peerList) {
+	switch {
+	case !n.cfg.AllowPull:
+		if len(n.cfg.AllowPeers) > 0 {
+			n.log.Warn("--allow-peer has no effect without --allow-pull")
+		}
+	case len(n.cfg.AllowPeers) == 0:
+		n.log.Warn("INSECURE: --allow-pull without --allow-peer: callers may make this node connect to any port on " +
+			"loopback, and pulls from other hosts are refused; list the peers this node may pull from with --allow-peer")
+	case slices.ContainsFunc(peers.nets, func(p netip.Prefix) bool { return p.Bits() == 0 }):
+		n.log.Warn("INSECURE: --allow-peer admits every address: callers may make this node connect to any host and port it can reach",
+			"allow_peer", n.cfg.AllowPeers)
+	default:
+		n.log.Info("pulls allowed", "allow_peer", n.cfg.AllowPeers)
+	}
 }

@@ -28,6 +28,7 @@ type transferService struct {
 	progress  time.Duration
 	peerDial  []grpc.DialOption // for Pull's peers
 	allowPull bool              // Config.AllowPull
+	peers     *peerList         // Config.AllowPeers
 	transfers *registry         // what ListTransfers lists
 	listings  chan struct{}     // a place per running ListFiles (maxListings)
 	log       *slog.Logger

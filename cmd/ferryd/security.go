@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/ferrydev/ferry/client"
 	"github.com/ferrydev/ferry/internal/bearer"
@@ -14,6 +15,21 @@ type securityFlags struct {
 	allowPull                      bool
 	cert, key, clientCA, tokenFile string
 	peerCA, peerTokenFile          string // toward peers, for Pull
+	allowPeers                     patterns
+}
+
+// patterns is a repeatable flag of comma-separated values.
+type patterns []string
+
+func (p *patterns) String() string { return strings.Join(*p, ",") }
+
+func (p *patterns) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*p = append(*p, s)
+		}
+	}
+	return nil
 }
 
 func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
@@ -23,14 +39,17 @@ func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
 	fs.StringVar(&s.clientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates it signed (mutual TLS)")
 	fs.StringVar(&s.tokenFile, "auth-token-file", "", "file holding the bearer token every TransferService call must carry (health and reflection stay open)")
 	fs.BoolVar(&s.allowPull, "allow-pull", false, "let callers make this node pull files from peers into its root (the Pull RPC)")
+	fs.Var(&s.allowPeers, "allow-peer", "`peers` Pull may reach and whose data addresses it may dial: host names, *.suffix, IP addresses, CIDRs; "+
+		"repeatable or comma-separated (default: loopback only)")
 	fs.StringVar(&s.peerCA, "peer-tls-ca", "", "PEM CA bundle: Pull dials peers over TLS, checking their certificates against it")
-	fs.StringVar(&s.peerTokenFile, "peer-token-file", "", "file holding the bearer token Pull sends to peers (without --peer-tls-ca, to loopback peers only)")
+	fs.StringVar(&s.peerTokenFile, "peer-token-file", "", "file holding the bearer token Pull sends to the peers --allow-peer admits (without --peer-tls-ca, to loopback peers only)")
 	return s
 }
 
 // apply loads the files into cfg, naming the flag at fault.
 func (s *securityFlags) apply(cfg *service.Config) error {
 	cfg.AllowPull = s.allowPull
+	cfg.AllowPeers = s.allowPeers
 	tlsCfg, err := service.ServerTLS(s.cert, s.key, s.clientCA)
 	if err != nil {
 		return fmt.Errorf("--tls-cert/--tls-key/--tls-client-ca: %w", err)

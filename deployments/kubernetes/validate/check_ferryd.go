@@ -48,6 +48,10 @@ func (p *pod) checkSettings(errs *problems) {
 	if err := lvl.UnmarshalText([]byte(p.set["log-level"])); err != nil {
 		errs.addf("--log-level: %v", err)
 	}
+	if p.set["allow-pull"] == "true" && strings.Trim(p.set["allow-peer"], ", ") == "" {
+		errs.addf("--allow-pull without --allow-peer: ferryd pulls from loopback peers only, never from another pod; " +
+			"list the pods' headless names (FERRY_ALLOW_PEER=*.ferry-headless.<namespace>.svc.cluster.local)")
+	}
 	for _, name := range []string{"ticket-ttl", "shutdown-grace", "handshake-timeout"} {
 		if _, err := p.set.Duration(name); err != nil {
 			errs.addf("%v", err)

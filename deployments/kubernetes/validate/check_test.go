@@ -50,6 +50,9 @@ func TestCheckCatchesMistakes(t *testing.T) {
 		{"unknown flag", func(_ *appsv1.StatefulSet, c *corev1.Container, _ Manifests) {
 			c.Args = append(c.Args, "--tls-crt=/etc/ferry/secrets/tls.crt") // a misspelt --tls-cert
 		}, "no flag"},
+		{"pulls from loopback only", func(_ *appsv1.StatefulSet, _ *corev1.Container, m Manifests) {
+			all[*corev1.ConfigMap](m)[0].Data["FERRY_ALLOW_PULL"] = "true"
+		}, "--allow-pull without --allow-peer"},
 		{"misspelt config key", func(_ *appsv1.StatefulSet, _ *corev1.Container, m Manifests) {
 			all[*corev1.ConfigMap](m)[0].Data["FERRY_SHUTDOWN_GRACEE"] = "20s"
 		}, "FERRY_SHUTDOWN_GRACEE"},

@@ -12,6 +12,10 @@ type Flag struct {
 	Name, Type, Default string
 	// ZeroMeans is what ferryd makes of a zero duration ("0: 20s").
 	ZeroMeans time.Duration
+	// Repeatable flags add up: each occurrence on the command line adds
+	// its comma-separated values (the environment counts only when the
+	// command line has none).
+	Repeatable bool
 }
 
 // FerrydFlags mirrors cmd/ferryd's flags. A test compares it with the
@@ -30,6 +34,7 @@ var FerrydFlags = []Flag{
 	{Name: "tls-client-ca", Type: "string"},
 	{Name: "auth-token-file", Type: "string"},
 	{Name: "allow-pull", Default: "false"},
+	{Name: "allow-peer", Type: "peers", Repeatable: true},
 	{Name: "peer-tls-ca", Type: "string"},
 	{Name: "peer-token-file", Type: "string"},
 	{Name: "max-transfers", Type: "int", Default: "0"},
@@ -118,8 +123,14 @@ func Resolve(args []string, env *Env) (Settings, error) {
 			s[f.Name] = v
 		}
 	}
+	seen := map[string]bool{}
 	for _, af := range parsed {
-		s[af.name] = af.value
+		if f, _ := ferrydFlag(af.name); f.Repeatable && seen[af.name] {
+			s[af.name] += "," + af.value
+		} else {
+			s[af.name] = af.value
+		}
+		seen[af.name] = true
 	}
 	return s, nil
 }

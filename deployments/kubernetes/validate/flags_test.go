@@ -25,6 +25,18 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+func TestResolveRepeatable(t *testing.T) {
+	env := &Env{}
+	env.Set("FERRY_ALLOW_PEER", "10.0.0.0/8")
+	s, err := Resolve([]string{"--allow-peer=a.example", "--allow-peer", "*.b.example,fd00::/8"}, env)
+	if want := "a.example,*.b.example,fd00::/8"; err != nil || s["allow-peer"] != want {
+		t.Errorf("Resolve(--allow-peer twice) = %q, %v; want %q (the flags add up, the env is unused)", s["allow-peer"], err, want)
+	}
+	if s, _ := Resolve(nil, env); s["allow-peer"] != "10.0.0.0/8" {
+		t.Errorf("Resolve(FERRY_ALLOW_PEER only) = %q, want the env's", s["allow-peer"])
+	}
+}
+
 func TestResolveRejects(t *testing.T) {
 	for _, args := range [][]string{
 		{"--tls-crt=/x"},
