@@ -116,35 +116,59 @@ type listItem struct {
 }
 
 // walk appends the entries of dir, whose paths start with prefix, that
-// sort after l.after, until the page is full.
+// sort after l.after, until the page is full. It takes the directory's
+// items a bounded batch at a time (items): when a batch runs out before
+// the page is full (entries vanished after they were read, or empty
+// subdirectories), it reads the directory again for the items after the
+// last one it took, so that a short page always means the end.
 func (l *lister) walk(dir *os.File, prefix string) error {
 	if depth := strings.Count(prefix, "/"); depth > MaxListDepth {
 		return fmt.Errorf("%w: %q is more than %d levels deep", ErrTooDeep, strings.TrimSuffix(prefix, "/"), MaxListDepth)
 	}
-	items, err := l.items(dir, prefix)
-	if err != nil {
-		return err
-	}
 	stats := make(map[string]*unix.Stat_t)
-	for _, it := range items {
-		if len(l.out) >= l.limit {
-			return nil
-		}
-		p := prefix + it.key
-		st, err := listStat(dir, it.name, stats)
+	taken := "" // this level's last key taken; "" before the first
+	for {
+		items, more, err := l.items(dir, prefix, taken)
 		if err != nil {
-			continue // gone since it was read
-		}
-		if !it.sub {
-			l.out = append(l.out, listEntry(dir, p, it.name, st))
-			continue
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			continue
-		}
-		if err := l.descend(dir, it.name, p); err != nil {
 			return err
 		}
+		if testHookListed != nil {
+			testHookListed()
+		}
+		for _, it := range items {
+			if len(l.out) >= l.limit {
+				return nil
+			}
+			taken = it.key
+			if err := l.take(dir, prefix, it, stats); err != nil {
+				return err
+			}
+		}
+		if !more || len(l.out) >= l.limit {
+			return nil
+		}
+		if _, err := dir.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("read %q: %w", strings.TrimSuffix(prefix, "/"), err)
+		}
+	}
+}
+
+// testHookListed, when set by a test, runs after each batch of a
+// directory's names is read and before they are listed.
+var testHookListed func()
+
+// take lists one item: a name's entry, or what lies beneath a directory.
+func (l *lister) take(dir *os.File, prefix string, it listItem, stats map[string]*unix.Stat_t) error {
+	st, err := listStat(dir, it.name, stats)
+	if err != nil {
+		return nil // gone since it was read
+	}
+	p := prefix + it.key
+	switch {
+	case !it.sub:
+		l.out = append(l.out, listEntry(dir, p, it.name, st))
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return l.descend(dir, it.name, p)
 	}
 	return nil
 }
@@ -158,23 +182,29 @@ const MaxListDepth = 64
 const readChunk = 1024
 
 // items reads dir's names a chunk at a time and returns, in key order,
-// the items of this page's walk that sort after l.after: at most the
-// first 2·limit+2 of them. Each name's own item yields one entry and
-// sorts before the name's "/" item, so that many hold at least limit
-// entries; the rest of the directory is never held, whatever its size.
-func (l *lister) items(dir *os.File, prefix string) ([]listItem, error) {
+// the first 2·limit+2 items of this page's walk: those that sort after
+// l.after and whose keys sort after taken (this level's items already
+// walked). Each name's own item yields one entry and sorts before the
+// name's "/" item, so that many usually fill the page; the rest of the
+// directory is never held, whatever its size. more reports whether items
+// were left out, for walk to read again.
+func (l *lister) items(dir *os.File, prefix, taken string) (items []listItem, more bool, err error) {
 	keep := 2*l.limit + 2
-	var items []listItem
 	add := func(it listItem) {
 		p := prefix + it.key
 		if !it.sub && p <= l.after || it.sub && p <= l.after && !strings.HasPrefix(l.after, p) {
 			return // wholly at or before the page's start
 		}
+		if taken != "" && it.key <= taken {
+			return // walked already
+		}
 		items = append(items, it)
 	}
 	trim := func() {
 		slices.SortFunc(items, func(a, b listItem) int { return strings.Compare(a.key, b.key) })
-		items = items[:min(len(items), keep)]
+		if len(items) > keep {
+			items, more = items[:keep], true
+		}
 	}
 	for {
 		names, err := dir.Readdirnames(readChunk)
@@ -191,11 +221,11 @@ func (l *lister) items(dir *os.File, prefix string) ([]listItem, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %q: %w", strings.TrimSuffix(prefix, "/"), openErr(err))
+			return nil, false, fmt.Errorf("read %q: %w", strings.TrimSuffix(prefix, "/"), openErr(err))
 		}
 	}
 	trim()
-	return items, nil
+	return items, more, nil
 }
 
 // descend walks the subdirectory name of dir, whose entries' paths start

@@ -2,6 +2,7 @@ package fsroot
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -288,5 +289,40 @@ func TestListTooDeep(t *testing.T) {
 	}
 	if got, err := root.List("d", false, "", 10); err != nil || len(got) != 1 {
 		t.Errorf("List(d) = %v, %v; want its one entry", got, err)
+	}
+}
+
+// TestListShortPageMeansEnd: entries that vanish between the directory's
+// read and their stat leave the bounded batch of names short; the page
+// must then read on, not come back short (a short page is the end of
+// the listing to its caller).
+func TestListShortPageMeansEnd(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 100 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	defer func() { testHookListed = nil }()
+	for _, recursive := range []bool{false, true} {
+		testHookListed = func() {
+			testHookListed = nil
+			for i := range 30 { // more than a 10-entry page's batch holds
+				os.Remove(filepath.Join(dir, fmt.Sprintf("f%03d", i)))
+			}
+		}
+		got, err := root.List(".", recursive, "", 10)
+		if err != nil || len(got) != 10 || got[0].Path <= "f029" {
+			t.Errorf("List(recursive %v, 10) with entries vanishing mid-page = %d entries from %v, %v; want 10 from f030 on",
+				recursive, len(got), got, err)
+		}
+		for i := range 30 { // back for the next round
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), nil, 0o644)
+		}
 	}
 }
