@@ -115,6 +115,8 @@ type chooser struct {
 	mu      sync.Mutex
 	classes map[classKey]*classCosts
 	failed  map[Strategy]bool
+	refused map[Strategy]int // refusals so far, towards failAfter
+	usables []Strategy       // support less failed; rebuilt when one fails
 }
 
 type classKey struct {
@@ -145,7 +147,7 @@ type samples struct {
 func newChooser(supported []Strategy, fixed func(int64) []Strategy, every int) *chooser {
 	return &chooser{
 		fixed: fixed, every: every, seeded: "none", support: supported,
-		classes: make(map[classKey]*classCosts), failed: make(map[Strategy]bool),
+		classes: make(map[classKey]*classCosts), failed: make(map[Strategy]bool), refused: make(map[Strategy]int),
 	}
 }
 
@@ -230,13 +232,14 @@ func (c *chooser) class(k classKey) *classCosts {
 
 // usable lists the supported strategies that have not failed.
 func (c *chooser) usable() []Strategy {
-	var out []Strategy
-	for _, st := range c.support {
-		if !c.failed[st] {
-			out = append(out, st)
+	if c.usables == nil {
+		for _, st := range c.support {
+			if !c.failed[st] {
+				c.usables = append(c.usables, st)
+			}
 		}
 	}
-	return out
+	return c.usables
 }
 
 // pick returns the class's best measured strategy, or, with nothing
@@ -362,15 +365,24 @@ func (c *chooser) record(length int64, net Network, st Stats, at time.Time) {
 	cc.bestFresh = false
 }
 
-// fail marks st refused on this host: it is never chosen again.
+// fail counts a refusal of st; after failAfter of them st is failed on
+// this host and never chosen again.
 func (c *chooser) fail(st Strategy) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.failed[st] = true
+	if c.refused[st]++; c.refused[st] < failAfter {
+		return
+	}
+	c.failed[st], c.usables = true, nil
 	for _, cc := range c.classes {
 		cc.bestFresh = false
 	}
 }
+
+// failAfter is how many refusals mark a strategy failed. One file on an
+// odd file system (mmap's ENODEV, say) is not the host: a strategy the
+// kernel refuses outright is refused every time.
+const failAfter = 3
 
 // median of the kept figures that f reads, leaving out zeros (CPU not
 // measured).

@@ -98,8 +98,9 @@ func TestChooserExplorationBudget(t *testing.T) {
 	}
 }
 
-// TestChooserNeverPicksFailed: a strategy refused on this host is never
-// chosen again, neither as the pick nor to explore, however fast it was.
+// TestChooserNeverPicksFailed: a strategy refused on this host (failAfter
+// times) is never chosen again, neither as the pick nor to explore,
+// however fast it was; one refusal is not enough.
 func TestChooserNeverPicksFailed(t *testing.T) {
 	c := newChooser(Strategies, fixedOrder, 2)
 	rates := map[Strategy]float64{ReadWrite: 1e9, Mmap: 1e9, Sendfile: 1e9, Splice: 9e9}
@@ -108,6 +109,12 @@ func TestChooserNeverPicksFailed(t *testing.T) {
 		t.Fatalf("pick = %v, want %v before it fails", got, Splice)
 	}
 	c.fail(Splice)
+	if got, _ := c.pickFor(64*mib, Loopback); got != Splice {
+		t.Errorf("pick after one refusal = %v, want %v still: one odd file is not the host", got, Splice)
+	}
+	for range failAfter - 1 {
+		c.fail(Splice)
+	}
 	chosen, _ := synthetic(c, 64*mib, Loopback, rates, 100)
 	if chosen[Splice] != 0 {
 		t.Errorf("SPLICE chosen %d times after it failed, want 0", chosen[Splice])
@@ -278,5 +285,37 @@ func BenchmarkChooserChoose(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.choose(2*mib, Loopback)
+	}
+}
+
+// TestAutoProbeBoundToClient: with BindDataToClient the probe's offers
+// name loopback as their client, and the probe still seeds the chooser.
+func TestAutoProbeBoundToClient(t *testing.T) {
+	s := NewServer(Config{Logger: quiet, Auto: AutoMeasure, AutoProbe: true, AutoProbeDir: t.TempDir(), BindDataToClient: true})
+	defer s.Close()
+	s.probing.Wait()
+	if p := s.AutoPolicy(); p.Seed != "probe" {
+		t.Errorf("with BindDataToClient the probe's seed = %q, want %q", p.Seed, "probe")
+	}
+}
+
+// TestAutoIgnoresFlowPacedTransfers: a transfer on a kernel-paced
+// connection (FlowRate) runs at the pace whatever its strategy, so it
+// adds no figure.
+func TestAutoIgnoresFlowPacedTransfers(t *testing.T) {
+	ts := startServer(t, Config{Auto: AutoMeasure, FlowRate: 128 << 20, AutoExploreEvery: -1})
+	dir := t.TempDir()
+	path, _ := writeFile(t, dir, 17*mib)
+	tr := ts.offer(t, path, Source{ClientIP: loopbackIP})
+	ts.receiveFile(t, tr, dir, ReceiveConfig{})
+	if _, err := tr.Result(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range ts.AutoPolicy().Classes {
+		for _, cost := range c.Costs {
+			if cost.Samples > 0 {
+				t.Errorf("class [%d, %d) %v: %v has %d samples from a paced transfer, want none", c.Min, c.Below, c.Network, cost.Strategy, cost.Samples)
+			}
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -52,7 +53,7 @@ func (s *Server) probeCosts(dir string) {
 		// Its data-path calls are in no transfer's report: say them here,
 		// so that strace -c of a whole ferryd still adds up.
 		s.cfg.logger().Info("auto strategy seeded by the start-up probe", "took", time.Since(start).Round(time.Millisecond), "syscalls", calls)
-	case s.ctx.Err() == nil:
+	case s.ctx.Err() == nil && !s.shuttingDown():
 		s.cfg.logger().Warn("start-up probe failed; auto follows the fixed order until transfers are measured", "err", err)
 	}
 }
@@ -105,7 +106,7 @@ func (s *Server) probeOne(f *os.File, addr string, st Strategy, length int64, nu
 		return Stats{}, err
 	}
 	dup := os.NewFile(uintptr(fd), "probe")
-	t, err := s.offer(Source{File: dup, Path: "(probe)", Length: length, Strategy: st}, true)
+	t, err := s.offer(Source{File: dup, Path: "(probe)", Length: length, Strategy: st, ClientIP: probeIP}, true)
 	if err != nil {
 		dup.Close() // a refused offer leaves the file to its caller
 		return Stats{}, err
@@ -119,6 +120,9 @@ func (s *Server) probeOne(f *os.File, addr string, st Strategy, length int64, nu
 	}
 	got.Duration = time.Since(start) // connect, preamble, verdict, every byte
 	sent, err := t.Result()
+	// The rate is the receiver's; the CPU figures are the sender's, as
+	// for every other figure the chooser keeps.
+	got.UserCPU, got.SystemCPU, got.ThreadMeasured = sent.UserCPU, sent.SystemCPU, sent.ThreadMeasured
 	for _, side := range []Stats{sent, got} {
 		for name, n := range side.Syscalls {
 			calls[name] += n
@@ -151,6 +155,10 @@ func probeData(dir string, size int64) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// probeIP is the probe's own address as a client: loopback, which is
+// where its receiver is, and what Config.BindDataToClient checks.
+var probeIP = netip.MustParseAddr("127.0.0.1")
 
 // setSeed records where the figures came from.
 func (c *chooser) setSeed(seed string) {

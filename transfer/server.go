@@ -227,6 +227,13 @@ func networkOf(ip netip.Addr) Network {
 	return Remote
 }
 
+// shuttingDown reports whether Shutdown or Close has begun.
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
 // AutoPolicy describes how Auto chooses now: the mode and, when
 // measuring, every class's pick and the figures behind it.
 func (s *Server) AutoPolicy() AutoPolicy {

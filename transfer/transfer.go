@@ -92,7 +92,9 @@ func (t *Transfer) finish(st Stats, err error) {
 		t.srv.active.Add(-1)
 		st.ChecksumCPU, st.ChecksumCached = t.Checksum.CPU, t.Checksum.Cached
 		t.stats, t.err = st, err
-		if auto := t.srv.auto; auto != nil && err == nil && !t.Inline && !t.probe {
+		// Kernel-paced connections (FlowRate) run at the pace, whatever
+		// the strategy: no figure of it.
+		if auto := t.srv.auto; auto != nil && err == nil && !t.Inline && !t.probe && t.srv.cfg.FlowRate == 0 {
 			auto.observe(t.Length, t.net, st, time.Now())
 		}
 		if !t.probe {
