@@ -20,6 +20,9 @@ var (
 	// ErrShortTransfer: the data channel closed before all offered bytes
 	// arrived, or carried more than offered.
 	ErrShortTransfer = errors.New("data channel did not carry exactly the offered bytes")
+	// ErrIdle: the data channel brought no byte for the receiver's
+	// ReceiveConfig.IdleTimeout.
+	ErrIdle = errors.New("data channel idle: the sender went silent")
 	// ErrBusy: the server already holds Config.MaxTransfers transfers.
 	ErrBusy = errors.New("server busy: too many concurrent transfers")
 	// ErrClosed: the data-plane server is shut down.
