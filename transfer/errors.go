@@ -21,8 +21,9 @@ var (
 	// arrived, or carried more than offered.
 	ErrShortTransfer = errors.New("data channel did not carry exactly the offered bytes")
 	// ErrIdle: the data channel brought no byte for the receiver's
-	// ReceiveConfig.IdleTimeout.
-	ErrIdle = errors.New("data channel idle: the sender went silent")
+	// ReceiveConfig.IdleTimeout (package client also wraps it when the
+	// control plane stays silent that long).
+	ErrIdle = errors.New("the sender went silent")
 	// ErrBusy: the server already holds Config.MaxTransfers transfers.
 	ErrBusy = errors.New("server busy: too many concurrent transfers")
 	// ErrClosed: the data-plane server is shut down.

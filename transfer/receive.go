@@ -440,7 +440,7 @@ func (r *recvJob) wait(fn func(uintptr) bool) error {
 		}
 		next := r.last.Add(r.idle)
 		if !time.Now().Before(next) {
-			return fmt.Errorf("%w: no byte for %v, after %d bytes", ErrIdle, r.idle, r.got)
+			return fmt.Errorf("%w: no byte on the data channel for %v, after %d bytes", ErrIdle, r.idle, r.got)
 		}
 		r.conn.SetReadDeadline(next)
 		if err := r.ctxErr(); err != nil {
