@@ -191,29 +191,36 @@ func TestDownloadSilentServer(t *testing.T) {
 				return offerOf(data.addr, 0, 1000)
 			}})
 			dir := t.TempDir()
-			done := make(chan error, 1)
-			start := time.Now()
-			go func() {
+			failsIdle(t, "Download", idle, func() error {
 				_, err := c.Download(t.Context(), "f", filepath.Join(dir, "f"),
 					client.DownloadOptions{Receive: client.ReceiveConfig{IdleTimeout: idle}})
-				done <- err
-			}()
-			select {
-			case err := <-done:
-				if !errors.Is(err, transfer.ErrIdle) {
-					t.Errorf("Download() = %v, want %v", err, transfer.ErrIdle)
-				}
-				if took := time.Since(start); took < idle {
-					t.Errorf("Download() failed after %v, before the idle timeout", took)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("Download() still waiting 10 s into a silence, with an idle timeout of 200 ms")
-			}
+				return err
+			})
 			noFiles(t, dir)
 			if got := data.conns.Load(); got != int64(btoi(tt.read)) {
 				t.Errorf("data connections: %d, want %d", got, btoi(tt.read))
 			}
 		})
+	}
+}
+
+// failsIdle runs call, which meets a silent server, and checks that it
+// fails with transfer.ErrIdle once idle has passed, and not long after.
+func failsIdle(t *testing.T, name string, idle time.Duration, call func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- call() }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, transfer.ErrIdle) {
+			t.Errorf("%s() = %v, want %v", name, err, transfer.ErrIdle)
+		}
+		if took := time.Since(start); took < idle {
+			t.Errorf("%s() failed after %v, before the idle timeout", name, took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s() still waiting 10 s into a silence, with an idle timeout of %v", name, idle)
 	}
 }
 
@@ -253,20 +260,11 @@ func TestDownloadTreeSilentServer(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := dialServer(t, &silentTree{hostileTree{entries: entries}})
-			done := make(chan error, 1)
-			go func() {
+			failsIdle(t, "DownloadTree", idle, func() error {
 				_, err := c.DownloadTree(t.Context(), "t", filepath.Join(t.TempDir(), "dest"),
 					client.TreeOptions{Receive: client.ReceiveConfig{IdleTimeout: idle}})
-				done <- err
-			}()
-			select {
-			case err := <-done:
-				if !errors.Is(err, transfer.ErrIdle) {
-					t.Errorf("DownloadTree() = %v, want %v", err, transfer.ErrIdle)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("DownloadTree() still waiting 10 s into a silence, with an idle timeout of 200 ms")
-			}
+				return err
+			})
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -37,20 +36,7 @@ func (h *hostileTree) DownloadTree(_ *ferryv1.DownloadTreeRequest, stream grpc.S
 
 func serveHostile(t *testing.T, entries []*ferryv1.TreeEntry) *client.Client {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	ferryv1.RegisterTransferServiceServer(s, &hostileTree{entries: entries})
-	go s.Serve(ln)
-	t.Cleanup(s.Stop)
-	c, err := client.Dial(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return dialServer(t, &hostileTree{entries: entries}) // hostile_test.go
 }
 
 func inlineFile(p string) *ferryv1.TreeEntry {
