@@ -140,6 +140,13 @@ type DownloadOptions struct {
 	// GetCapabilitiesResponse.max_streams. 0 or 1 means one stream.
 	// Standard output ("-") takes one stream only: more is an error.
 	Streams int
+	// MaxBytes caps the file a download lands: an offer that would make
+	// it longer (with Resume, counting what the partial file holds) is
+	// refused with an error wrapping ErrTooLarge before a byte is
+	// written. 0 means no cap. Whatever the cap, an offer is refused when
+	// it is longer than the Length asked for, or when the destination's
+	// file system has too little free space for it (ErrNoSpace).
+	MaxBytes uint64
 }
 
 // Download fetches path into dest (a file path, "-" for standard output,
@@ -260,24 +267,43 @@ func (c *Client) download(ctx context.Context, req *ferryv1.DownloadRequest, des
 // ended.
 func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest string, dst *fsroot.Destination,
 	opts DownloadOptions, check func(*ferryv1.Offer) error) (*ferryv1.Report, received, error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
 	defer cancel()
+	idle := opts.Receive.IdleLimit()
 	stream, err := c.api.Download(ctx, req)
 	if err != nil {
 		return nil, received{}, err
 	}
+	// The server hashes the range before it offers it when asked for a
+	// checksum, which may take longer than any idle timeout.
+	stop := func() {}
+	if req.GetChecksum() == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+		stop = silence(idle, cancelCause, "waiting for the offer")
+	}
 	first, err := stream.Recv()
+	stop()
 	if err != nil {
-		return nil, received{}, err
+		return nil, received{}, idleCause(ctx, err)
 	}
 	offer := first.GetOffer()
 	if offer == nil {
 		return nil, received{}, errors.New("ferry: server did not start with an offer")
 	}
+	if err := checkOffer(req, offer); err != nil {
+		return nil, received{}, err
+	}
 	if check != nil {
 		if err := check(offer); err != nil {
 			return nil, received{}, err
 		}
+	}
+	var held int64
+	if dst != nil {
+		held = dst.Resumed()
+	}
+	if err := checkSize(dest, held, offer.GetLength(), opts.MaxBytes); err != nil {
+		return nil, received{}, err
 	}
 	if dst == nil {
 		if dst, err = fsroot.CreateDestination(dest); err != nil {
@@ -285,18 +311,24 @@ func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest s
 		}
 	}
 	defer dst.Abort()
+	if err := checkRoom(dst, int64(offer.GetLength())); err != nil {
+		return nil, received{}, err
+	}
 	want, err := expectChecksum(req, offer, dst)
 	if err != nil {
 		return nil, received{}, err
 	}
 
 	recv := make(chan received, 1)
+	stop = func() {}
 	go func() {
 		st, err := c.receive(ctx, offer, dst, opts.Receive)
 		if err != nil && !errors.Is(err, transfer.ErrShortTransfer) {
 			// Stop the RPC: the server frees the ticket and the file. A
 			// short transfer is left to the server, whose status says why.
 			cancel()
+		} else { // the server sends its report, or its status, at once
+			stop = silence(idle, cancelCause, "waiting for its report")
 		}
 		recv <- received{st, err, time.Now()}
 	}()
@@ -305,7 +337,12 @@ func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest s
 		cancel()
 	}
 	r := <-recv
+	stop()
+	serr = idleCause(ctx, serr)
 	if err := outcome(r, serr, int64(offer.GetLength())); err != nil {
+		if errors.Is(serr, transfer.ErrIdle) && r.err != nil { // it explains the receive's end
+			err = fmt.Errorf("%w (the data channel had ended: %v)", serr, r.err)
+		}
 		if status.Code(err) == codes.Aborted {
 			dst.Remove() // the source changed: its bytes are not worth resuming from
 		}

@@ -242,6 +242,16 @@ type partRun struct {
 func (c *Client) runParts(ctx context.Context, req *ferryv1.DownloadRequest, dst *fsroot.Destination, j *fsroot.Journal, streams int, opts DownloadOptions) (*ferryv1.Report, error) {
 	r := &partRun{c: c, req: req, dst: dst, j: j, opts: opts, journal: dst.KeepsJournal(),
 		changed: make(chan struct{}, 1), got: make(map[int]int64)}
+	var missing int64
+	for _, p := range j.Parts {
+		missing += p.Length - p.Held
+	}
+	if err := checkSize(dst.Path, j.Length-missing, uint64(missing), opts.MaxBytes); err != nil {
+		return nil, err
+	}
+	if err := checkRoom(dst, missing); err != nil {
+		return nil, err
+	}
 	if r.journal {
 		if err := dst.SaveJournal(j); err != nil {
 			return nil, fmt.Errorf("ferry: %w", err)

@@ -57,8 +57,19 @@ type TreeOptions struct {
 	// tree as it sends it, so the totals grow until the last entry).
 	// Calls come from the goroutine that lands the files, one at a time.
 	Progress func(*ferryv1.Progress)
-	// Receive tunes the receiving copy loop.
+	// Receive tunes the receiving copy loop. Its IdleTimeout also bounds
+	// how long the download waits for the server's next message while no
+	// file is being received, unless Checksum is set: the server then
+	// hashes each file before it offers it, which may take longer.
 	Receive ReceiveConfig
+	// MaxBytes caps the bytes of the tree's files together: the offer that
+	// would take them past it fails the download with an error wrapping
+	// ErrTooLarge, before any of that file is written (files landed
+	// before stay). 0 means no cap. Whatever the cap, the files offered
+	// must fit in the free space the destination's file system had when
+	// each was offered, less what earlier offers still need
+	// (ErrNoSpace).
+	MaxBytes uint64
 }
 
 // maxTreeConcurrency caps TreeOptions.Concurrency (and a Pull request's
@@ -140,7 +151,8 @@ func (c *Client) DownloadTreeTo(ctx context.Context, path string, dest *fsroot.R
 
 // downloadTree runs the DownloadTree call for the directory top describes.
 func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.StatFileResponse, dest *fsroot.Root, opts TreeOptions) (*ferryv1.TreeReport, error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
 	defer cancel()
 	start := time.Now()
 	stream, err := c.api.DownloadTree(ctx, &ferryv1.DownloadTreeRequest{
@@ -153,8 +165,11 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 	tr := newTreeRecv(c, dest, opts, cancel)
 	defer tr.pool.Close()
 	defer tr.land.Close()
+	if idle := opts.Receive.IdleLimit(); idle > 0 && opts.Checksum == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+		tr.watch(idle, cancelCause)
+	}
 	sent, serr := tr.run(ctx, stream)
-	err = tr.finish(serr)
+	err = tr.finish(idleCause(ctx, serr))
 	if err == nil && ctx.Err() != nil {
 		// Cancelled after the server's last message: the workers skipped
 		// what they had not started, so this is not the whole tree.
@@ -191,11 +206,18 @@ type treeRecv struct {
 	committed chan struct{} // closed when the committer is done
 
 	dirs []dirMeta // set last, deepest first
+	room int64     // free space the offers so far leave (admit); -1 before the first
 
 	mu       sync.Mutex // guards what follows, written by the workers
 	err      error      // the first worker error
 	sum      *ferryv1.TreeReport
 	progress treeProgress
+	// While no file is queued or being received (inflight), the server
+	// must send its next message within idle of heard (watch).
+	inflight int
+	heard    time.Time
+	idle     time.Duration
+	silent   *time.Timer
 }
 
 // treeProgress is what Progress reports, kept as plain numbers.
@@ -217,6 +239,7 @@ func newTreeRecv(c *Client, dest *fsroot.Root, opts TreeOptions, cancel context.
 		landq:     make(chan landing, maxPending),
 		committed: make(chan struct{}),
 		sum:       &ferryv1.TreeReport{Directories: 1},
+		room:      -1,
 	}
 	return tr
 }
@@ -237,6 +260,7 @@ func (tr *treeRecv) run(ctx context.Context, stream interface {
 		if err != nil {
 			return nil, err
 		}
+		tr.heardNow(0)
 		for _, e := range msg.GetEntries() {
 			if err := tr.entry(ctx, e); err != nil {
 				return nil, err
@@ -277,10 +301,9 @@ func (tr *treeRecv) entry(ctx context.Context, e *ferryv1.TreeEntry) error {
 		if e.GetOffer() == nil {
 			return fmt.Errorf("ferry: the server sent file %q without an offer", p)
 		}
-		tr.count(func(s *ferryv1.TreeReport) {
-			tr.progress.FilesTotal++
-			tr.progress.BytesTotal += e.GetOffer().GetLength()
-		})
+		if err := tr.admit(p, e.GetOffer().GetLength()); err != nil {
+			return err
+		}
 		select {
 		case tr.jobs <- e:
 		case <-ctx.Done():
@@ -348,6 +371,7 @@ func (tr *treeRecv) work(ctx context.Context) {
 			continue
 		}
 		l, err := tr.receive(ctx, e)
+		tr.heardNow(-1)
 		if err != nil {
 			if l.dst != nil {
 				l.dst.Abort()
@@ -482,6 +506,67 @@ func (tr *treeRecv) landed(e *ferryv1.TreeEntry, st transfer.Stats) {
 	}
 }
 
+// admit counts a file of length bytes offered as p, or refuses it: past
+// MaxBytes for the tree, or more than the destination's free space left
+// by the files offered before it. The free space is read once and
+// counted down; only an offer that does not fit reads it again, less
+// what the files offered but not landed yet still need.
+func (tr *treeRecv) admit(p string, length uint64) error {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	total, pending := tr.progress.BytesTotal, tr.progress.BytesTotal-tr.sum.Bytes
+	if m := tr.opts.MaxBytes; m > 0 && (length > m || total > m-length) {
+		return fmt.Errorf("ferry: %s: %w: the tree's files come to more than the cap of %d bytes", p, ErrTooLarge, m)
+	}
+	if tr.room < 0 || length > uint64(tr.room) {
+		free, err := tr.dest.FreeSpace()
+		if err != nil {
+			return fmt.Errorf("ferry: %w", err)
+		}
+		if err := fsroot.CheckSpace(p, int64(min(length+pending, 1<<62)), free); err != nil {
+			return fmt.Errorf("ferry: %w", err)
+		}
+		tr.room = free - fsroot.SpaceReserve - int64(pending)
+	}
+	tr.room -= int64(length)
+	tr.progress.FilesTotal++
+	tr.progress.BytesTotal += length
+	tr.inflight++
+	return nil
+}
+
+// watch makes the download fail with transfer.ErrIdle when the server
+// sends nothing for idle while no file is in flight.
+func (tr *treeRecv) watch(idle time.Duration, cancel context.CancelCauseFunc) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.idle, tr.heard = idle, time.Now()
+	var check func()
+	check = func() {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		switch left := tr.idle - time.Since(tr.heard); {
+		case tr.silent == nil: // finish stopped the watch
+		case tr.inflight > 0: // the data channel's own idle timeout applies
+			tr.silent.Reset(tr.idle)
+		case left > 0:
+			tr.silent.Reset(left)
+		default:
+			cancel(silentErr(tr.idle, "no file was in flight"))
+		}
+	}
+	tr.silent = time.AfterFunc(idle, check)
+}
+
+// heardNow notes a message from the server, or (delta -1) a file no
+// longer in flight: either restarts the wait watch bounds.
+func (tr *treeRecv) heardNow(delta int) {
+	tr.mu.Lock()
+	tr.inflight += delta
+	tr.heard = time.Now()
+	tr.mu.Unlock()
+}
+
 // finish waits for the workers and the committer, and picks the error
 // to report: a worker's own failure explains the stream's cancellation,
 // so it wins.
@@ -489,6 +574,12 @@ func (tr *treeRecv) finish(serr error) error {
 	if serr != nil {
 		tr.cancel()
 	}
+	tr.mu.Lock()
+	if tr.silent != nil {
+		tr.silent.Stop()
+		tr.silent = nil
+	}
+	tr.mu.Unlock()
 	tr.wg.Wait()
 	close(tr.landq)
 	<-tr.committed

@@ -3,7 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,20 +36,7 @@ func (h *hostileTree) DownloadTree(_ *ferryv1.DownloadTreeRequest, stream grpc.S
 
 func serveHostile(t *testing.T, entries []*ferryv1.TreeEntry) *client.Client {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	ferryv1.RegisterTransferServiceServer(s, &hostileTree{entries: entries})
-	go s.Serve(ln)
-	t.Cleanup(s.Stop)
-	c, err := client.Dial(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return dialServer(t, &hostileTree{entries: entries}) // hostile_test.go
 }
 
 func inlineFile(p string) *ferryv1.TreeEntry {
@@ -109,5 +96,45 @@ func TestDownloadTreeHostile(t *testing.T) {
 				t.Errorf("an escaping symlink was recreated")
 			}
 		})
+	}
+}
+
+// TestDownloadTreeHostileModes: a server that names setuid, setgid,
+// sticky and world-writable modes gets none of them applied: what lands
+// has its permission bits less group and others' write
+// (fsroot.LandMask).
+func TestDownloadTreeHostileModes(t *testing.T) {
+	file := func(p string, mode uint32) *ferryv1.TreeEntry {
+		e := inlineFile(p)
+		e.File.Mode = mode
+		return e
+	}
+	dir := func(p string, mode uint32) *ferryv1.TreeEntry {
+		e := entry(p, ferryv1.FileType_FILE_TYPE_DIRECTORY, "")
+		e.File.Mode = mode
+		return e
+	}
+	special := uint32(fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	c := serveHostile(t, []*ferryv1.TreeEntry{
+		dir("open", 0o777|uint32(fs.ModeDir)),
+		dir("sticky", 0o1777|special|uint32(fs.ModeDir)),
+		file("open/raw-suid", 0o4777), // the octal bits, as chmod(2) spells them
+		file("open/go-suid", 0o777|special),
+		file("sticky/plain", 0o664),
+	})
+	dest := filepath.Join(t.TempDir(), "dest")
+	if _, err := c.DownloadTree(t.Context(), "t", dest, client.TreeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]fs.FileMode{
+		"open": 0o755, "sticky": 0o755, "open/raw-suid": 0o755, "open/go-suid": 0o755, "sticky/plain": 0o644,
+	} {
+		fi, err := os.Lstat(filepath.Join(dest, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode() &^ fs.ModeType; got != want {
+			t.Errorf("%s: mode %v, want %v", p, got, want)
+		}
 	}
 }

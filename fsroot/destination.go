@@ -343,8 +343,9 @@ func renameErr(err error) error {
 	return err
 }
 
-// SetMeta sets a received file's mode and modification time before it is
-// committed (the rename keeps both). Call it after the last byte.
+// SetMeta sets a received file's mode, less LandMask and any setuid,
+// setgid or sticky bit, and its modification time before it is committed
+// (the rename keeps both). Call it after the last byte.
 func (d *Destination) SetMeta(mode fs.FileMode, mtime time.Time) error {
 	if d.f == nil || d.partial == "" || d.part != nil {
 		return nil

@@ -23,6 +23,9 @@ var (
 	ErrNotRegular = errors.New("not a regular file")
 	// ErrNotDir: a file where a directory is needed.
 	ErrNotDir = errors.New("not a directory")
+	// ErrNoSpace: the destination's file system has too little free
+	// space for what is about to land there (CheckSpace).
+	ErrNoSpace = errors.New("not enough free space")
 	// ErrTooDeep: a recursive listing of a tree deeper than MaxListDepth.
 	ErrTooDeep = errors.New("directory tree too deep to list")
 )

@@ -279,8 +279,9 @@ func cleanEntry(name string) (string, error) {
 	return clean, nil
 }
 
-// Mkdir creates the directory name beneath the root with perm (and the
-// owner's rwx, so that it can be filled; SetMeta sets the final mode).
+// Mkdir creates the directory name beneath the root with perm less
+// LandMask (and the owner's rwx, so that it can be filled; SetDirMeta
+// sets the final mode).
 // An existing directory is ErrExists unless existing is true; anything
 // else in its place, a symlink included, is ErrExists.
 func (r *Root) Mkdir(name string, perm fs.FileMode, existing bool) error {
@@ -293,7 +294,7 @@ func (r *Root) Mkdir(name string, perm fs.FileMode, existing bool) error {
 		return err
 	}
 	defer dir.Close()
-	err = unix.Mkdirat(int(dir.Fd()), base, uint32(perm.Perm()|0o700))
+	err = unix.Mkdirat(int(dir.Fd()), base, uint32(perm.Perm()&^LandMask|0o700))
 	if err == unix.EEXIST && existing {
 		var st unix.Stat_t
 		if unix.Fstatat(int(dir.Fd()), base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
@@ -361,8 +362,9 @@ func replaceWith(dir int, base string, create func(tmp string) error) error {
 	return err
 }
 
-// SetDirMeta sets the mode and modification time of the directory name
-// beneath the root (the access time too, to mtime).
+// SetDirMeta sets the mode, less LandMask and any setuid, setgid or
+// sticky bit, and the modification time of the directory name beneath
+// the root (the access time too, to mtime).
 func (r *Root) SetDirMeta(name string, mode fs.FileMode, mtime time.Time) error {
 	clean, err := CleanPath(name)
 	if err != nil {

@@ -17,10 +17,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setMeta gives the open file fd (name, in errors) its mode and
-// modification time.
+// LandMask is what a landed file or directory's mode loses (SetMeta,
+// SetDirMeta): write permission for group and others, as the usual
+// umask 022 takes it. The setuid, setgid and sticky bits are never
+// applied at all (only the permission bits are). A mode comes from the
+// sender, who may be hostile: a world-writable directory or a setuid
+// file is not something a copy should make. It is a fixed mask, not the
+// process umask, so that what lands does not depend on how the receiver
+// was started.
+const LandMask fs.FileMode = 0o022
+
+// setMeta gives the open file fd (name, in errors) its mode, without the
+// bits LandMask and fs.FileMode.Perm drop, and modification time.
 func setMeta(fd int, name string, mode fs.FileMode, mtime time.Time) error {
-	if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
+	if err := unix.Fchmod(fd, uint32(mode.Perm()&^LandMask)); err != nil {
 		return fmt.Errorf("chmod %q: %w", name, err)
 	}
 	ts := unix.NsecToTimespec(mtime.UnixNano())

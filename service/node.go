@@ -79,6 +79,18 @@ type Config struct {
 	// credentials go to admitted peers only. nil means loopback peers
 	// only. NewNode rejects a pattern it cannot read.
 	AllowPeers []string
+	// PullMaxBytes caps what one Pull may write: a file, or a tree's
+	// files together (client.DownloadOptions.MaxBytes). An offer past it
+	// fails the Pull with ResourceExhausted before a byte is written. 0
+	// means no cap: an offer must still fit in the free space of the
+	// destination's file system, less a 16 MiB reserve, which is what
+	// keeps a lying peer from filling the disk.
+	PullMaxBytes uint64
+	// PullIdleTimeout fails a Pull whose peer sends nothing for this
+	// long, on the data channel or, with nothing in flight, on the
+	// control plane (transfer.ReceiveConfig.IdleTimeout): Unavailable.
+	// 0 means 60 s; -1 means no limit.
+	PullIdleTimeout time.Duration
 	// PeerDialOptions are the options Pull dials a peer's control plane
 	// with: this node's own credentials toward its peers (TLS, a token),
 	// never the caller's. nil means plaintext with no token.
@@ -167,6 +179,7 @@ func NewNode(cfg Config) (*Node, error) {
 		listings:  make(chan struct{}, maxListings),
 	}
 	svc.maxFileStreams = orDefault(cfg.MaxFileStreams, defaultMaxFileStreams)
+	svc.pullMaxBytes, svc.pullReceive = cfg.PullMaxBytes, transfer.ReceiveConfig{IdleTimeout: cfg.PullIdleTimeout}
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},
 		orDefault(cfg.MaxStreams, defaultMaxStreams), orDefault(cfg.MaxOpenStreams, defaultMaxOpenStreams), n.metrics.grpc)

@@ -50,6 +50,7 @@ func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStrea
 		Offset: req.GetOffset(), Length: req.GetLength(), Strategy: req.GetStrategy(),
 		Checksum: req.GetChecksum(), RateLimit: req.GetRateLimit(), InlineMax: pullInlineMax(req),
 		Progress: s.forwardProgress(stream), Streams: min(int(req.GetStreams()), s.maxFileStreams),
+		MaxBytes: s.pullMaxBytes, Receive: s.pullReceive,
 	})
 	if err != nil {
 		return s.pullStatus(err, dest)

@@ -244,3 +244,29 @@ func TestPullStreams(t *testing.T) {
 		noPartial(t, tt.node.root)
 	}
 }
+
+// TestPullMaxBytes: a node started with PullMaxBytes (ferryd
+// --pull-max-bytes) refuses a file, or a tree whose files together
+// come to more, with ResourceExhausted, and keeps nothing of the file
+// it refused.
+func TestPullMaxBytes(t *testing.T) {
+	a := startNode(t, service.Config{})
+	b := startNode(t, service.Config{AllowPull: true, PullMaxBytes: 6000})
+	writeFile(t, a.root, "big.bin", 8192)
+	writeFile(t, a.root, "small.bin", 4096)
+	writeFile(t, a.root, "tree/one.bin", 4096)
+	writeFile(t, a.root, "tree/two.bin", 4096)
+	for _, path := range []string{"big.bin", "tree"} {
+		_, err := pull(t, b, &ferryv1.PullRequest{Peer: a.Addr().String(), Path: path, Destination: path})
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "larger than") {
+			t.Errorf("Pull(%s) past PullMaxBytes = %v, want ResourceExhausted saying it is too large", path, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(b.root, "big.bin")); err == nil {
+		t.Errorf("the refused file landed")
+	}
+	noPartial(t, b.root)
+	if _, err := pull(t, b, &ferryv1.PullRequest{Peer: a.Addr().String(), Path: "small.bin", Destination: "small.bin"}); err != nil {
+		t.Errorf("Pull(small.bin) within PullMaxBytes = %v", err)
+	}
+}

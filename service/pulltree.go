@@ -29,6 +29,7 @@ func (s *transferService) pullTree(req *ferryv1.PullRequest, dest string, peer *
 		Strategy: req.GetStrategy(), Checksum: req.GetChecksum(), RateLimit: req.GetRateLimit(),
 		Concurrency: int(req.GetConcurrency()), Overwrite: req.GetOverwrite(), InlineMax: pullInlineMax(req),
 		Progress: s.forwardProgress(stream),
+		MaxBytes: s.pullMaxBytes, Receive: s.pullReceive,
 	})
 	if err != nil {
 		return s.pullStatus(err, dest)

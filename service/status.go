@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ferrydev/ferry/client"
 	"github.com/ferrydev/ferry/fsroot"
 	"github.com/ferrydev/ferry/transfer"
 )
@@ -43,6 +44,12 @@ var runtimeErrors = []struct {
 	{transfer.ErrSourceChanged, codes.Aborted},
 	{transfer.ErrChecksumMismatch, codes.DataLoss},
 	{transfer.ErrClosed, codes.Unavailable},
+	// A Pull's peer went silent, offered what was not asked for, or more
+	// than this node takes.
+	{transfer.ErrIdle, codes.Unavailable},
+	{client.ErrBadOffer, codes.FailedPrecondition},
+	{client.ErrTooLarge, codes.ResourceExhausted},
+	{fsroot.ErrNoSpace, codes.ResourceExhausted},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

@@ -35,6 +35,10 @@ type transferService struct {
 
 	// maxFileStreams is Config.MaxFileStreams, with its default.
 	maxFileStreams int
+	// What a Pull takes from its peer: Config.PullMaxBytes, and
+	// Config.PullIdleTimeout as a receive configuration.
+	pullMaxBytes uint64
+	pullReceive  transfer.ReceiveConfig
 }
 
 func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilitiesRequest) (*ferryv1.GetCapabilitiesResponse, error) {

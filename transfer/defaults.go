@@ -16,6 +16,11 @@ const (
 	// ReceiveConfig.HandshakeTimeout), and how long a kept connection
 	// waits for its next preamble.
 	defaultHandshakeTimeout = 10 * time.Second
+	// defaultIdleTimeout is how long a receiver waits for the next byte
+	// of a payload (ReceiveConfig.IdleTimeout): far past any pause of an
+	// honest sender (a round, a page-cache miss, a paced round), short
+	// enough that a silent one is noticed within a minute.
+	defaultIdleTimeout = 60 * time.Second
 	// defaultMaxHandshakesPerIP caps one source's handshakes
 	// (Config.MaxHandshakesPerIP).
 	defaultMaxHandshakesPerIP = 32

@@ -20,6 +20,10 @@ var (
 	// ErrShortTransfer: the data channel closed before all offered bytes
 	// arrived, or carried more than offered.
 	ErrShortTransfer = errors.New("data channel did not carry exactly the offered bytes")
+	// ErrIdle: the data channel brought no byte for the receiver's
+	// ReceiveConfig.IdleTimeout (package client also wraps it when the
+	// control plane stays silent that long).
+	ErrIdle = errors.New("the sender went silent")
 	// ErrBusy: the server already holds Config.MaxTransfers transfers.
 	ErrBusy = errors.New("server busy: too many concurrent transfers")
 	// ErrClosed: the data-plane server is shut down.

@@ -27,6 +27,13 @@ type ReceiveConfig struct {
 	ThreadMeasureMin int64
 	// HandshakeTimeout bounds connecting and the verdict. 0 means 10 s.
 	HandshakeTimeout time.Duration
+	// IdleTimeout fails a receive when no byte arrives on its data
+	// connection for this long after the verdict, with an error wrapping
+	// ErrIdle, so that a sender that offered bytes and went silent cannot
+	// hold the receiver (and its destination) forever. 0 means 60 s; -1
+	// means no limit. A paced sender (a rate limit) still sends every
+	// round, so this bounds silence, not slowness.
+	IdleTimeout time.Duration
 	// ReadWrite makes the receiver read into a buffer and write it out
 	// even where it would splice (socket -> pipe -> file or /dev/null).
 	// The receiver reads anyway for standard output, for a discarding
@@ -123,6 +130,11 @@ func (c ReceiveConfig) handshakeTimeout() time.Duration {
 
 func (c ReceiveConfig) bufferSize() int { return orDefault(c.BufferSize, defaultBufferSize) }
 
+// IdleLimit is IdleTimeout with its default: 0 when there is no limit.
+func (c ReceiveConfig) IdleLimit() time.Duration {
+	return max(orDefault(c.IdleTimeout, defaultIdleTimeout), 0)
+}
+
 // receiveOn is the receiving half both Receive and Pool.Receive run once
 // the server has accepted the ticket on c: exactly tk.Length bytes into
 // dst, measured, then end checks how the sender finished (the close of a
@@ -132,14 +144,16 @@ func (c ReceiveConfig) bufferSize() int { return orDefault(c.BufferSize, default
 func receiveOn(ctx context.Context, c net.Conn, tk Ticket, dst *fsroot.Destination, cfg ReceiveConfig,
 	end func(*recvJob) error) (st Stats, reusable bool, err error) {
 	st = tk.stats(dst)
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
 	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
-		stop()
 		return st, false, err
 	}
 	r := newRecvJob(rc, dst, cfg)
 	defer r.release()
+	// Armed before a cancellation may set its deadline, which the idle
+	// one must not replace.
+	r.armIdle(c, cfg.IdleLimit(), ctx.Err)
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
 	m := startMeter(tk.Length >= cfg.ThreadMeasureMin)
 	err = r.payload(tk.Length)
 	if err == nil {
@@ -151,6 +165,9 @@ func receiveOn(ctx context.Context, c net.Conn, tk Ticket, dst *fsroot.Destinati
 	// A cancellation that came while we ran may have set a deadline in
 	// the past: such a connection is not given back.
 	reusable = stop() && err == nil && ctx.Err() == nil
+	if reusable {
+		c.SetReadDeadline(time.Time{}) // the idle timeout's
+	}
 	return st, reusable, ctxErr(ctx, err)
 }
 
@@ -244,6 +261,14 @@ type recvJob struct {
 	// goes.
 	positioned bool
 	at         int64
+
+	// The idle timeout, when armed (armIdle): conn's read deadline is
+	// last+idle at most, last being when the latest round ended; ctxErr
+	// tells a cancellation's deadline from the idle one's.
+	conn   net.Conn
+	idle   time.Duration
+	last   time.Time
+	ctxErr func() error
 }
 
 // writebackChunk is how many received bytes of a file are left dirty
@@ -377,9 +402,51 @@ func (r *recvJob) payload(length int64) error {
 			return err
 		}
 		r.round++
+		if r.conn != nil {
+			r.last = time.Now()
+		}
 		r.writeback()
 	}
 	return nil
+}
+
+// armIdle makes the job's waits on c fail with ErrIdle once no byte came
+// for idle (0: never). ctxErr reports the receive's cancellation. The
+// deadline is set here and moved only when it passes (see wait), not
+// each round: a round only notes the time.
+func (r *recvJob) armIdle(c net.Conn, idle time.Duration, ctxErr func() error) {
+	if idle <= 0 {
+		return
+	}
+	r.conn, r.idle, r.ctxErr = c, idle, ctxErr
+	r.last = time.Now()
+	c.SetReadDeadline(r.last.Add(idle))
+}
+
+// wait runs fn on the socket, as RawConn.Read does, until fn reports
+// done. When the read deadline passes while bytes kept coming, it is
+// moved to idle after the last round and the wait goes on; when idle
+// passed with none, the wait fails with ErrIdle. A cancellation sets a
+// deadline in the past, which moving it could undo: ctxErr, checked
+// after the move, catches that.
+func (r *recvJob) wait(fn func(uintptr) bool) error {
+	for {
+		err := r.rc.Read(fn)
+		if err == nil || r.conn == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if err := r.ctxErr(); err != nil {
+			return err
+		}
+		next := r.last.Add(r.idle)
+		if !time.Now().Before(next) {
+			return fmt.Errorf("%w: no byte on the data channel for %v, after %d bytes", ErrIdle, r.idle, r.got)
+		}
+		r.conn.SetReadDeadline(next)
+		if err := r.ctxErr(); err != nil {
+			return err
+		}
+	}
 }
 
 // readRound reads what the socket holds, up to the buffer's size and left
@@ -409,7 +476,7 @@ func (r *recvJob) spliceRound(left int64) error {
 		r.spliceFn = r.spliceStep
 	}
 	r.swant, r.serr = int(min(int64(r.round1), left)), nil
-	werr := r.rc.Read(r.spliceFn)
+	werr := r.wait(r.spliceFn)
 	err := r.serr
 	if err == nil && werr != nil {
 		err = werr
@@ -542,11 +609,11 @@ func (r *recvJob) read(p []byte) (int, error) {
 		r.readFn = r.readStep
 	}
 	r.rbuf, r.rn, r.rerr = p, 0, nil
-	werr := r.rc.Read(r.readFn)
+	werr := r.wait(r.readFn)
 	n, err := r.rn, r.rerr
 	r.rbuf = nil
-	if err == nil && werr != nil {
-		err = werr
+	if werr != nil { // the wait ended before a read did: r.rerr is its EAGAIN
+		n, err = 0, werr
 	}
 	if err != nil {
 		// Declared here, not for every read: errors.As makes errno

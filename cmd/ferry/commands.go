@@ -68,7 +68,7 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 	if p.recursive { // tree.go
 		return pullTree(ctx, cl, src, dest, client.TreeOptions{
 			Strategy: p.opts.Strategy, Checksum: p.opts.Checksum, RateLimit: p.opts.RateLimit, InlineMax: p.opts.InlineMax,
-			Concurrency: p.concurrency, Overwrite: p.overwrite, Receive: p.opts.Receive,
+			Concurrency: p.concurrency, Overwrite: p.overwrite, Receive: p.opts.Receive, MaxBytes: p.opts.MaxBytes,
 		}, bar, p.json, out)
 	}
 	return p.pullFile(ctx, cl, src, dest, bar, out)
@@ -79,7 +79,7 @@ type pullArgs struct {
 	common
 	opts                  client.DownloadOptions
 	strategy, checksum    string
-	limit                 cli.Size
+	limit, maxBytes       cli.Size
 	inlineMax             int64
 	noProgress, recursive bool
 	overwrite             bool
@@ -101,6 +101,8 @@ func pullFlags() (*flag.FlagSet, *pullArgs) {
 	fs.IntVar(&p.opts.Streams, "streams", 1, "split the file over up to N data connections at once (parallel streams), each part written at its offset; no part under 8 MiB, and at most the server's max_streams; DEST - takes 1")
 	fs.BoolVar(&p.overwrite, "overwrite", false, "with -r: merge into DEST if it exists (files of the tree replace those of the same name; nothing is deleted)")
 	fs.BoolVar(&p.opts.Receive.ReadWrite, "receive-read", false, "receive by read(2) into a buffer and write(2) out, instead of splicing socket -> pipe -> file (or /dev/null) with no copy through user space")
+	fs.Var(&p.maxBytes, "max-bytes", "refuse a file (or with -r a tree's files together) larger than this `size`, with K/M/G/T (binary) or kB/MB/GB/TB suffixes, before writing it (0: no cap; an offer must still fit in the destination's free space, less 16 MiB)")
+	fs.DurationVar(&p.opts.Receive.IdleTimeout, "idle-timeout", 0, "fail when the server sends nothing for this long: no byte on the data channel, no message while no file is in flight (0: 60s; negative: no limit)")
 	fs.Int64Var(&p.inlineMax, "inline-max", -1, "take a range of at most this many `bytes` inside the offer, with no data connection; the server caps it at 64 KiB (default: 64 KiB with --strategy auto; 0 with a named strategy, which asks for that copy path)")
 	return fs, p
 }
@@ -119,6 +121,7 @@ func (p *pullArgs) resolve() error {
 		p.opts.InlineMax = client.MaxInline
 	}
 	p.opts.RateLimit = uint64(p.limit)
+	p.opts.MaxBytes = uint64(max(p.maxBytes, 0))
 	switch {
 	case p.opts.Streams < 1:
 		return fmt.Errorf("--streams %d: want 1 or more", p.opts.Streams)

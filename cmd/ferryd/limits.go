@@ -23,12 +23,17 @@ func addLimitFlags(fs *flag.FlagSet, cfg *service.Config) func() error {
 	fs.Var((*cli.Size)(&d.MaxRate), "max-rate", "server-wide ceiling on the data channel, a `rate` in bytes per second shared by all transfers, with K/M/G (binary) or kB/MB/GB suffixes: 100MiB (0: none)")
 	fs.Var((*cli.Size)(&d.FlowRate), "max-flow-rate", "cap each data connection at this `rate` in bytes per second with kernel pacing (SO_MAX_PACING_RATE), with K/M/G (binary) or kB/MB/GB suffixes (0: none)")
 	fs.IntVar(&cfg.TransferHistory, "transfer-history", 0, "finished transfers ListTransfers keeps, newest first (0: 100)")
+	var pullMax cli.Size
+	fs.Var(&pullMax, "pull-max-bytes", "the most one Pull may write (a file, or a tree's files together), a `size` with K/M/G/T (binary) or kB/MB/GB/TB suffixes; past it ResourceExhausted (0: no cap; an offer must still fit in the free space, less 16 MiB)")
+	fs.DurationVar(&cfg.PullIdleTimeout, "pull-idle-timeout", 0, "fail a Pull whose peer sends nothing for this long, on the data channel or the control plane (0: 60s; negative: no limit)")
 	return func() error {
+		cfg.PullMaxBytes = uint64(max(pullMax, 0))
 		for name, v := range map[string]int64{
 			"max-transfers": int64(d.MaxTransfers), "max-streams": int64(cfg.MaxStreams), "max-open-streams": int64(cfg.MaxOpenStreams), "max-file-streams": int64(cfg.MaxFileStreams),
 			"max-handshakes": int64(d.MaxHandshakes), "handshake-timeout": int64(d.HandshakeTimeout),
 			"pipe-size": int64(d.PipeSize), "ticket-ttl": int64(d.TicketTTL),
 			"shutdown-grace": int64(cfg.ShutdownGrace), "transfer-history": int64(cfg.TransferHistory),
+			"pull-max-bytes": int64(pullMax),
 		} {
 			if v < 0 {
 				return fmt.Errorf("--%s: must not be negative", name)

@@ -51,6 +51,8 @@ var FerrydFlags = []Flag{
 	{Name: "auto-explore-every", Type: "int", Default: "0"},
 	{Name: "auto-probe", Default: "true"},
 	{Name: "transfer-history", Type: "int", Default: "0"},
+	{Name: "pull-max-bytes", Type: "size", Default: "0"},
+	{Name: "pull-idle-timeout", Type: "duration", Default: "0s", ZeroMeans: 60 * time.Second},
 	{Name: "log-format", Type: "string", Default: "text"},
 	{Name: "log-level", Type: "string", Default: "info"},
 	{Name: "version", Default: "false"},
