@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/ferrydev/ferry/fsroot"
 	"github.com/ferrydev/ferry/transfer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -94,6 +97,36 @@ func TestOutcome(t *testing.T) {
 		err := outcome(received{stats: transfer.Stats{Bytes: tt.got}, err: tt.recv}, tt.serr, 20)
 		if got := fmt.Sprint(err); err == nil && tt.want != "" || err != nil && got != tt.want {
 			t.Errorf("%s: outcome(%v after %d bytes, %v) = %v, want %q", tt.name, tt.recv, tt.got, tt.serr, err, tt.want)
+		}
+	}
+}
+
+// TestPartsFailedAfterUntrustedPart: when one part fails for an ordinary
+// reason first and another then fails its checksum (or finds the source
+// changed), nothing of the file is kept for a resume, even though the
+// first error recorded is the ordinary one.
+func TestPartsFailedAfterUntrustedPart(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "out")
+	dst, err := fsroot.CreateDestination(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.File().Write(make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+	j := &fsroot.Journal{Size: 128, Length: 128, Parts: []fsroot.JournalPart{{Offset: 0, Length: 64}, {Offset: 64, Length: 64}}}
+	_, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &partRun{dst: dst, j: j, journal: true, opts: DownloadOptions{Resume: true}, cancel: cancel, got: map[int]int64{}}
+	r.fail(errors.New("part 1: connection reset"))
+	r.mu.Lock()
+	r.got[0] = 64
+	r.tainted = untrusted(fmt.Errorf("part 2: %w", transfer.ErrChecksumMismatch))
+	r.mu.Unlock()
+	r.failed()
+	for _, p := range []string{dest + ".partial", fsroot.JournalPath(dest)} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("after a part failed its checksum: %s is still there (%v), want nothing kept", p, err)
 		}
 	}
 }

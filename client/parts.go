@@ -233,6 +233,7 @@ type partRun struct {
 	sent    []uint64          // progress, by piece
 	changed chan struct{}     // progress moved
 	got     map[int]int64     // bytes each failed piece wrote
+	tainted bool              // a part failed in a way that leaves nothing to keep (untrusted)
 	// The copy loops' span: the first one's start, the last one's end.
 	first, last time.Time
 }
@@ -314,7 +315,15 @@ func (r *partRun) fetch(ctx context.Context, i int, pc piece) {
 	if err != nil {
 		first, last := pc.off, pc.off+pc.size-1
 		r.mu.Lock()
-		r.got[pc.part] = rcv.stats.Bytes
+		switch {
+		case untrusted(err):
+			r.tainted = true // whatever else failed first, nothing is kept
+		case r.req.GetChecksum() == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED:
+			r.got[pc.part] = rcv.stats.Bytes
+		}
+		// With a checksum asked for, a part that failed keeps nothing: a
+		// resume would fetch and verify only the rest, and its bytes
+		// (even all of them, their check cut short) would never be.
 		r.mu.Unlock()
 		r.fail(fmt.Errorf("part %d of %d (bytes %d-%d): %w", pc.part+1, len(r.j.Parts), first, last, err))
 		return
@@ -381,6 +390,12 @@ func (r *partRun) failLocked(err error) {
 	}
 }
 
+// untrusted reports whether a part's error makes every byte of the file
+// suspect: the source changed, or a checksum did not match.
+func untrusted(err error) bool {
+	return status.Code(err) == codes.Aborted || errors.Is(err, transfer.ErrSourceChanged) || errors.Is(err, transfer.ErrChecksumMismatch)
+}
+
 // failed decides what a failed parts download leaves, once every part
 // has stopped, and returns its error. A changed source or a checksum
 // mismatch leaves nothing, even when resuming; otherwise a resumed
@@ -389,7 +404,7 @@ func (r *partRun) failLocked(err error) {
 // file for the next attempt, unless it holds nothing.
 func (r *partRun) failed() error {
 	err := r.err
-	if status.Code(err) == codes.Aborted || errors.Is(err, transfer.ErrSourceChanged) || errors.Is(err, transfer.ErrChecksumMismatch) {
+	if r.tainted || untrusted(err) {
 		r.dst.Remove()
 		return err
 	}

@@ -108,8 +108,16 @@ func (d *Destination) ReadJournal() (*Journal, error) {
 	switch {
 	case fi.Size() == 0:
 		return nil, d.removeJournal()
-	case fi.Size() != j.Length:
+	case fi.Size() > j.Length:
 		return nil, fmt.Errorf("%w: %s is for a range of %d bytes; %s holds %d", ErrBadJournal, name, j.Length, d.partial, fi.Size())
+	}
+	// A file shorter than the range: the journal was written, the file not
+	// yet grown (SaveJournal does it in that order). What each part holds
+	// must lie within it.
+	for _, p := range j.Parts {
+		if p.Held > 0 && p.Offset-j.Offset+p.Held > fi.Size() {
+			return nil, fmt.Errorf("%w: %s says bytes up to %d are held; %s holds %d", ErrBadJournal, name, p.Offset-j.Offset+p.Held, d.partial, fi.Size())
+		}
 	}
 	return j, nil
 }
@@ -117,19 +125,14 @@ func (d *Destination) ReadJournal() (*Journal, error) {
 // SaveJournal makes what the partial file holds durable (fsync), then
 // replaces the journal with j, durably: written aside, fsynced, renamed
 // over the journal, the directory fsynced. A journal never says a byte
-// is held before that byte is on disk. The first SaveJournal also sizes
-// the partial file to the range, so that a journal always lies beside a
-// file of the range's size.
+// is held before that byte is on disk. Only then does the first
+// SaveJournal size the partial file to the range: a file of the range's
+// size, holes and all, never lies without a journal that says what it
+// holds (were it grown first and the journal then failed, a resume would
+// take the holes for held bytes).
 func (d *Destination) SaveJournal(j *Journal) error {
 	if !d.KeepsJournal() {
 		return fmt.Errorf("%s: only a file destination keeps a parts journal", d.Path)
-	}
-	if fi, err := d.f.Stat(); err != nil {
-		return err
-	} else if fi.Size() != j.Length {
-		if err := d.f.Truncate(j.Length); err != nil {
-			return err
-		}
 	}
 	if err := d.f.Sync(); err != nil {
 		return fmt.Errorf("fsync: %w", err)
@@ -138,6 +141,18 @@ func (d *Destination) SaveJournal(j *Journal) error {
 	d.journal = true
 	if err := writeDurably(name, j.marshal()); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
+	}
+	fi, err := d.f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() < j.Length {
+		if err := d.f.Truncate(j.Length); err != nil {
+			return err
+		}
+		if err := d.f.Sync(); err != nil {
+			return fmt.Errorf("fsync: %w", err)
+		}
 	}
 	return nil
 }

@@ -116,3 +116,50 @@ func checkNames(t *testing.T, dir string, want ...string) {
 		t.Errorf("%s holds %q, want %q", dir, got, want)
 	}
 }
+
+// TestSaveJournalFailureLeavesNoHoles: when the journal cannot be
+// written, the partial file keeps its size: it was not grown to the
+// range first, so no file of holes is left for a resume to take as held
+// bytes. A journal beside a partial file shorter than its range (a crash
+// between the journal and the growth) is read, as long as what it says
+// is held lies within the file.
+func TestSaveJournalFailureLeavesNoHoles(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "out")
+	j := &Journal{Size: 100, Offset: 0, Length: 100, Parts: []JournalPart{{Offset: 0, Length: 50, Held: 20}, {Offset: 50, Length: 50}}}
+	d, err := CreateDestination(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.f.Write(make([]byte, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(JournalPath(final), 0o755); err != nil { // the journal's rename will fail
+		t.Fatal(err)
+	}
+	if err := d.SaveJournal(j); err == nil {
+		t.Fatal("SaveJournal over a directory = nil error, want one")
+	}
+	if fi, err := os.Stat(final + ".partial"); err != nil || fi.Size() != 20 {
+		t.Errorf("after a failed SaveJournal the partial file is %v, %v; want its 20 held bytes, not grown", fi, err)
+	}
+	os.Remove(JournalPath(final))
+	if err := writeDurably(JournalPath(final), j.marshal()); err != nil {
+		t.Fatal(err)
+	}
+	d.keep = true
+	d.Abort()
+	r, err := ResumeDestination(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Remove()
+	if got, err := r.ReadJournal(); err != nil || got == nil {
+		t.Errorf("ReadJournal beside a 20-byte file holding 20 bytes = %v, %v; want the journal", got, err)
+	}
+	j.Parts[0].Held = 30 // more than the file holds
+	writeDurably(JournalPath(final), j.marshal())
+	if got, err := r.ReadJournal(); !errors.Is(err, ErrBadJournal) {
+		t.Errorf("ReadJournal saying 30 bytes held beside 20 = %v, %v; want %v", got, err, ErrBadJournal)
+	}
+}
