@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -78,17 +79,19 @@ func (r *Root) Open(name string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := r.lstatBeneath(clean)
+	pfd, err := r.openPath(clean)
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", clean, err)
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return nil, fmt.Errorf("open %q: %w", clean, openErr(err))
 	}
 	if !openable(st.Mode) {
 		return nil, fmt.Errorf("%w: %q", ErrNotRegular, clean)
 	}
-	fd, err := openat2Retry(int(r.dir.Fd()), clean, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	fd, err := r.reopen(pfd, clean)
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", clean, openErr(err))
 	}
@@ -103,29 +106,40 @@ func (r *Root) Open(name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), clean), nil
 }
 
-// openable reports whether a file of mode may be opened for reading: a
-// regular file or a directory.
-func openable(mode uint32) bool {
-	t := mode & unix.S_IFMT
-	return t == unix.S_IFREG || t == unix.S_IFDIR
-}
-
-// lstatBeneath describes name (cleaned) beneath the root from an O_PATH
-// descriptor: resolved as Open resolves it, opened for no I/O.
-func (r *Root) lstatBeneath(clean string) (unix.Stat_t, error) {
-	var st unix.Stat_t
+// openPath opens clean beneath the root as an O_PATH descriptor, which
+// opens nothing for I/O.
+func (r *Root) openPath(clean string) (int, error) {
 	fd, err := openat2Retry(int(r.dir.Fd()), clean, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if err != nil {
-		return st, openErr(err)
+		return -1, openErr(err)
 	}
-	defer unix.Close(fd)
-	if err := unix.Fstat(fd, &st); err != nil {
-		return st, openErr(err)
+	return fd, nil
+}
+
+// reopen opens for reading the very file the O_PATH descriptor pfd
+// refers to, through /proc/self/fd, so that no name is resolved again
+// (a name swapped for a device node in between cannot be opened). Where
+// /proc is not mounted it resolves clean again, and Open's check after
+// it still refuses what is not a file.
+func (r *Root) reopen(pfd int, clean string) (int, error) {
+	const flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), flags, 0)
+	if err == nil || err != unix.ENOENT {
+		return fd, err
 	}
-	return st, nil
+	return openat2Retry(int(r.dir.Fd()), clean, &unix.OpenHow{
+		Flags: flags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+}
+
+// openable reports whether a file of mode may be opened for reading: a
+// regular file or a directory.
+func openable(mode uint32) bool {
+	t := mode & unix.S_IFMT
+	return t == unix.S_IFREG || t == unix.S_IFDIR
 }
 
 // Stat describes name beneath the root, opening it for no I/O. Like
@@ -135,12 +149,9 @@ func (r *Root) Stat(name string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := openat2Retry(int(r.dir.Fd()), clean, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	fd, err := r.openPath(clean)
 	if err != nil {
-		return nil, fmt.Errorf("open %q: %w", clean, openErr(err))
+		return nil, fmt.Errorf("open %q: %w", clean, err)
 	}
 	f := os.NewFile(uintptr(fd), clean)
 	defer f.Close()

@@ -326,3 +326,38 @@ func TestListShortPageMeansEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestReopenIsTheCheckedFile: Open checks a name's type on an O_PATH
+// descriptor and then opens that very file for reading, not the name
+// again: a FIFO renamed over the name in between is not what it opens.
+func TestReopenIsTheCheckedFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	pfd, err := root.openPath("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pfd)
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "fifo"), filepath.Join(dir, "f")); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := root.reopen(pfd, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		t.Errorf("reopen after a FIFO replaced the name opened mode %o, %v; want the regular file that was checked", st.Mode, err)
+	}
+}
