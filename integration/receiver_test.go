@@ -5,29 +5,67 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// TestReceiverDiskFull pulls a 4 MiB file into a 1 MiB tmpfs. Without
-// --resume: exit 1, an error that names the partial file and says the
-// device is full, and no file left. With --resume: the same error, and
-// the partial file kept with the bytes that fitted, which a second
-// --resume, once the tmpfs has room, continues to a byte-exact file.
-// ferryd serves on after each.
+// TestReceiverDiskFull pulls a 4 MiB file where it cannot fit. Into a
+// 1 MiB tmpfs: refused before a byte is written, by the free-space check,
+// with an error that says so, and nothing left. Into a tmpfs that has
+// room when the pull starts and fills up under it (another writer takes
+// the space once the partial file exists; the pull is paced so that it
+// is still running then): without --resume, exit 1, an error that names
+// the partial file and says the device is full, and no file left; with
+// --resume, the same error, and the partial file kept with the bytes
+// that fitted, which a second --resume, once there is room, continues to
+// a byte-exact file. ferryd serves on after each.
 func TestReceiverDiskFull(t *testing.T) {
 	root := t.TempDir()
 	data := writeRandom(t, root, "f.bin", 4<<20)
 	d := startFerryd(t, root)
-	dir := mountTmpfs(t, "size=1m")
-	dest := filepath.Join(dir, "f.bin")
 
-	res := ferry(t, "pull", "--server", d.Addr, "f.bin", dest)
+	small := mountTmpfs(t, "size=1m")
+	res := ferry(t, "pull", "--server", d.Addr, "f.bin", filepath.Join(small, "f.bin"))
+	checkLocalError(t, res, "not enough free space for "+filepath.Join(small, "f.bin"))
+	checkEmpty(t, small)
+	checkServing(t, d, data)
+
+	// Room for the free-space check (4 MiB and its 16 MiB reserve), then
+	// a filler that leaves 1 MiB once the receive has begun.
+	dir := mountTmpfs(t, "size=24m")
+	dest := filepath.Join(dir, "f.bin")
+	fillWhenStarted := func() {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(dest + ".partial"); err == nil {
+				var fs unix.Statfs_t
+				check(t, unix.Statfs(dir, &fs))
+				free := int64(fs.Bavail) * fs.Bsize
+				check(t, os.WriteFile(filepath.Join(dir, "filler"), make([]byte, max(free-(1<<20), 0)), 0o644))
+				return
+			}
+		}
+		t.Fatal("the pull never created its partial file")
+	}
+	pull := func(args ...string) result {
+		t.Helper()
+		os.Remove(filepath.Join(dir, "filler"))
+		done := make(chan result, 1)
+		go func() {
+			done <- ferry(t, append([]string{"pull", "--server", d.Addr, "--limit-rate", "2MiB"}, args...)...)
+		}()
+		fillWhenStarted()
+		return <-done
+	}
+
+	res = pull("f.bin", dest)
 	checkLocalError(t, res, "write "+dest+".partial: no space left on device")
+	os.Remove(filepath.Join(dir, "filler"))
 	checkEmpty(t, dir)
 	checkServing(t, d, data)
 
-	res = ferry(t, "pull", "--server", d.Addr, "--resume", "f.bin", dest)
+	res = pull("--resume", "f.bin", dest)
 	checkLocalError(t, res, "write "+dest+".partial: no space left on device")
 	if !strings.Contains(res.stderr, "kept "+dest+".partial") {
 		t.Errorf("ferry pull --resume into a full disk: stderr %q does not say it kept the partial file", res.stderr)
@@ -40,7 +78,7 @@ func TestReceiverDiskFull(t *testing.T) {
 	sameBytes(t, "kept partial file", kept, data[:len(kept)])
 	checkServing(t, d, data)
 
-	check(t, unix.Mount("", dir, "", unix.MS_REMOUNT, "size=8m"))
+	os.Remove(filepath.Join(dir, "filler"))
 	res = ferryOK(t, "pull", "--server", d.Addr, "--resume", "--json", "f.bin", dest)
 	checkReportRange(t, res.stdout, len(kept), len(data)-len(kept))
 	checkFile(t, dest, data)
