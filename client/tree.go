@@ -453,6 +453,9 @@ func (tr *treeRecv) fail(err error) {
 func (tr *treeRecv) receive(ctx context.Context, e *ferryv1.TreeEntry) (landing, error) {
 	f, offer := e.GetFile(), e.GetOffer()
 	l := landing{e: e}
+	if err := tr.checkOfferSum(f.GetPath(), offer); err != nil {
+		return l, err
+	}
 	dst, err := tr.land.Destination(f.GetPath())
 	if err != nil {
 		return l, err
@@ -484,6 +487,20 @@ func (tr *treeRecv) receive(ctx context.Context, e *ferryv1.TreeEntry) (landing,
 		}
 	}
 	return l, dst.SetMeta(fs.FileMode(f.GetMode()), f.GetModifyTime().AsTime())
+}
+
+// checkOfferSum refuses, before a byte lands, an offer that does not
+// carry the checksum the tree was asked with: a tree asked to be verified
+// is verified file by file, or it fails.
+func (tr *treeRecv) checkOfferSum(path string, offer *ferryv1.Offer) error {
+	asked := tr.opts.Checksum
+	if asked == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+		return nil
+	}
+	if got := offer.GetChecksum().GetAlgorithm(); got != asked {
+		return fmt.Errorf("ferry: %s: asked for a %v checksum, the server's offer has %v", path, asked, got)
+	}
+	return nil
 }
 
 // landed adds a landed file to the sums and reports progress.

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -136,5 +137,21 @@ func TestDownloadTreeHostileModes(t *testing.T) {
 		if got := fi.Mode() &^ fs.ModeType; got != want {
 			t.Errorf("%s: mode %v, want %v", p, got, want)
 		}
+	}
+}
+
+// TestDownloadTreeChecksumMissing: a tree asked for with a checksum
+// fails when a file's offer carries none (or another), before that file
+// lands: "verified" must not quietly mean "verified where the server
+// chose to".
+func TestDownloadTreeChecksumMissing(t *testing.T) {
+	c := serveHostile(t, []*ferryv1.TreeEntry{inlineFile("a")})
+	dest := filepath.Join(t.TempDir(), "dest")
+	_, err := c.DownloadTree(t.Context(), "t", dest, client.TreeOptions{Checksum: ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_SHA256})
+	if err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("DownloadTree(sha256) of offers without a checksum = %v, want an error about the checksum", err)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "a")); err == nil {
+		t.Errorf("the unverified file landed")
 	}
 }

@@ -222,7 +222,11 @@ func checksumLine(r *ferryv1.Report) string {
 		value = hex.EncodeToString(c.GetValue())
 	}
 	verdict := "not verified by the receiver"
-	if r.GetChecksumVerified() {
+	switch {
+	case r.GetChecksumVerified() && c.GetAlgorithm() == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_CRC32C:
+		// A CRC catches corruption; a deliberate change can keep it.
+		verdict = "matched by the receiver (a corruption check, not proof against tampering)"
+	case r.GetChecksumVerified():
 		verdict = "verified by the receiver"
 	}
 	name := strings.TrimPrefix(c.GetAlgorithm().String(), "CHECKSUM_ALGORITHM_")

@@ -34,7 +34,7 @@ func TestPrintReport(t *testing.T) {
 		"pulled big.bin -> /tmp/out: 95.4 MiB in 97.2 ms (1.0 GiB/s) with SPLICE\n",
 		"95.4 MiB (100000003)", "0 s / 50.8 ms", "8 / 101", "pipe2=1 splice=206", "190.7 MiB",
 		"50.0 MiB/s", "1.50 ms", "tid 42 (locked)",
-		"checksum: CRC32C deadbeef, verified by the receiver",
+		"checksum: CRC32C deadbeef, matched by the receiver (a corruption check, not proof against tampering)",
 		"MEASURED", "COUNTED", "DERIVED", "MODELLED",
 	} {
 		if !strings.Contains(out, want) {
@@ -153,7 +153,7 @@ func TestPrintReportParts(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"with SENDFILE over 2 streams\n",
-		"checksum: CRC32C of each part's range, verified by the receiver\n",
+		"checksum: CRC32C of each part's range, matched by the receiver (a corruption check, not proof against tampering)\n",
 		"2 parts at once",
 		"  part 1  bytes 0-1048575        SENDFILE  1.0 MiB  in 11.0 ms  (90.9 MiB/s)  checksum verified\n",
 		"  part 2  bytes 1048576-3145727  SENDFILE  2.0 MiB  in 21.0 ms  (95.2 MiB/s)  checksum verified\n",
