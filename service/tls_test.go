@@ -3,10 +3,12 @@ package service_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferrydev/ferry/internal/testpki"
 	"github.com/ferrydev/ferry/service"
@@ -69,4 +71,96 @@ func certPool(t *testing.T, file string) *x509.CertPool {
 		t.Fatalf("%s holds no PEM certificate", file)
 	}
 	return pool
+}
+
+// TestServerTLSRotation: the certificate, key and client CA files are
+// replaced in place (as cert-manager renews a Secret): the next
+// handshake presents the new certificate and takes client certificates
+// of the new CA, while a connection made before goes on with the old.
+// A replacement that cannot be used (a key that does not match) is not
+// taken: handshakes go on with the last good files.
+func TestServerTLSRotation(t *testing.T) {
+	a, b := testpki.New(t, "old CA"), testpki.New(t, "new CA")
+	dir := t.TempDir()
+	cert, key, ca := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
+	install := func(certFrom, keyFrom, caFrom string) {
+		t.Helper()
+		for from, to := range map[string]string{certFrom: cert, keyFrom: key, caFrom: ca} {
+			b, err := os.ReadFile(from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(to+".new", b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(to+".new", to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	install(a.ServerCert, a.ServerKey, a.CA)
+	cfg, err := service.ServerTLS(cert, key, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // echo, one goroutine per connection
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	dial := func(p testpki.PKI) (*tls.Conn, error) {
+		roots := x509.NewCertPool()
+		pem, _ := os.ReadFile(p.CA)
+		roots.AppendCertsFromPEM(pem)
+		client, err := tls.LoadX509KeyPair(p.ClientCert, p.ClientKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{client}})
+		if err == nil {
+			// TLS 1.3 reports a refused client certificate on the first read.
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err = c.Write([]byte("x")); err == nil {
+				_, err = io.ReadFull(c, make([]byte, 1))
+			}
+		}
+		return c, err
+	}
+	old, err := dial(a)
+	if err != nil {
+		t.Fatalf("handshake with the first files: %v", err)
+	}
+	defer old.Close()
+
+	install(b.ServerCert, b.ServerKey, b.CA)
+	c, err := dial(b)
+	if err != nil {
+		t.Fatalf("handshake after the files were renewed: %v (want the new certificate, and the new CA's client certificate taken)", err)
+	}
+	c.Close()
+	if c, err := dial(a); err == nil {
+		c.Close()
+		t.Error("after the renewal a client of the old CA still got through, want its handshake refused")
+	}
+	if _, err := old.Write([]byte("y")); err != nil {
+		t.Errorf("the connection made before the renewal: write = %v, want it to go on", err)
+	} else if _, err := io.ReadFull(old, make([]byte, 1)); err != nil {
+		t.Errorf("the connection made before the renewal: read = %v, want it to go on", err)
+	}
+
+	install(a.ServerCert, b.ServerKey, b.CA) // a certificate with another's key: unusable
+	if c, err := dial(b); err != nil {
+		t.Errorf("after an unusable renewal: %v; want the last good files still served", err)
+	} else {
+		c.Close()
+	}
 }
