@@ -18,6 +18,8 @@ func addLimitFlags(fs *flag.FlagSet, cfg *service.Config) func() error {
 	fs.IntVar(&cfg.MaxFileStreams, "max-file-streams", 0, "the most parallel streams (data connections) a client may split one file over, reported in GetCapabilities; not --max-streams (0: 8)")
 	fs.IntVar(&d.MaxHandshakes, "max-handshakes", 0, "data connections still sending their preamble; past it they get verdict 3 (unavailable) and are closed (0: --max-transfers)")
 	fs.DurationVar(&d.HandshakeTimeout, "handshake-timeout", 0, "time a data connection gets to send its preamble (0: 10s)")
+	fs.IntVar(&d.MaxHandshakesPerIP, "max-handshakes-per-ip", 0, "data connections from one source address still sending their preamble; past it verdict 3 (unavailable), which clients retry (0: 32; -1: no cap of its own)")
+	fs.DurationVar(&d.FirstByteTimeout, "first-byte-timeout", 0, "time a new data connection may stay silent before its first byte, counted from when ferryd is ready to read it (0: 2s)")
 	fs.BoolVar(&d.BindDataToClient, "bind-data-to-client", false, "take a ticket's data connection only from the IP address that asked for it (NAT or a proxy breaks this)")
 	fs.IntVar(&d.PipeSize, "pipe-size", 0, "SPLICE pipe capacity to ask for, in bytes (0: 1 MiB); the kernel may give less")
 	fs.Var((*cli.Size)(&d.MaxRate), "max-rate", "server-wide ceiling on the data channel, a `rate` in bytes per second shared by all transfers, with K/M/G (binary) or kB/MB/GB suffixes: 100MiB (0: none)")
@@ -31,13 +33,16 @@ func addLimitFlags(fs *flag.FlagSet, cfg *service.Config) func() error {
 		for name, v := range map[string]int64{
 			"max-transfers": int64(d.MaxTransfers), "max-streams": int64(cfg.MaxStreams), "max-open-streams": int64(cfg.MaxOpenStreams), "max-file-streams": int64(cfg.MaxFileStreams),
 			"max-handshakes": int64(d.MaxHandshakes), "handshake-timeout": int64(d.HandshakeTimeout),
-			"pipe-size": int64(d.PipeSize), "ticket-ttl": int64(d.TicketTTL),
+			"pipe-size": int64(d.PipeSize), "ticket-ttl": int64(d.TicketTTL), "first-byte-timeout": int64(d.FirstByteTimeout),
 			"shutdown-grace": int64(cfg.ShutdownGrace), "transfer-history": int64(cfg.TransferHistory),
 			"pull-max-bytes": int64(pullMax),
 		} {
 			if v < 0 {
 				return fmt.Errorf("--%s: must not be negative", name)
 			}
+		}
+		if d.MaxHandshakesPerIP < -1 {
+			return fmt.Errorf("--max-handshakes-per-ip: want -1, 0 or more, not %d", d.MaxHandshakesPerIP)
 		}
 		return nil
 	}

@@ -43,6 +43,8 @@ var FerrydFlags = []Flag{
 	{Name: "max-file-streams", Type: "int", Default: "0"},
 	{Name: "max-handshakes", Type: "int", Default: "0"},
 	{Name: "handshake-timeout", Type: "duration", Default: "0s", ZeroMeans: 10 * time.Second},
+	{Name: "max-handshakes-per-ip", Type: "int", Default: "0"},
+	{Name: "first-byte-timeout", Type: "duration", Default: "0s", ZeroMeans: 2 * time.Second},
 	{Name: "bind-data-to-client", Default: "false"},
 	{Name: "pipe-size", Type: "int", Default: "0"},
 	{Name: "max-rate", Type: "rate", Default: "0"},
