@@ -104,6 +104,12 @@ type Config struct {
 	// Prometheus metrics on /metrics, unauthenticated: bind it to
 	// loopback or a port only the scraper reaches. "" means none.
 	MetricsListen string
+	// HealthListen is the address of a plaintext listener serving
+	// grpc.health.v1 only (no TransferService, no reflection), for probes
+	// that cannot speak TLS, such as kubelet's gRPC probes, when the
+	// control plane requires it. Its streams count against MaxOpenStreams'
+	// own, separate, limit. "" means none.
+	HealthListen string
 }
 
 // Node is one ferryd: the gRPC control plane and the data plane, bound to
@@ -123,7 +129,8 @@ type Node struct {
 	dl           net.Listener
 	advertise    string // the data address put in offers
 	metrics      *metrics
-	admin        *metricsServer // nil without MetricsListen
+	admin        *metricsServer  // nil without MetricsListen
+	healthOnly   *healthListener // nil without HealthListen
 }
 
 // NewNode opens the root and both listeners. Call Run to serve.
@@ -183,6 +190,13 @@ func NewNode(cfg Config) (*Node, error) {
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},
 		orDefault(cfg.MaxStreams, defaultMaxStreams), orDefault(cfg.MaxOpenStreams, defaultMaxOpenStreams), n.metrics.grpc)
+	if cfg.HealthListen != "" {
+		hs := &healthServer{n.health, n.stopping}
+		if n.healthOnly, err = listenHealth(cfg.HealthListen, hs, orDefault(cfg.MaxOpenStreams, defaultMaxOpenStreams)); err != nil {
+			n.closeAll()
+			return nil, err
+		}
+	}
 	n.logSecurity()
 	n.logPull(peers)
 	return n, nil
@@ -194,6 +208,9 @@ func (n *Node) closeAll() {
 	n.dl.Close()
 	if n.admin != nil {
 		n.admin.ln.Close()
+	}
+	if n.healthOnly != nil {
+		n.healthOnly.ln.Close()
 	}
 }
 
@@ -210,6 +227,15 @@ func (n *Node) Addr() net.Addr { return n.ctl.Addr() }
 // DataAddr is the data listener's address.
 func (n *Node) DataAddr() net.Addr { return n.dl.Addr() }
 
+// HealthAddr is the plaintext health listener's address, nil without
+// Config.HealthListen.
+func (n *Node) HealthAddr() net.Addr {
+	if n.healthOnly == nil {
+		return nil
+	}
+	return n.healthOnly.ln.Addr()
+}
+
 // MetricsAddr is the metrics listener's address, nil without
 // Config.MetricsListen.
 func (n *Node) MetricsAddr() net.Addr {
@@ -224,7 +250,7 @@ func (n *Node) MetricsAddr() net.Addr {
 // to finish, then the rest is stopped. It returns nil after a shutdown
 // asked for through ctx.
 func (n *Node) Run(ctx context.Context) error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- n.grpc.Serve(n.ctl) }()
 	go func() { errc <- n.data.Serve(n.dl) }()
 	running := 2
@@ -232,6 +258,11 @@ func (n *Node) Run(ctx context.Context) error {
 		go func() { errc <- n.admin.serve() }()
 		running++
 		n.log.Info("serving metrics, unauthenticated", "url", "http://"+n.admin.ln.Addr().String()+"/metrics")
+	}
+	if n.healthOnly != nil {
+		go func() { errc <- n.healthOnly.srv.Serve(n.healthOnly.ln) }()
+		running++
+		n.log.Info("serving grpc.health.v1 alone, plaintext", "health", n.healthOnly.ln.Addr().String())
 	}
 	n.log.Info("ferryd serving", "grpc", n.ctl.Addr().String(), "data", n.dl.Addr().String(),
 		"advertise", n.advertise, "strategies", fmt.Sprint(n.data.Supported()))
@@ -278,6 +309,9 @@ func (n *Node) shutdown() {
 	}
 	if n.admin != nil {
 		n.admin.srv.Close()
+	}
+	if n.healthOnly != nil {
+		n.healthOnly.srv.Stop() // its Watch streams ended with stopping
 	}
 }
 

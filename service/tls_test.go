@@ -10,8 +10,15 @@ import (
 	"testing"
 	"time"
 
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/internal/testpki"
 	"github.com/ferrydev/ferry/service"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 )
 
 func TestServerTLS(t *testing.T) {
@@ -162,5 +169,47 @@ func TestServerTLSRotation(t *testing.T) {
 		t.Errorf("after an unusable renewal: %v; want the last good files still served", err)
 	} else {
 		c.Close()
+	}
+}
+
+// TestHealthListen: beside a control plane that requires mutual TLS, the
+// plaintext health listener answers grpc.health.v1 (what a kubelet gRPC
+// probe calls) and nothing else: no TransferService, no reflection.
+func TestHealthListen(t *testing.T) {
+	p := testpki.New(t, "ferry test CA")
+	n := startNode(t, service.Config{TLS: serverTLS(t, p, true), HealthListen: "127.0.0.1:0"})
+	addr := n.HealthAddr()
+	if addr == nil {
+		t.Fatal("HealthAddr() = nil with HealthListen set")
+	}
+	conn, err := grpc.NewClient(addr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := testCtx(t)
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("plaintext health Check = %v, %v; want SERVING", resp, err)
+	}
+	if _, err := ferryv1.NewTransferServiceClient(conn).GetCapabilities(ctx, &ferryv1.GetCapabilitiesRequest{}); status.Code(err) != codes.Unimplemented {
+		t.Errorf("TransferService on the health listener = %v, want %v", err, codes.Unimplemented)
+	}
+	refl, err := grpc_reflection_v1.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err == nil { // the stream opens lazily: its first exchange says
+		refl.Send(&grpc_reflection_v1.ServerReflectionRequest{MessageRequest: &grpc_reflection_v1.ServerReflectionRequest_ListServices{}})
+		_, err = refl.Recv()
+	}
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("reflection on the health listener = %v, want %v", err, codes.Unimplemented)
+	}
+	// The control plane itself still requires TLS.
+	plain, err := grpc.NewClient(n.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := healthpb.NewHealthClient(plain).Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unavailable {
+		t.Errorf("plaintext health Check on the TLS control plane = %v, want %v", err, codes.Unavailable)
 	}
 }

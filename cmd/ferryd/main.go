@@ -62,6 +62,7 @@ func parse(args []string) (service.Config, error) {
 	fs.DurationVar(&cfg.Data.TicketTTL, "ticket-ttl", 0, "how long a ticket waits for its data connection (0: 30s)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 0, "time running transfers get to finish on SIGTERM (0: 20s)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address of an unauthenticated HTTP listener serving Prometheus /metrics (default: none)")
+	fs.StringVar(&cfg.HealthListen, "health-listen", "", "address of a plaintext gRPC listener serving grpc.health.v1 alone, for probes that cannot speak TLS (default: none)")
 	sec := addSecurityFlags(fs)
 	checkLimits := addLimitFlags(fs, &cfg)
 	applyAuto := addAutoFlags(fs, &cfg)

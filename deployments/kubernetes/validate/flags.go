@@ -29,6 +29,7 @@ var FerrydFlags = []Flag{
 	{Name: "ticket-ttl", Type: "duration", Default: "0s", ZeroMeans: 30 * time.Second},
 	{Name: "shutdown-grace", Type: "duration", Default: "0s", ZeroMeans: 20 * time.Second},
 	{Name: "metrics-listen", Type: "string"},
+	{Name: "health-listen", Type: "string"},
 	{Name: "tls-cert", Type: "string"},
 	{Name: "tls-key", Type: "string"},
 	{Name: "tls-client-ca", Type: "string"},
