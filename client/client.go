@@ -275,52 +275,21 @@ func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest s
 	if err != nil {
 		return nil, received{}, err
 	}
-	// The server hashes the range before it offers it when asked for a
-	// checksum, which may take longer than any idle timeout.
-	stop := func() {}
-	if req.GetChecksum() == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
-		stop = silence(idle, cancelCause, "waiting for the offer")
-	}
-	first, err := stream.Recv()
-	stop()
+	offer, err := awaitOffer(ctx, stream, req, idle, cancelCause)
 	if err != nil {
-		return nil, received{}, idleCause(ctx, err)
-	}
-	offer := first.GetOffer()
-	if offer == nil {
-		return nil, received{}, errors.New("ferry: server did not start with an offer")
-	}
-	if err := checkOffer(req, offer); err != nil {
 		return nil, received{}, err
 	}
-	if check != nil {
-		if err := check(offer); err != nil {
-			return nil, received{}, err
-		}
-	}
-	var held int64
-	if dst != nil {
-		held = dst.Resumed()
-	}
-	if err := checkSize(dest, held, offer.GetLength(), opts.MaxBytes); err != nil {
+	if dst, err = acceptOffer(req, offer, dest, dst, opts, check); err != nil {
 		return nil, received{}, err
-	}
-	if dst == nil {
-		if dst, err = fsroot.CreateDestination(dest); err != nil {
-			return nil, received{}, err
-		}
 	}
 	defer dst.Abort()
-	if err := checkRoom(dst, int64(offer.GetLength())); err != nil {
-		return nil, received{}, err
-	}
 	want, err := expectChecksum(req, offer, dst)
 	if err != nil {
 		return nil, received{}, err
 	}
 
 	recv := make(chan received, 1)
-	stop = func() {}
+	stop := func() {}
 	go func() {
 		st, err := c.receive(ctx, offer, dst, opts.Receive)
 		if err != nil && !errors.Is(err, transfer.ErrShortTransfer) {
@@ -357,6 +326,64 @@ func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest s
 	}
 	report.Receiver = apiconv.Stats(r.stats)
 	return report, r, nil
+}
+
+// awaitOffer reads the Download's first message, which must be the
+// offer, within the idle timeout, unless a checksum was asked for: the
+// server hashes the range before it offers it, which may take longer.
+func awaitOffer(ctx context.Context, stream grpc.ServerStreamingClient[ferryv1.DownloadResponse], req *ferryv1.DownloadRequest,
+	idle time.Duration, cancel context.CancelCauseFunc) (*ferryv1.Offer, error) {
+	stop := func() {}
+	if req.GetChecksum() == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+		stop = silence(idle, cancel, "waiting for the offer")
+	}
+	first, err := stream.Recv()
+	stop()
+	if err != nil {
+		return nil, idleCause(ctx, err)
+	}
+	offer := first.GetOffer()
+	if offer == nil {
+		return nil, errors.New("ferry: server did not start with an offer")
+	}
+	return offer, nil
+}
+
+// acceptOffer checks an offer against the request, the caller's check,
+// the size cap and the destination's free space, before a byte is
+// written, and returns the destination to receive into: dst, or a new
+// one at dest when dst is nil.
+func acceptOffer(req *ferryv1.DownloadRequest, offer *ferryv1.Offer, dest string, dst *fsroot.Destination,
+	opts DownloadOptions, check func(*ferryv1.Offer) error) (*fsroot.Destination, error) {
+	if err := checkOffer(req, offer); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(offer); err != nil {
+			return nil, err
+		}
+	}
+	var held int64
+	if dst != nil {
+		held = dst.Resumed()
+	}
+	if err := checkSize(dest, held, offer.GetLength(), opts.MaxBytes); err != nil {
+		return nil, err
+	}
+	created := dst == nil
+	if created {
+		var err error
+		if dst, err = fsroot.CreateDestination(dest); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkRoom(dst, int64(offer.GetLength())); err != nil {
+		if created {
+			dst.Abort()
+		}
+		return nil, err
+	}
+	return dst, nil
 }
 
 type received struct {
