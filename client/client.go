@@ -98,6 +98,28 @@ func (c *Client) Stat(ctx context.Context, path string) (*ferryv1.StatFileRespon
 	return c.api.StatFile(ctx, &ferryv1.StatFileRequest{Path: path})
 }
 
+// answered bounds one short call to the server (StatFile,
+// GetCapabilities, made before a pull's data) by the receive's idle
+// timeout: a server that never answers is as silent as one that stops
+// sending. idle 0 or less means no bound.
+func answered[T any](ctx context.Context, idle time.Duration, what string, call func(context.Context) (T, error)) (T, error) {
+	if idle <= 0 {
+		return call(ctx)
+	}
+	qctx, cancel := context.WithTimeoutCause(ctx, idle, fmt.Errorf("%w: no answer to %s within %v", transfer.ErrIdle, what, idle))
+	defer cancel()
+	v, err := call(qctx)
+	if err != nil && ctx.Err() == nil && qctx.Err() != nil {
+		err = context.Cause(qctx)
+	}
+	return v, err
+}
+
+// stat is Stat bounded by idle (answered).
+func (c *Client) stat(ctx context.Context, idle time.Duration, path string) (*ferryv1.StatFileResponse, error) {
+	return answered(ctx, idle, "StatFile", func(ctx context.Context) (*ferryv1.StatFileResponse, error) { return c.Stat(ctx, path) })
+}
+
 // ErrNotResumable: Download with Resume found a partial file that cannot
 // belong to the requested range. It is left as it was.
 var ErrNotResumable = errors.New("cannot resume")
@@ -187,7 +209,7 @@ func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadO
 	if report, ok, err := c.resumeParts(ctx, req, dst, opts); ok || err != nil {
 		return report, err
 	}
-	held, err := c.skipHeld(ctx, req, dest, dst.Resumed())
+	held, err := c.skipHeld(ctx, opts.Receive.IdleLimit(), req, dest, dst.Resumed())
 	if err != nil {
 		return nil, err
 	}
@@ -217,11 +239,11 @@ func (c *Client) DownloadTo(ctx context.Context, path string, dst *fsroot.Destin
 // skipHeld moves req past the have bytes dest's partial file holds, after
 // checking that the remote range is at least that long. It reports true
 // when the partial file already holds a range of explicit length whole.
-func (c *Client) skipHeld(ctx context.Context, req *ferryv1.DownloadRequest, dest string, have int64) (bool, error) {
+func (c *Client) skipHeld(ctx context.Context, idle time.Duration, req *ferryv1.DownloadRequest, dest string, have int64) (bool, error) {
 	if have == 0 {
 		return false, nil
 	}
-	fi, err := c.Stat(ctx, req.GetPath())
+	fi, err := c.stat(ctx, idle, req.GetPath())
 	if err != nil {
 		return false, err
 	}

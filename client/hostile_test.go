@@ -299,3 +299,45 @@ func TestDownloadTreeHostileSizes(t *testing.T) {
 		})
 	}
 }
+
+// mute answers no StatFile and no GetCapabilities: it holds each call
+// until the caller gives up.
+type mute struct {
+	ferryv1.UnimplementedTransferServiceServer
+}
+
+func (mute) StatFile(ctx context.Context, _ *ferryv1.StatFileRequest) (*ferryv1.StatFileResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (mute) GetCapabilities(ctx context.Context, _ *ferryv1.GetCapabilitiesRequest) (*ferryv1.GetCapabilitiesResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestPullMuteServer: the calls a pull makes before its data (StatFile
+// for a tree, a resume or parallel streams; GetCapabilities for the
+// streams cap) are bounded by the idle timeout too: a server that never
+// answers them fails the pull with ErrIdle instead of hanging it.
+func TestPullMuteServer(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	c := dialServer(t, mute{})
+	rc := client.ReceiveConfig{IdleTimeout: idle}
+	failsIdle(t, "DownloadTree", idle, func() error {
+		_, err := c.DownloadTree(t.Context(), "t", filepath.Join(t.TempDir(), "dest"), client.TreeOptions{Receive: rc})
+		return err
+	})
+	failsIdle(t, "Download with streams", idle, func() error {
+		_, err := c.Download(t.Context(), "f", filepath.Join(t.TempDir(), "f"), client.DownloadOptions{Streams: 4, Receive: rc})
+		return err
+	})
+	dest := filepath.Join(t.TempDir(), "g")
+	if err := os.WriteFile(dest+".partial", []byte("held"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	failsIdle(t, "Download with resume", idle, func() error {
+		_, err := c.Download(t.Context(), "g", dest, client.DownloadOptions{Resume: true, Receive: rc})
+		return err
+	})
+}

@@ -56,11 +56,11 @@ type capsCache struct {
 // maxStreams is the server's cap on the streams of one file
 // (GetCapabilitiesResponse.max_streams), asked on first use and kept.
 // 0 or 1 means one stream, as from a server that predates them.
-func (c *Client) maxStreams(ctx context.Context) (int, error) {
+func (c *Client) maxStreams(ctx context.Context, idle time.Duration) (int, error) {
 	c.caps.mu.Lock()
 	defer c.caps.mu.Unlock()
 	if !c.caps.known {
-		caps, err := c.Capabilities(ctx)
+		caps, err := answered(ctx, idle, "GetCapabilities", c.Capabilities)
 		if err != nil {
 			return 0, err
 		}
@@ -77,8 +77,8 @@ type source struct {
 
 // statSource stats req's file. ok is false for a directory or a range
 // that starts past the end: the Download call says why.
-func (c *Client) statSource(ctx context.Context, req *ferryv1.DownloadRequest) (src source, length int64, ok bool, err error) {
-	fi, err := c.Stat(ctx, req.GetPath())
+func (c *Client) statSource(ctx context.Context, idle time.Duration, req *ferryv1.DownloadRequest) (src source, length int64, ok bool, err error) {
+	fi, err := c.stat(ctx, idle, req.GetPath())
 	if err != nil {
 		return source{}, 0, false, err
 	}
@@ -95,11 +95,11 @@ func (c *Client) statSource(ctx context.Context, req *ferryv1.DownloadRequest) (
 
 // streamCap is how many streams to run at once: what was asked, capped
 // by the server; at least 1.
-func (c *Client) streamCap(ctx context.Context, asked int) (int, error) {
+func (c *Client) streamCap(ctx context.Context, idle time.Duration, asked int) (int, error) {
 	if asked <= 1 {
 		return 1, nil
 	}
-	cap, err := c.maxStreams(ctx)
+	cap, err := c.maxStreams(ctx, idle)
 	if err != nil {
 		return 0, err
 	}
@@ -108,11 +108,11 @@ func (c *Client) streamCap(ctx context.Context, asked int) (int, error) {
 
 // streams is how many parts to split length bytes into: what was asked,
 // capped by the server and by minPart.
-func (c *Client) streams(ctx context.Context, asked int, length int64) (int, error) {
+func (c *Client) streams(ctx context.Context, idle time.Duration, asked int, length int64) (int, error) {
 	if asked <= 1 || length < 2*minPart {
 		return 1, nil
 	}
-	n, err := c.streamCap(ctx, asked)
+	n, err := c.streamCap(ctx, idle, asked)
 	return int(min(int64(n), length/minPart)), err
 }
 
@@ -138,13 +138,13 @@ func split(off, length int64, n int) []fsroot.JournalPart {
 // opts.Streams above 1: the range in parts at once, or in one stream
 // when it is too short to split or the server takes one.
 func (c *Client) downloadParts(ctx context.Context, req *ferryv1.DownloadRequest, dest string, dst *fsroot.Destination, opts DownloadOptions) (*ferryv1.Report, error) {
-	src, length, ok, err := c.statSource(ctx, req)
+	src, length, ok, err := c.statSource(ctx, opts.Receive.IdleLimit(), req)
 	if err != nil {
 		return nil, err
 	}
 	n := 1
 	if ok {
-		if n, err = c.streams(ctx, opts.Streams, length); err != nil {
+		if n, err = c.streams(ctx, opts.Receive.IdleLimit(), opts.Streams, length); err != nil {
 			return nil, err
 		}
 	}
@@ -175,7 +175,7 @@ func (c *Client) resumeParts(ctx context.Context, req *ferryv1.DownloadRequest, 
 	if j == nil && opts.Streams <= 1 {
 		return nil, false, nil
 	}
-	src, length, found, err := c.statSource(ctx, req)
+	src, length, found, err := c.statSource(ctx, opts.Receive.IdleLimit(), req)
 	if err != nil || !found {
 		return nil, err != nil, err // not found: the one-stream Download says why
 	}
@@ -186,7 +186,7 @@ func (c *Client) resumeParts(ctx context.Context, req *ferryv1.DownloadRequest, 
 				ErrNotResumable, fsroot.JournalPath(dst.Path), j.Offset, j.Length, j.Size, j.ModTime,
 				req.GetOffset(), length, src.size, src.mtime)
 		}
-		n, err := c.streamCap(ctx, opts.Streams)
+		n, err := c.streamCap(ctx, opts.Receive.IdleLimit(), opts.Streams)
 		if err != nil {
 			return nil, true, err
 		}
@@ -197,7 +197,7 @@ func (c *Client) resumeParts(ctx context.Context, req *ferryv1.DownloadRequest, 
 	if held > length {
 		return nil, false, nil // skipHeld refuses it, with the reason
 	}
-	n, err := c.streams(ctx, opts.Streams, length-held)
+	n, err := c.streams(ctx, opts.Receive.IdleLimit(), opts.Streams, length-held)
 	if err != nil || n <= 1 {
 		return nil, err != nil, err
 	}
@@ -366,7 +366,7 @@ func (r *partRun) checkOffer(ctx context.Context, o *ferryv1.Offer, pc piece) er
 	if !last {
 		return nil
 	}
-	src, _, ok, err := r.c.statSource(ctx, r.req)
+	src, _, ok, err := r.c.statSource(ctx, r.opts.Receive.IdleLimit(), r.req)
 	if err != nil {
 		return err
 	}

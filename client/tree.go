@@ -103,7 +103,7 @@ func (o *TreeOptions) window() uint32 {
 // first error is returned and the call cancelled; files already landed
 // stay, and no partial file is left.
 func (c *Client) DownloadTree(ctx context.Context, path, destDir string, opts TreeOptions) (*ferryv1.TreeReport, error) {
-	top, err := c.statTree(ctx, path)
+	top, err := c.statTree(ctx, opts.Receive.IdleLimit(), path)
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +127,8 @@ func (c *Client) DownloadTree(ctx context.Context, path, destDir string, opts Tr
 }
 
 // statTree describes path on the server, which must be a directory.
-func (c *Client) statTree(ctx context.Context, path string) (*ferryv1.StatFileResponse, error) {
-	top, err := c.Stat(ctx, path)
+func (c *Client) statTree(ctx context.Context, idle time.Duration, path string) (*ferryv1.StatFileResponse, error) {
+	top, err := c.stat(ctx, idle, path)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (c *Client) statTree(ctx context.Context, path string) (*ferryv1.StatFileRe
 // Root, such as one beneath a node's own root. It creates everything
 // beneath dest, and sets dest's own mode and time last.
 func (c *Client) DownloadTreeTo(ctx context.Context, path string, dest *fsroot.Root, opts TreeOptions) (*ferryv1.TreeReport, error) {
-	top, err := c.statTree(ctx, path)
+	top, err := c.statTree(ctx, opts.Receive.IdleLimit(), path)
 	if err != nil {
 		return nil, err
 	}
