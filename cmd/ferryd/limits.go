@@ -13,7 +13,7 @@ import (
 func addLimitFlags(fs *flag.FlagSet, cfg *service.Config) func() error {
 	d := &cfg.Data
 	fs.IntVar(&d.MaxTransfers, "max-transfers", 0, "transfers offered or running at once; past it Download is ResourceExhausted (0: 256)")
-	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "Download streams at once, server-wide; past it ResourceExhausted (0: 512)")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", 0, "TransferService streams (Download, DownloadTree, Pull) at once, server-wide; past it ResourceExhausted (0: 512)")
 	fs.IntVar(&cfg.MaxOpenStreams, "max-open-streams", 0, "health and reflection streams at once, server-wide (they need no credentials); past it ResourceExhausted (0: 64)")
 	fs.IntVar(&cfg.MaxFileStreams, "max-file-streams", 0, "the most parallel streams (data connections) a client may split one file over, reported in GetCapabilities; not --max-streams (0: 8)")
 	fs.IntVar(&d.MaxHandshakes, "max-handshakes", 0, "data connections still sending their preamble; past it they get verdict 3 (unavailable) and are closed (0: --max-transfers)")
