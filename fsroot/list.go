@@ -88,15 +88,27 @@ func (r *Root) openListed(clean string) (*os.File, error) {
 	return os.NewFile(uintptr(d), clean), nil
 }
 
-// openat2Retry is unix.Openat2, retried on EINTR.
+// openat2Retry is unix.Openat2, retried on EINTR, and on EAGAIN a few
+// times: with RESOLVE_BENEATH the kernel answers EAGAIN when a rename or
+// a mount anywhere on the system raced with its resolution of "..", and
+// asks the caller to try again. Past maxOpenRetries the EAGAIN is
+// returned.
 func openat2Retry(dirfd int, name string, how *unix.OpenHow) (int, error) {
-	for {
+	for again := 0; ; {
 		fd, err := unix.Openat2(dirfd, name, how)
-		if err != unix.EINTR {
+		switch {
+		case err == unix.EINTR:
+		case err == unix.EAGAIN && again < maxOpenRetries:
+			again++
+		default:
 			return fd, err
 		}
 	}
 }
+
+// maxOpenRetries bounds openat2's EAGAIN retries: a system renaming
+// without pause could otherwise keep one open from ever resolving.
+const maxOpenRetries = 16
 
 // lister gathers one page of a listing.
 type lister struct {
