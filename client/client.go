@@ -101,16 +101,20 @@ func (c *Client) Stat(ctx context.Context, path string) (*ferryv1.StatFileRespon
 // answered bounds one short call to the server (StatFile,
 // GetCapabilities, made before a pull's data) by the receive's idle
 // timeout: a server that never answers is as silent as one that stops
-// sending. idle 0 or less means no bound.
+// sending. idle 0 or less, or a caller's deadline sooner than idle,
+// means no bound of its own.
 func answered[T any](ctx context.Context, idle time.Duration, what string, call func(context.Context) (T, error)) (T, error) {
-	if idle <= 0 {
+	if d, ok := ctx.Deadline(); idle <= 0 || ok && time.Until(d) <= idle {
 		return call(ctx)
 	}
-	qctx, cancel := context.WithTimeoutCause(ctx, idle, fmt.Errorf("%w: no answer to %s within %v", transfer.ErrIdle, what, idle))
+	qctx, cancel := context.WithTimeout(ctx, idle)
 	defer cancel()
 	v, err := call(qctx)
-	if err != nil && ctx.Err() == nil && qctx.Err() != nil {
-		err = context.Cause(qctx)
+	if err != nil && ctx.Err() == nil && (qctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded) {
+		// The server's timer for the deadline this call sent can fire
+		// before the client's own: its DeadlineExceeded is this bound's
+		// verdict too (a caller's earlier deadline was sent instead).
+		err = fmt.Errorf("%w: no answer to %s within %v", transfer.ErrIdle, what, idle)
 	}
 	return v, err
 }
