@@ -23,6 +23,16 @@ func downloadRequest(path string, opts DownloadOptions) *ferryv1.DownloadRequest
 // that predates checksums ignores the field) is an error: the caller
 // asked for a verified file.
 func expectChecksum(req *ferryv1.DownloadRequest, offer *ferryv1.Offer, dst *fsroot.Destination) (transfer.Checksum, error) {
+	want, err := offerChecksum(req, offer)
+	if err != nil || want.Algorithm == transfer.NoChecksum {
+		return want, err
+	}
+	return want, transfer.ExpectChecksum(dst, want.Algorithm)
+}
+
+// offerChecksum is the checksum the offer promises, when req asked for
+// one: it must be of the algorithm asked for.
+func offerChecksum(req *ferryv1.DownloadRequest, offer *ferryv1.Offer) (transfer.Checksum, error) {
 	if req.GetChecksum() == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
 		return transfer.Checksum{}, nil
 	}
@@ -33,7 +43,7 @@ func expectChecksum(req *ferryv1.DownloadRequest, offer *ferryv1.Offer, dst *fsr
 	if asked, _ := apiconv.FromChecksumAlgorithm(req.GetChecksum()); want.Algorithm != asked {
 		return want, fmt.Errorf("ferry: asked for a %v checksum, the server's offer has %v", asked, want.Algorithm)
 	}
-	return want, transfer.ExpectChecksum(dst, want.Algorithm)
+	return want, nil
 }
 
 // verify checks what dst holds against want, when there is one, and

@@ -499,7 +499,13 @@ func opaque(err error) bool {
 // dataAddress is the address to dial for an offer's data channel, once
 // CheckDataAddresses' check, if any, has accepted it.
 func (c *Client) dataAddress(offer *ferryv1.Offer) (string, error) {
-	addr := dataAddress(offer.GetDataAddress(), c.target)
+	return c.checkedAddress(offer.GetDataAddress())
+}
+
+// checkedAddress is the address to dial for a data address the server
+// named, once CheckDataAddresses' check, if any, has accepted it.
+func (c *Client) checkedAddress(offered string) (string, error) {
+	addr := dataAddress(offered, c.target)
 	if c.checkData != nil {
 		if err := c.checkData(addr); err != nil {
 			return "", err

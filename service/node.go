@@ -188,6 +188,7 @@ func NewNode(cfg Config) (*Node, error) {
 	svc.maxFileStreams = orDefault(cfg.MaxFileStreams, defaultMaxFileStreams)
 	svc.pullMaxBytes, svc.pullReceive = cfg.PullMaxBytes, transfer.ReceiveConfig{IdleTimeout: cfg.PullIdleTimeout}
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
+	svc.stopping = n.stopping
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},
 		orDefault(cfg.MaxStreams, defaultMaxStreams), orDefault(cfg.MaxOpenStreams, defaultMaxOpenStreams), n.metrics.grpc)
 	if cfg.HealthListen != "" {

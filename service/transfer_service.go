@@ -39,6 +39,9 @@ type transferService struct {
 	// Config.PullIdleTimeout as a receive configuration.
 	pullMaxBytes uint64
 	pullReceive  transfer.ReceiveConfig
+	// stopping is cancelled when the node starts shutting down: sessions
+	// then refuse new requests and end once the running ones have.
+	stopping context.Context
 }
 
 func (s *transferService) GetCapabilities(context.Context, *ferryv1.GetCapabilitiesRequest) (*ferryv1.GetCapabilitiesResponse, error) {
@@ -92,7 +95,15 @@ func (s *transferService) Download(req *ferryv1.DownloadRequest, stream grpc.Ser
 	defer t.Cancel() // revokes an unused ticket, aborts a running copy
 	rec, stream := s.recordDownload(stream, t)
 	defer func() { rec.finish(nil, nil, err) }()
-	if err := stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Offer{Offer: &ferryv1.Offer{
+	if err := stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Offer{Offer: s.offerOf(t)}}); err != nil {
+		return err
+	}
+	return s.follow(stream, t)
+}
+
+// offerOf is the Offer message for t.
+func (s *transferService) offerOf(t *transfer.Transfer) *ferryv1.Offer {
+	o := &ferryv1.Offer{
 		TransferId:  t.ID,
 		DataAddress: s.dataAddress(t),
 		Ticket:      ticketOf(t),
@@ -103,14 +114,23 @@ func (s *transferService) Download(req *ferryv1.DownloadRequest, stream grpc.Ser
 		Checksum:    apiconv.Checksum(t.Checksum),
 		Inline:      t.Inline,
 		Data:        t.Data,
-	}}}); err != nil {
-		return err
+		Framed:      t.Framed,
 	}
-	return s.follow(stream, t)
+	if t.Framed {
+		o.DataAddress, o.Ticket = "", nil
+	}
+	return o
 }
 
 // offer checks the request and registers the transfer with the data plane.
 func (s *transferService) offer(ctx context.Context, req *ferryv1.DownloadRequest) (*transfer.Transfer, error) {
+	return s.offerWith(ctx, req, s.data.Offer)
+}
+
+// offerWith is offer making the offer with offerFn (the data plane's Offer,
+// or a session's).
+func (s *transferService) offerWith(ctx context.Context, req *ferryv1.DownloadRequest,
+	offerFn func(transfer.Source) (*transfer.Transfer, error)) (*transfer.Transfer, error) {
 	strategy, err := apiconv.FromStrategy(req.GetStrategy())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -129,7 +149,7 @@ func (s *transferService) offer(ctx context.Context, req *ferryv1.DownloadReques
 	if err != nil {
 		return nil, s.statusOf(err, req.GetPath())
 	}
-	t, err := s.data.Offer(transfer.Source{
+	t, err := offerFn(transfer.Source{
 		File: f, Path: f.Name(), Offset: int64(req.GetOffset()), Length: int64(req.GetLength()), Strategy: strategy,
 		ClientIP: clientIP(ctx), RateLimit: rateLimit(req.GetRateLimit()),
 		Checksum: sum, InlineMax: inlineMax(req.GetInlineMax()), Context: ctx,
@@ -153,29 +173,40 @@ func (s *transferService) statusOf(err error, ref string) error {
 
 // follow streams progress until the transfer ends, then the report.
 func (s *transferService) follow(stream grpc.ServerStreamingServer[ferryv1.DownloadResponse], t *transfer.Transfer) error {
+	report, err := s.await(stream.Context(), t, func(p *ferryv1.Progress) error {
+		return stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Progress{Progress: p}})
+	})
+	if err != nil {
+		return err
+	}
+	return stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Report{Report: report}})
+}
+
+// await sends progress (every s.progress, when it moved) until t ends,
+// and returns its report, or its error as a status. A ctx that ends
+// first cancels t.
+func (s *transferService) await(ctx context.Context, t *transfer.Transfer, progress func(*ferryv1.Progress) error) (*ferryv1.Report, error) {
 	tick := time.NewTicker(s.progress)
 	defer tick.Stop()
 	var last int64 = -1
 	for {
 		select {
-		case <-stream.Context().Done():
+		case <-ctx.Done():
 			t.Cancel()
-			return status.FromContextError(stream.Context().Err()).Err()
+			return nil, status.FromContextError(ctx.Err()).Err()
 		case <-tick.C:
 			if sent := t.Sent(); sent != last {
 				last = sent
-				if err := stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Progress{
-					Progress: &ferryv1.Progress{BytesSent: uint64(sent), BytesTotal: uint64(t.Length)},
-				}}); err != nil {
-					return err
+				if err := progress(&ferryv1.Progress{BytesSent: uint64(sent), BytesTotal: uint64(t.Length)}); err != nil {
+					return nil, err
 				}
 			}
 		case <-t.Done():
 			st, err := t.Result()
 			if err != nil { // the data plane has logged the details
-				return s.statusOf(err, "transfer "+t.ID)
+				return nil, s.statusOf(err, "transfer "+t.ID)
 			}
-			return stream.Send(&ferryv1.DownloadResponse{Event: &ferryv1.DownloadResponse_Report{Report: &ferryv1.Report{
+			return &ferryv1.Report{
 				TransferId: t.ID,
 				Path:       t.Path,
 				Offset:     uint64(t.Offset),
@@ -183,7 +214,7 @@ func (s *transferService) follow(stream grpc.ServerStreamingServer[ferryv1.Downl
 				Sender:     apiconv.Stats(st),
 				Checksum:   apiconv.Checksum(t.Checksum),
 				Auto:       apiconv.AutoChoice(t.Auto),
-			}}})
+			}, nil
 		}
 	}
 }

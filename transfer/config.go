@@ -51,6 +51,13 @@ type Config struct {
 	// connections need. Past it, a connection whose transfer ends is
 	// closed instead of kept. 0 means 64.
 	MaxIdleConns int
+	// SessionConns caps the data connections one session may bind at
+	// once (Session.MaxConns). 0 means 8.
+	SessionConns int
+	// MaxBoundConns caps the data connections bound to sessions, all
+	// sessions together: past it a version 3 preamble gets
+	// VerdictUnavailable. 0 means 1024.
+	MaxBoundConns int
 	// BindDataToClient binds each ticket to the IP address its offer's
 	// client called from (Source.ClientIP): a data connection from
 	// another address gets VerdictRefused and leaves the ticket pending.
@@ -205,6 +212,8 @@ func (c *Config) sendfileChunk() int { return orDefault(c.SendfileChunk, default
 func (c *Config) pipeSize() int      { return orDefault(c.PipeSize, defaultPipeSize) }
 func (c *Config) idlePipes() int     { return orDefault(c.IdlePipes, defaultIdlePipes) }
 func (c *Config) maxIdleConns() int  { return orDefault(c.MaxIdleConns, defaultMaxIdleConns) }
+func (c *Config) sessionConns() int  { return orDefault(c.SessionConns, defaultSessionConns) }
+func (c *Config) maxBoundConns() int { return orDefault(c.MaxBoundConns, defaultMaxBoundConns) }
 func (c *Config) checksumCache() int { return orDefault(c.ChecksumCache, defaultChecksumCache) }
 
 func (c *Config) mmapWindow() int {

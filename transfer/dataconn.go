@@ -28,10 +28,22 @@ var aLongTimeAgo = time.Unix(1, 0)
 // until one fails, the client stops or a version 1 preamble comes.
 func (d dataConn) serve() {
 	defer d.c.Close()
-	t, version := d.handshake()
-	for t != nil && d.serveTransfer(t, version) && version == ProtocolVersionKeepAlive {
-		t, version = d.nextHandshake()
+	cl := d.handshake()
+	for cl.t != nil && d.serveTransfer(cl.t, cl.version) && cl.version == ProtocolVersionKeepAlive {
+		cl = d.nextHandshake()
 	}
+	if cl.ss != nil {
+		d.serveSession(cl.ss)
+	}
+}
+
+// claimed is what a preamble claimed: a ticket's transfer and the
+// preamble's version, or a session to bind the connection to; neither
+// when it was refused.
+type claimed struct {
+	t       *Transfer
+	version byte
+	ss      *Session
 }
 
 // serveTransfer sends one claimed transfer and ends it as its version
@@ -71,7 +83,7 @@ func (d dataConn) serveTransfer(t *Transfer, version byte) bool {
 // ticket, then gives back the connection's MaxHandshakes place. It
 // answers a bad preamble or ticket itself and returns nil; a silent or
 // slow client is dropped without a verdict.
-func (d dataConn) handshake() (*Transfer, byte) {
+func (d dataConn) handshake() claimed {
 	defer d.handshakeDone(d.c)
 	// The first byte within FirstByteTimeout of now (this goroutine is
 	// running: a server short of CPU has not eaten the client's time),
@@ -82,7 +94,7 @@ func (d dataConn) handshake() (*Transfer, byte) {
 	var first [1]byte
 	_, err := io.ReadFull(d.c, first[:])
 	if !stop() || err != nil {
-		return nil, 0
+		return claimed{}
 	}
 	d.c.SetDeadline(start.Add(d.cfg.handshakeTimeout()))
 	return d.claimFrom(io.MultiReader(bytes.NewReader(first[:]), d.c))
@@ -90,34 +102,35 @@ func (d dataConn) handshake() (*Transfer, byte) {
 
 // claim reads a preamble, within the deadline already set, and claims
 // its ticket.
-func (d dataConn) claim() (*Transfer, byte) { return d.claimFrom(d.c) }
+func (d dataConn) claim() claimed { return d.claimFrom(d.c) }
 
 // claimFrom is claim reading the preamble from r (the connection, or a
 // byte already read from it followed by the connection).
-func (d dataConn) claimFrom(r io.Reader) (*Transfer, byte) {
+func (d dataConn) claimFrom(r io.Reader) claimed {
 	// Close drops a connection still in its handshake at once, rather
 	// than wait out HandshakeTimeout.
 	stop := context.AfterFunc(d.ctx, func() { d.c.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	ticket, version, ok, err := readPreamble(r)
 	if err != nil {
-		return nil, 0
+		return claimed{}
 	}
 	if !ok {
 		d.cfg.Events.refused(RefusedBadPreamble)
 		d.c.Write([]byte{byte(VerdictBadPreamble)})
-		return nil, 0
+		return claimed{}
+	}
+	if version == ProtocolVersionSession {
+		return d.claimSession(ticket)
 	}
 	t, err := d.tickets.claim(ticket, remoteIP(d.c))
 	if t == nil {
 		reason := RefusedUnknownTicket
 		if err != nil {
 			reason = RefusedWrongClient
-			d.cfg.logger().Warn("data connection refused", "err", err)
 		}
-		d.cfg.Events.refused(reason)
-		d.c.Write([]byte{byte(VerdictRefused)})
-		return nil, 0
+		d.refuse(reason, err)
+		return claimed{}
 	}
 	t.peer, t.started = d.c.RemoteAddr().String(), true
 	if !t.probe {
@@ -126,17 +139,33 @@ func (d dataConn) claimFrom(r io.Reader) (*Transfer, byte) {
 	// Cleared before stop: a Close from here on reaches the connection
 	// through the transfer's context, which Close cancels.
 	d.c.SetDeadline(time.Time{})
-	return t, version
+	return claimed{t: t, version: version}
+}
+
+// refuse answers a preamble whose ticket claims nothing (reason says
+// why) with VerdictRefused, logging err if there is one.
+func (d dataConn) refuse(reason Refusal, err error) {
+	if err != nil {
+		d.cfg.logger().Warn("data connection refused", "err", err)
+	}
+	d.cfg.Events.refused(reason)
+	d.c.Write([]byte{byte(VerdictRefused)})
 }
 
 // send writes the verdict and runs the strategy's copy loop, falling back
 // to READ_WRITE if the strategy turns out unsupported for this file and
 // socket before it has sent anything.
 func (d dataConn) send(t *Transfer) (Stats, error) {
-	st := Stats{Strategy: t.Strategy}
 	if _, err := d.c.Write([]byte{byte(VerdictOK)}); err != nil {
-		return st, err
+		return Stats{Strategy: t.Strategy}, err
 	}
+	return d.copyOut(t)
+}
+
+// copyOut runs the strategy's copy loop for t's range, measured, falling
+// back to READ_WRITE as send says.
+func (d dataConn) copyOut(t *Transfer) (Stats, error) {
+	st := Stats{Strategy: t.Strategy}
 	sc, ok := d.c.(syscall.Conn)
 	if !ok {
 		return st, errors.New("data connection has no file descriptor")
@@ -185,17 +214,17 @@ func (d dataConn) writeTrailer(b byte) error {
 // places while it waits. It returns nil when the connection is to be
 // closed: no idle place free, the server shutting down, or the client
 // silent, gone or wrong.
-func (d dataConn) nextHandshake() (*Transfer, byte) {
+func (d dataConn) nextHandshake() claimed {
 	if max := d.cfg.maxIdleConns(); d.idleConns.Add(1) > int64(max) {
 		d.idleConns.Add(-1)
-		return nil, 0
+		return claimed{}
 	}
 	defer d.idleConns.Add(-1)
 	// The deadline is set before the connection is registered, so that
 	// Shutdown's deadline in the past, set later, is the one that holds.
 	d.c.SetDeadline(time.Now().Add(d.cfg.handshakeTimeout()))
 	if !d.idle.add(d.c) {
-		return nil, 0
+		return claimed{}
 	}
 	defer d.idle.remove(d.c)
 	return d.claim()

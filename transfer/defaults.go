@@ -33,6 +33,12 @@ const (
 	// defaultMaxIdleConns caps the server's kept connections waiting for
 	// their next preamble (Config.MaxIdleConns).
 	defaultMaxIdleConns = 64
+	// defaultSessionConns caps one session's bound data connections
+	// (Config.SessionConns).
+	defaultSessionConns = 8
+	// defaultMaxBoundConns caps the data connections bound to sessions,
+	// server-wide (Config.MaxBoundConns).
+	defaultMaxBoundConns = 1024
 	// defaultBufferSize is the largest READ_WRITE buffer and the
 	// receiver's read buffer and splice round (Config and
 	// ReceiveConfig.BufferSize).

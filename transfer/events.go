@@ -47,6 +47,10 @@ const (
 	// RefusedWrongClient: a ticket bound to another client address
 	// (Config.BindDataToClient); it stays pending.
 	RefusedWrongClient Refusal = "wrong_client"
+	// RefusedSessionFull: a connection that would bind to a session
+	// already holding Config.SessionConns, or past Config.MaxBoundConns,
+	// answered VerdictUnavailable.
+	RefusedSessionFull Refusal = "session_full"
 )
 
 // Outcome classifies how a transfer ended.

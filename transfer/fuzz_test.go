@@ -16,7 +16,8 @@ func FuzzParsePreamble(f *testing.F) {
 	f.Add(good[:preambleSize-1])
 	f.Add(append(bytes.Clone(good), 0))
 	f.Add(appendPreambleVersion(nil, ProtocolVersionKeepAlive, bytes.Repeat([]byte{0xcd}, TicketSize)))
-	f.Add(appendPreambleVersion(nil, 3, bytes.Repeat([]byte{0xcd}, TicketSize)))
+	f.Add(appendPreambleVersion(nil, ProtocolVersionSession, bytes.Repeat([]byte{0xcd}, TicketSize)))
+	f.Add(appendPreambleVersion(nil, 4, bytes.Repeat([]byte{0xcd}, TicketSize)))
 	f.Add([]byte{})
 	f.Add([]byte("FERY\x02"))
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
@@ -29,7 +30,7 @@ func FuzzParsePreamble(f *testing.F) {
 			if ticket != [TicketSize]byte{} || version != 0 {
 				t.Fatalf("parsePreamble(%q) = %x, %d, false; want a zero ticket and version", b, ticket, version)
 			}
-		} else if version != ProtocolVersion && version != ProtocolVersionKeepAlive {
+		} else if version != ProtocolVersion && version != ProtocolVersionKeepAlive && version != ProtocolVersionSession {
 			t.Fatalf("parsePreamble(%q) accepted version %d", b, version)
 		} else if re := appendPreambleVersion(nil, version, ticket[:]); !bytes.Equal(re, b) {
 			t.Fatalf("appendPreambleVersion(parsePreamble(%q)) = %q, want the input", b, re)

@@ -24,6 +24,10 @@ import (
 // at most Config.HandshakeTimeout (see keepalive.go). A failed send still
 // resets the connection. A preamble of either version may follow; version
 // 1 ends the connection after its transfer as before.
+//
+// Version 3 (ProtocolVersionSession) binds the connection to a session:
+// its ticket is the session's, and after VerdictOK the server sends the
+// session's transfers as frames (see session.go), until the session ends.
 const (
 	preambleMagic   = "FERY"
 	ProtocolVersion = 1
@@ -91,7 +95,7 @@ func readPreamble(r io.Reader) (ticket [TicketSize]byte, version byte, ok bool, 
 // parsePreamble checks a complete preamble.
 func parsePreamble(buf []byte) (ticket [TicketSize]byte, version byte, ok bool, err error) {
 	if len(buf) != preambleSize || !bytes.Equal(buf[:4], []byte(preambleMagic)) ||
-		(buf[4] != ProtocolVersion && buf[4] != ProtocolVersionKeepAlive) {
+		(buf[4] != ProtocolVersion && buf[4] != ProtocolVersionKeepAlive && buf[4] != ProtocolVersionSession) {
 		return ticket, 0, false, nil
 	}
 	copy(ticket[:], buf[5:])

@@ -49,7 +49,7 @@ func TestPreambleBad(t *testing.T) {
 		{"magic", with(0, 'f')},
 		{"magic end", with(3, 'Z')},
 		{"version 0", with(4, 0)},
-		{"version 3", with(4, 3)},
+		{"version 4", with(4, 4)},
 		{"short", good[:preambleSize-1]},
 		{"long", append(bytes.Clone(good), 0)},
 		{"empty", nil},

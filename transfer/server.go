@@ -53,7 +53,10 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	closing   bool
-	conns     sync.WaitGroup // one per accepted connection
+	conns     sync.WaitGroup      // one per accepted connection
+	sessions  map[uint64]*Session // open sessions, by their ticket's first 8 bytes
+	// bound counts data connections bound to sessions (MaxBoundConns).
+	bound atomic.Int64
 }
 
 // NewServer probes which strategies this kernel accepts and returns a
@@ -174,6 +177,17 @@ func (s *Server) Offer(src Source) (*Transfer, error) { return s.offer(src, fals
 // offer is Offer; a probe's transfer (probe) is neither logged, counted
 // in Events nor measured for Auto: the probe records its own figures.
 func (s *Server) offer(src Source, probe bool) (*Transfer, error) {
+	return s.offerVia(src, probe, nil, 0)
+}
+
+// offerOn is Offer for session ss, framed with id (Session.Offer).
+func (s *Server) offerOn(src Source, ss *Session, id uint64) (*Transfer, error) {
+	return s.offerVia(src, false, ss, id)
+}
+
+// offerVia is offer; with a session ss the transfer joins its queue,
+// framed with id, instead of getting a ticket.
+func (s *Server) offerVia(src Source, probe bool, ss *Session, id uint64) (*Transfer, error) {
 	size, length, err := src.span()
 	if err != nil {
 		return nil, err
@@ -197,7 +211,13 @@ func (s *Server) offer(src Source, probe bool) (*Transfer, error) {
 	// transfer ends; an offer that fails before then gives it back here.
 	inline, err := s.prepare(t, src)
 	if err == nil && !inline {
-		err = s.issue(t, orDefault(src.TicketTTL, s.cfg.ticketTTL()))
+		ttl := orDefault(src.TicketTTL, s.cfg.ticketTTL())
+		if ss != nil {
+			t.Framed, t.frameID, t.sess = true, id, ss
+			err = ss.enqueue(t, ttl)
+		} else {
+			err = s.issue(t, ttl)
+		}
 	}
 	if err != nil {
 		s.active.Add(-1)
@@ -429,6 +449,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.idle.closeAll()
+	s.drainSessions()
 	for _, t := range s.tickets.revokeAll() {
 		t.finish(Stats{Strategy: t.Strategy}, ErrClosed)
 	}

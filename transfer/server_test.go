@@ -109,11 +109,17 @@ func TestTicketRefused(t *testing.T) {
 		good := preambleFor(tr.Ticket[:])
 		badMagic := append([]byte("FERZ"), good[4:]...)
 		badVersion := append([]byte(nil), good...)
-		badVersion[4] = ProtocolVersionKeepAlive + 1
+		badVersion[4] = ProtocolVersionSession + 1
 		for _, p := range [][]byte{badMagic, badVersion} {
 			if v, n := verdictOf(t, ts.addr, p); v != VerdictBadPreamble || n != 0 {
 				t.Errorf("preamble %q: verdict %v and %d bytes, want %v and 0", p[:5], v, n, VerdictBadPreamble)
 			}
+		}
+		// A transfer's ticket is no session's: binding with it is refused
+		// and leaves it pending.
+		asSession := appendPreambleVersion(nil, ProtocolVersionSession, tr.Ticket[:])
+		if v, n := verdictOf(t, ts.addr, asSession); v != VerdictRefused || n != 0 {
+			t.Errorf("a transfer's ticket in a session preamble: verdict %v and %d bytes, want %v and 0", v, n, VerdictRefused)
 		}
 		if got := ts.Pending(); got != 1 {
 			t.Errorf("Pending() after bad preambles = %d, want 1", got)

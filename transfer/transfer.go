@@ -32,6 +32,12 @@ type Transfer struct {
 	Data   []byte
 	// Auto says how the strategy was chosen.
 	Auto AutoChoice
+	// Framed is true for a session's transfer (Session.Offer): its bytes
+	// go on a connection bound to the session, in a frame with frameID,
+	// and it has no ticket.
+	Framed  bool
+	frameID uint64
+	sess    *Session
 
 	probe bool    // a start-up probe's transfer: not logged, counted or measured
 	net   Network // where the client is, for Auto's figures
@@ -75,10 +81,19 @@ func (t *Transfer) Result() (Stats, error) {
 // It is safe to call at any time, more than once.
 func (t *Transfer) Cancel() {
 	t.cancel(context.Canceled)
-	if t.srv.tickets.revoke(t) {
+	if t.unclaimed() {
 		t.finish(Stats{Strategy: t.Strategy}, context.Canceled)
 	}
 	<-t.done
+}
+
+// unclaimed revokes t's ticket, or takes it off its session's queue; it
+// reports whether no data connection had taken it yet.
+func (t *Transfer) unclaimed() bool {
+	if t.sess != nil {
+		return t.sess.remove(t)
+	}
+	return t.srv.tickets.revoke(t)
 }
 
 // finish records the outcome once, releases the file and wakes waiters.

@@ -816,7 +816,10 @@ type Offer struct {
 	// data_address and ticket are then empty.
 	Inline bool `protobuf:"varint,9,opt,name=inline,proto3" json:"inline,omitempty"`
 	// The range's bytes, when inline.
-	Data          []byte `protobuf:"bytes,10,opt,name=data,proto3" json:"data,omitempty"`
+	Data []byte `protobuf:"bytes,10,opt,name=data,proto3" json:"data,omitempty"`
+	// In a Session: true when the bytes come on a data connection bound to
+	// the session, in a frame carrying the request's id (no ticket).
+	Framed        bool `protobuf:"varint,12,opt,name=framed,proto3" json:"framed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -919,6 +922,13 @@ func (x *Offer) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *Offer) GetFramed() bool {
+	if x != nil {
+		return x.Framed
+	}
+	return false
 }
 
 // Progress reports how many bytes the sender has handed to the kernel.
@@ -1469,6 +1479,604 @@ func (x *DownloadTreeResponse) GetReport() *TreeReport {
 	return nil
 }
 
+// SessionRequest is one message from the client on a Session call.
+type SessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message.
+	//
+	// Types that are valid to be assigned to Request:
+	//
+	//	*SessionRequest_Open
+	//	*SessionRequest_Get
+	//	*SessionRequest_Cancel
+	Request       isSessionRequest_Request `protobuf_oneof:"request"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionRequest) Reset() {
+	*x = SessionRequest{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRequest) ProtoMessage() {}
+
+func (x *SessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
+func (*SessionRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SessionRequest) GetRequest() isSessionRequest_Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetOpen() *SessionOpen {
+	if x != nil {
+		if x, ok := x.Request.(*SessionRequest_Open); ok {
+			return x.Open
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetGet() *GetRequest {
+	if x != nil {
+		if x, ok := x.Request.(*SessionRequest_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetCancel() *CancelRequest {
+	if x != nil {
+		if x, ok := x.Request.(*SessionRequest_Cancel); ok {
+			return x.Cancel
+		}
+	}
+	return nil
+}
+
+type isSessionRequest_Request interface {
+	isSessionRequest_Request()
+}
+
+type SessionRequest_Open struct {
+	// Optional, first message only: the window the client wants.
+	Open *SessionOpen `protobuf:"bytes,1,opt,name=open,proto3,oneof"`
+}
+
+type SessionRequest_Get struct {
+	// Fetch a byte range of a file.
+	Get *GetRequest `protobuf:"bytes,2,opt,name=get,proto3,oneof"`
+}
+
+type SessionRequest_Cancel struct {
+	// Stop one request: its transfer is cancelled, the others go on.
+	Cancel *CancelRequest `protobuf:"bytes,3,opt,name=cancel,proto3,oneof"`
+}
+
+func (*SessionRequest_Open) isSessionRequest_Request() {}
+
+func (*SessionRequest_Get) isSessionRequest_Request() {}
+
+func (*SessionRequest_Cancel) isSessionRequest_Request() {}
+
+// SessionOpen sets up a session. Without it the server's defaults apply.
+type SessionOpen struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Requests in flight at once that the client wants; 0 means the server's
+	// default (16). The server caps it (SessionReady.window says what holds).
+	Window        uint32 `protobuf:"varint,1,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionOpen) Reset() {
+	*x = SessionOpen{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionOpen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionOpen) ProtoMessage() {}
+
+func (x *SessionOpen) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionOpen.ProtoReflect.Descriptor instead.
+func (*SessionOpen) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SessionOpen) GetWindow() uint32 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
+// GetRequest asks for a byte range of one file inside a Session. The fields
+// after id mean what they mean in DownloadRequest.
+type GetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client's id for this request, unique among its requests still in
+	// flight on the session; 0 is not an id. Every answer carries it.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Slash-separated path relative to the served root.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// First byte to send.
+	Offset uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Bytes to send from offset; 0 means to the end of the file.
+	Length uint64 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	// The copy strategy; STRATEGY_UNSPECIFIED lets the server choose.
+	Strategy Strategy `protobuf:"varint,5,opt,name=strategy,proto3,enum=ferry.v1.Strategy" json:"strategy,omitempty"`
+	// The end-to-end checksum the offer carries, for the receiver to verify.
+	Checksum ChecksumAlgorithm `protobuf:"varint,6,opt,name=checksum,proto3,enum=ferry.v1.ChecksumAlgorithm" json:"checksum,omitempty"`
+	// Pace the transfer to at most this many bytes per second; 0: no limit.
+	RateLimit uint64 `protobuf:"varint,7,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// Accept the bytes inside the offer when the range is at most this many
+	// bytes (the server caps it at 64 KiB); 0 means never inline.
+	InlineMax     uint64 `protobuf:"varint,8,opt,name=inline_max,json=inlineMax,proto3" json:"inline_max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRequest) Reset() {
+	*x = GetRequest{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRequest) ProtoMessage() {}
+
+func (x *GetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
+func (*GetRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *GetRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *GetRequest) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *GetRequest) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *GetRequest) GetStrategy() Strategy {
+	if x != nil {
+		return x.Strategy
+	}
+	return Strategy_STRATEGY_UNSPECIFIED
+}
+
+func (x *GetRequest) GetChecksum() ChecksumAlgorithm {
+	if x != nil {
+		return x.Checksum
+	}
+	return ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED
+}
+
+func (x *GetRequest) GetRateLimit() uint64 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *GetRequest) GetInlineMax() uint64 {
+	if x != nil {
+		return x.InlineMax
+	}
+	return 0
+}
+
+// CancelRequest cancels one request of the session.
+type CancelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request's id.
+	Id            uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRequest) Reset() {
+	*x = CancelRequest{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRequest) ProtoMessage() {}
+
+func (x *CancelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
+func (*CancelRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CancelRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// SessionResponse is one message from the server on a Session call.
+type SessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request this message answers; 0 for SessionReady.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The event.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*SessionResponse_Ready
+	//	*SessionResponse_Offer
+	//	*SessionResponse_Progress
+	//	*SessionResponse_Report
+	//	*SessionResponse_Failed
+	Event         isSessionResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionResponse) Reset() {
+	*x = SessionResponse{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionResponse) ProtoMessage() {}
+
+func (x *SessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionResponse.ProtoReflect.Descriptor instead.
+func (*SessionResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SessionResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SessionResponse) GetEvent() isSessionResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetReady() *SessionReady {
+	if x != nil {
+		if x, ok := x.Event.(*SessionResponse_Ready); ok {
+			return x.Ready
+		}
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetOffer() *Offer {
+	if x != nil {
+		if x, ok := x.Event.(*SessionResponse_Offer); ok {
+			return x.Offer
+		}
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetProgress() *Progress {
+	if x != nil {
+		if x, ok := x.Event.(*SessionResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetReport() *Report {
+	if x != nil {
+		if x, ok := x.Event.(*SessionResponse_Report); ok {
+			return x.Report
+		}
+	}
+	return nil
+}
+
+func (x *SessionResponse) GetFailed() *RequestFailed {
+	if x != nil {
+		if x, ok := x.Event.(*SessionResponse_Failed); ok {
+			return x.Failed
+		}
+	}
+	return nil
+}
+
+type isSessionResponse_Event interface {
+	isSessionResponse_Event()
+}
+
+type SessionResponse_Ready struct {
+	// First message: how to bind data connections, and the limits.
+	Ready *SessionReady `protobuf:"bytes,2,opt,name=ready,proto3,oneof"`
+}
+
+type SessionResponse_Offer struct {
+	// The request's offer: inline bytes, a frame on a bound connection, or
+	// a ticket to present on a new data connection, as it says.
+	Offer *Offer `protobuf:"bytes,3,opt,name=offer,proto3,oneof"`
+}
+
+type SessionResponse_Progress struct {
+	// While the bytes move: how far the sender has got.
+	Progress *Progress `protobuf:"bytes,4,opt,name=progress,proto3,oneof"`
+}
+
+type SessionResponse_Report struct {
+	// Last message of a request that went well: what it cost the sender.
+	Report *Report `protobuf:"bytes,5,opt,name=report,proto3,oneof"`
+}
+
+type SessionResponse_Failed struct {
+	// Last message of a request that failed or was cancelled.
+	Failed *RequestFailed `protobuf:"bytes,6,opt,name=failed,proto3,oneof"`
+}
+
+func (*SessionResponse_Ready) isSessionResponse_Event() {}
+
+func (*SessionResponse_Offer) isSessionResponse_Event() {}
+
+func (*SessionResponse_Progress) isSessionResponse_Event() {}
+
+func (*SessionResponse_Report) isSessionResponse_Event() {}
+
+func (*SessionResponse_Failed) isSessionResponse_Event() {}
+
+// SessionReady is the server's first message on a Session.
+type SessionReady struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The data-channel address to bind connections on (host:port).
+	DataAddress string `protobuf:"bytes,1,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
+	// The 32-byte session ticket: present it in a version 3 preamble to bind
+	// a data connection to this session. It is good for as long as the call
+	// lasts, for at most max_connections connections at once.
+	Ticket []byte `protobuf:"bytes,2,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	// Requests in flight at once the server accepts on this session; one
+	// more is refused with RESOURCE_EXHAUSTED.
+	Window uint32 `protobuf:"varint,3,opt,name=window,proto3" json:"window,omitempty"`
+	// Data connections the session may bind at once.
+	MaxConnections uint32 `protobuf:"varint,4,opt,name=max_connections,json=maxConnections,proto3" json:"max_connections,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SessionReady) Reset() {
+	*x = SessionReady{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionReady) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionReady) ProtoMessage() {}
+
+func (x *SessionReady) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionReady.ProtoReflect.Descriptor instead.
+func (*SessionReady) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SessionReady) GetDataAddress() string {
+	if x != nil {
+		return x.DataAddress
+	}
+	return ""
+}
+
+func (x *SessionReady) GetTicket() []byte {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *SessionReady) GetWindow() uint32 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
+func (x *SessionReady) GetMaxConnections() uint32 {
+	if x != nil {
+		return x.MaxConnections
+	}
+	return 0
+}
+
+// RequestFailed says why one request of a Session ended without a report.
+type RequestFailed struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gRPC status code, as its number (5 NOT_FOUND, 8 RESOURCE_EXHAUSTED,
+	// 14 UNAVAILABLE, 1 CANCELLED, ...), and its name.
+	Code uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The code's name, e.g. "NotFound".
+	CodeName string `protobuf:"bytes,2,opt,name=code_name,json=codeName,proto3" json:"code_name,omitempty"`
+	// What went wrong, for people.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestFailed) Reset() {
+	*x = RequestFailed{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestFailed) ProtoMessage() {}
+
+func (x *RequestFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestFailed.ProtoReflect.Descriptor instead.
+func (*RequestFailed) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RequestFailed) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *RequestFailed) GetCodeName() string {
+	if x != nil {
+		return x.CodeName
+	}
+	return ""
+}
+
+func (x *RequestFailed) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_ferry_v1_transfer_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_transfer_proto_rawDesc = "" +
@@ -1533,7 +2141,7 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x05offer\x18\x01 \x01(\v2\x0f.ferry.v1.OfferH\x00R\x05offer\x120\n" +
 	"\bprogress\x18\x02 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
 	"\x06report\x18\x03 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06reportB\a\n" +
-	"\x05event\"\xbc\x02\n" +
+	"\x05event\"\xd4\x02\n" +
 	"\x05Offer\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12!\n" +
@@ -1546,7 +2154,8 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\bchecksum\x18\b \x01(\v2\x12.ferry.v1.ChecksumR\bchecksum\x12\x16\n" +
 	"\x06inline\x18\t \x01(\bR\x06inline\x12\x12\n" +
 	"\x04data\x18\n" +
-	" \x01(\fR\x04data\"\x8a\x01\n" +
+	" \x01(\fR\x04data\x12\x16\n" +
+	"\x06framed\x18\f \x01(\bR\x06framed\"\x8a\x01\n" +
 	"\bProgress\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x01 \x01(\x04R\tbytesSent\x12\x1f\n" +
@@ -1591,7 +2200,45 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x14DownloadTreeResponse\x12-\n" +
 	"\aentries\x18\x01 \x03(\v2\x13.ferry.v1.TreeEntryR\aentries\x12*\n" +
 	"\areports\x18\x02 \x03(\v2\x10.ferry.v1.ReportR\areports\x12,\n" +
-	"\x06report\x18\x03 \x01(\v2\x14.ferry.v1.TreeReportR\x06report2\x93\x04\n" +
+	"\x06report\x18\x03 \x01(\v2\x14.ferry.v1.TreeReportR\x06report\"\xa5\x01\n" +
+	"\x0eSessionRequest\x12+\n" +
+	"\x04open\x18\x01 \x01(\v2\x15.ferry.v1.SessionOpenH\x00R\x04open\x12(\n" +
+	"\x03get\x18\x02 \x01(\v2\x14.ferry.v1.GetRequestH\x00R\x03get\x121\n" +
+	"\x06cancel\x18\x03 \x01(\v2\x17.ferry.v1.CancelRequestH\x00R\x06cancelB\t\n" +
+	"\arequest\"%\n" +
+	"\vSessionOpen\x12\x16\n" +
+	"\x06window\x18\x01 \x01(\rR\x06window\"\x87\x02\n" +
+	"\n" +
+	"GetRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\x04R\x06length\x12.\n" +
+	"\bstrategy\x18\x05 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x127\n" +
+	"\bchecksum\x18\x06 \x01(\x0e2\x1b.ferry.v1.ChecksumAlgorithmR\bchecksum\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\a \x01(\x04R\trateLimit\x12\x1d\n" +
+	"\n" +
+	"inline_max\x18\b \x01(\x04R\tinlineMax\"\x1f\n" +
+	"\rCancelRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"\x94\x02\n" +
+	"\x0fSessionResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
+	"\x05ready\x18\x02 \x01(\v2\x16.ferry.v1.SessionReadyH\x00R\x05ready\x12'\n" +
+	"\x05offer\x18\x03 \x01(\v2\x0f.ferry.v1.OfferH\x00R\x05offer\x120\n" +
+	"\bprogress\x18\x04 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
+	"\x06report\x18\x05 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06report\x121\n" +
+	"\x06failed\x18\x06 \x01(\v2\x17.ferry.v1.RequestFailedH\x00R\x06failedB\a\n" +
+	"\x05event\"\x8a\x01\n" +
+	"\fSessionReady\x12!\n" +
+	"\fdata_address\x18\x01 \x01(\tR\vdataAddress\x12\x16\n" +
+	"\x06ticket\x18\x02 \x01(\fR\x06ticket\x12\x16\n" +
+	"\x06window\x18\x03 \x01(\rR\x06window\x12'\n" +
+	"\x0fmax_connections\x18\x04 \x01(\rR\x0emaxConnections\"Z\n" +
+	"\rRequestFailed\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x1b\n" +
+	"\tcode_name\x18\x02 \x01(\tR\bcodeName\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage2\xd7\x04\n" +
 	"\x0fTransferService\x12V\n" +
 	"\x0fGetCapabilities\x12 .ferry.v1.GetCapabilitiesRequest\x1a!.ferry.v1.GetCapabilitiesResponse\x12A\n" +
 	"\bStatFile\x12\x19.ferry.v1.StatFileRequest\x1a\x1a.ferry.v1.StatFileResponse\x12C\n" +
@@ -1599,7 +2246,8 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x04Pull\x12\x15.ferry.v1.PullRequest\x1a\x16.ferry.v1.PullResponse0\x01\x12D\n" +
 	"\tListFiles\x12\x1a.ferry.v1.ListFilesRequest\x1a\x1b.ferry.v1.ListFilesResponse\x12P\n" +
 	"\rListTransfers\x12\x1e.ferry.v1.ListTransfersRequest\x1a\x1f.ferry.v1.ListTransfersResponse\x12O\n" +
-	"\fDownloadTree\x12\x1d.ferry.v1.DownloadTreeRequest\x1a\x1e.ferry.v1.DownloadTreeResponse0\x01B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
+	"\fDownloadTree\x12\x1d.ferry.v1.DownloadTreeRequest\x1a\x1e.ferry.v1.DownloadTreeResponse0\x01\x12B\n" +
+	"\aSession\x12\x18.ferry.v1.SessionRequest\x1a\x19.ferry.v1.SessionResponse(\x010\x01B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
 
 var (
 	file_ferry_v1_transfer_proto_rawDescOnce sync.Once
@@ -1613,7 +2261,7 @@ func file_ferry_v1_transfer_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_transfer_proto_rawDescData
 }
 
-var file_ferry_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_ferry_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_ferry_v1_transfer_proto_goTypes = []any{
 	(*GetCapabilitiesRequest)(nil),  // 0: ferry.v1.GetCapabilitiesRequest
 	(*GetCapabilitiesResponse)(nil), // 1: ferry.v1.GetCapabilitiesResponse
@@ -1631,66 +2279,85 @@ var file_ferry_v1_transfer_proto_goTypes = []any{
 	(*DownloadTreeRequest)(nil),     // 13: ferry.v1.DownloadTreeRequest
 	(*TreeEntry)(nil),               // 14: ferry.v1.TreeEntry
 	(*DownloadTreeResponse)(nil),    // 15: ferry.v1.DownloadTreeResponse
-	(Strategy)(0),                   // 16: ferry.v1.Strategy
-	(*timestamppb.Timestamp)(nil),   // 17: google.protobuf.Timestamp
-	(ChecksumAlgorithm)(0),          // 18: ferry.v1.ChecksumAlgorithm
-	(*Report)(nil),                  // 19: ferry.v1.Report
-	(*Checksum)(nil),                // 20: ferry.v1.Checksum
-	(*TreeReport)(nil),              // 21: ferry.v1.TreeReport
-	(*FileEntry)(nil),               // 22: ferry.v1.FileEntry
-	(*ListFilesRequest)(nil),        // 23: ferry.v1.ListFilesRequest
-	(*ListTransfersRequest)(nil),    // 24: ferry.v1.ListTransfersRequest
-	(*ListFilesResponse)(nil),       // 25: ferry.v1.ListFilesResponse
-	(*ListTransfersResponse)(nil),   // 26: ferry.v1.ListTransfersResponse
+	(*SessionRequest)(nil),          // 16: ferry.v1.SessionRequest
+	(*SessionOpen)(nil),             // 17: ferry.v1.SessionOpen
+	(*GetRequest)(nil),              // 18: ferry.v1.GetRequest
+	(*CancelRequest)(nil),           // 19: ferry.v1.CancelRequest
+	(*SessionResponse)(nil),         // 20: ferry.v1.SessionResponse
+	(*SessionReady)(nil),            // 21: ferry.v1.SessionReady
+	(*RequestFailed)(nil),           // 22: ferry.v1.RequestFailed
+	(Strategy)(0),                   // 23: ferry.v1.Strategy
+	(*timestamppb.Timestamp)(nil),   // 24: google.protobuf.Timestamp
+	(ChecksumAlgorithm)(0),          // 25: ferry.v1.ChecksumAlgorithm
+	(*Report)(nil),                  // 26: ferry.v1.Report
+	(*Checksum)(nil),                // 27: ferry.v1.Checksum
+	(*TreeReport)(nil),              // 28: ferry.v1.TreeReport
+	(*FileEntry)(nil),               // 29: ferry.v1.FileEntry
+	(*ListFilesRequest)(nil),        // 30: ferry.v1.ListFilesRequest
+	(*ListTransfersRequest)(nil),    // 31: ferry.v1.ListTransfersRequest
+	(*ListFilesResponse)(nil),       // 32: ferry.v1.ListFilesResponse
+	(*ListTransfersResponse)(nil),   // 33: ferry.v1.ListTransfersResponse
 }
 var file_ferry_v1_transfer_proto_depIdxs = []int32{
-	16, // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
-	16, // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
-	16, // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
+	23, // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
+	23, // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
+	23, // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
 	2,  // 3: ferry.v1.GetCapabilitiesResponse.auto:type_name -> ferry.v1.AutoPolicy
 	3,  // 4: ferry.v1.AutoPolicy.classes:type_name -> ferry.v1.AutoClass
-	16, // 5: ferry.v1.AutoClass.pick:type_name -> ferry.v1.Strategy
+	23, // 5: ferry.v1.AutoClass.pick:type_name -> ferry.v1.Strategy
 	4,  // 6: ferry.v1.AutoClass.costs:type_name -> ferry.v1.StrategyCost
-	16, // 7: ferry.v1.StrategyCost.strategy:type_name -> ferry.v1.Strategy
-	17, // 8: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
-	16, // 9: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
-	18, // 10: ferry.v1.DownloadRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	23, // 7: ferry.v1.StrategyCost.strategy:type_name -> ferry.v1.Strategy
+	24, // 8: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
+	23, // 9: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
+	25, // 10: ferry.v1.DownloadRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
 	9,  // 11: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
 	10, // 12: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
-	19, // 13: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
-	16, // 14: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
-	20, // 15: ferry.v1.Offer.checksum:type_name -> ferry.v1.Checksum
-	16, // 16: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
-	18, // 17: ferry.v1.PullRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	26, // 13: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
+	23, // 14: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
+	27, // 15: ferry.v1.Offer.checksum:type_name -> ferry.v1.Checksum
+	23, // 16: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
+	25, // 17: ferry.v1.PullRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
 	10, // 18: ferry.v1.PullResponse.progress:type_name -> ferry.v1.Progress
-	19, // 19: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
-	21, // 20: ferry.v1.PullResponse.tree_report:type_name -> ferry.v1.TreeReport
-	16, // 21: ferry.v1.DownloadTreeRequest.strategy:type_name -> ferry.v1.Strategy
-	18, // 22: ferry.v1.DownloadTreeRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	22, // 23: ferry.v1.TreeEntry.file:type_name -> ferry.v1.FileEntry
+	26, // 19: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
+	28, // 20: ferry.v1.PullResponse.tree_report:type_name -> ferry.v1.TreeReport
+	23, // 21: ferry.v1.DownloadTreeRequest.strategy:type_name -> ferry.v1.Strategy
+	25, // 22: ferry.v1.DownloadTreeRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	29, // 23: ferry.v1.TreeEntry.file:type_name -> ferry.v1.FileEntry
 	9,  // 24: ferry.v1.TreeEntry.offer:type_name -> ferry.v1.Offer
 	14, // 25: ferry.v1.DownloadTreeResponse.entries:type_name -> ferry.v1.TreeEntry
-	19, // 26: ferry.v1.DownloadTreeResponse.reports:type_name -> ferry.v1.Report
-	21, // 27: ferry.v1.DownloadTreeResponse.report:type_name -> ferry.v1.TreeReport
-	0,  // 28: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
-	5,  // 29: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
-	7,  // 30: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
-	11, // 31: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
-	23, // 32: ferry.v1.TransferService.ListFiles:input_type -> ferry.v1.ListFilesRequest
-	24, // 33: ferry.v1.TransferService.ListTransfers:input_type -> ferry.v1.ListTransfersRequest
-	13, // 34: ferry.v1.TransferService.DownloadTree:input_type -> ferry.v1.DownloadTreeRequest
-	1,  // 35: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
-	6,  // 36: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
-	8,  // 37: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
-	12, // 38: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
-	25, // 39: ferry.v1.TransferService.ListFiles:output_type -> ferry.v1.ListFilesResponse
-	26, // 40: ferry.v1.TransferService.ListTransfers:output_type -> ferry.v1.ListTransfersResponse
-	15, // 41: ferry.v1.TransferService.DownloadTree:output_type -> ferry.v1.DownloadTreeResponse
-	35, // [35:42] is the sub-list for method output_type
-	28, // [28:35] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	26, // 26: ferry.v1.DownloadTreeResponse.reports:type_name -> ferry.v1.Report
+	28, // 27: ferry.v1.DownloadTreeResponse.report:type_name -> ferry.v1.TreeReport
+	17, // 28: ferry.v1.SessionRequest.open:type_name -> ferry.v1.SessionOpen
+	18, // 29: ferry.v1.SessionRequest.get:type_name -> ferry.v1.GetRequest
+	19, // 30: ferry.v1.SessionRequest.cancel:type_name -> ferry.v1.CancelRequest
+	23, // 31: ferry.v1.GetRequest.strategy:type_name -> ferry.v1.Strategy
+	25, // 32: ferry.v1.GetRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	21, // 33: ferry.v1.SessionResponse.ready:type_name -> ferry.v1.SessionReady
+	9,  // 34: ferry.v1.SessionResponse.offer:type_name -> ferry.v1.Offer
+	10, // 35: ferry.v1.SessionResponse.progress:type_name -> ferry.v1.Progress
+	26, // 36: ferry.v1.SessionResponse.report:type_name -> ferry.v1.Report
+	22, // 37: ferry.v1.SessionResponse.failed:type_name -> ferry.v1.RequestFailed
+	0,  // 38: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
+	5,  // 39: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
+	7,  // 40: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
+	11, // 41: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
+	30, // 42: ferry.v1.TransferService.ListFiles:input_type -> ferry.v1.ListFilesRequest
+	31, // 43: ferry.v1.TransferService.ListTransfers:input_type -> ferry.v1.ListTransfersRequest
+	13, // 44: ferry.v1.TransferService.DownloadTree:input_type -> ferry.v1.DownloadTreeRequest
+	16, // 45: ferry.v1.TransferService.Session:input_type -> ferry.v1.SessionRequest
+	1,  // 46: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
+	6,  // 47: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
+	8,  // 48: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
+	12, // 49: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
+	32, // 50: ferry.v1.TransferService.ListFiles:output_type -> ferry.v1.ListFilesResponse
+	33, // 51: ferry.v1.TransferService.ListTransfers:output_type -> ferry.v1.ListTransfersResponse
+	15, // 52: ferry.v1.TransferService.DownloadTree:output_type -> ferry.v1.DownloadTreeResponse
+	20, // 53: ferry.v1.TransferService.Session:output_type -> ferry.v1.SessionResponse
+	46, // [46:54] is the sub-list for method output_type
+	38, // [38:46] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_transfer_proto_init() }
@@ -1714,13 +2381,25 @@ func file_ferry_v1_transfer_proto_init() {
 		(*PullResponse_Report)(nil),
 		(*PullResponse_TreeReport)(nil),
 	}
+	file_ferry_v1_transfer_proto_msgTypes[16].OneofWrappers = []any{
+		(*SessionRequest_Open)(nil),
+		(*SessionRequest_Get)(nil),
+		(*SessionRequest_Cancel)(nil),
+	}
+	file_ferry_v1_transfer_proto_msgTypes[20].OneofWrappers = []any{
+		(*SessionResponse_Ready)(nil),
+		(*SessionResponse_Offer)(nil),
+		(*SessionResponse_Progress)(nil),
+		(*SessionResponse_Report)(nil),
+		(*SessionResponse_Failed)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_transfer_proto_rawDesc), len(file_ferry_v1_transfer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

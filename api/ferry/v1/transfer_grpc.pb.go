@@ -29,6 +29,7 @@ const (
 	TransferService_ListFiles_FullMethodName       = "/ferry.v1.TransferService/ListFiles"
 	TransferService_ListTransfers_FullMethodName   = "/ferry.v1.TransferService/ListTransfers"
 	TransferService_DownloadTree_FullMethodName    = "/ferry.v1.TransferService/DownloadTree"
+	TransferService_Session_FullMethodName         = "/ferry.v1.TransferService/Session"
 )
 
 // TransferServiceClient is the client API for TransferService service.
@@ -79,6 +80,23 @@ type TransferServiceClient interface {
 	// channel" in docs/design.md), so a tree does not cost one TCP handshake per
 	// file. The last message carries the TreeReport.
 	DownloadTree(ctx context.Context, in *DownloadTreeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadTreeResponse], error)
+	// Session carries many transfers on one call. The client sends requests,
+	// each with an id of its own choosing; the server answers each with an
+	// offer, progress and a report (or a failure), every message carrying the
+	// id it answers. Requests run at once, up to the session's window, and
+	// finish in any order; one that fails or is cancelled ends alone.
+	//
+	// The server's first message is SessionReady: its ticket binds data
+	// connections to the session (preamble version 3; see "Sessions" in
+	// docs/design.md). Once one is bound, a request's bytes leave on it as
+	// soon as the server has accepted the request, framed by the request's
+	// id and length, with no ticket round trip; without one, each offer
+	// carries a ticket as in Download. Small files may come inline.
+	//
+	// Closing the sending side ends the call once every request has
+	// finished. A server that shuts down refuses new requests (UNAVAILABLE),
+	// finishes the running ones and ends the call with UNAVAILABLE.
+	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionRequest, SessionResponse], error)
 }
 
 type transferServiceClient struct {
@@ -186,6 +204,19 @@ func (c *transferServiceClient) DownloadTree(ctx context.Context, in *DownloadTr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TransferService_DownloadTreeClient = grpc.ServerStreamingClient[DownloadTreeResponse]
 
+func (c *transferServiceClient) Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionRequest, SessionResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TransferService_ServiceDesc.Streams[3], TransferService_Session_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SessionRequest, SessionResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TransferService_SessionClient = grpc.BidiStreamingClient[SessionRequest, SessionResponse]
+
 // TransferServiceServer is the server API for TransferService service.
 // All implementations must embed UnimplementedTransferServiceServer
 // for forward compatibility.
@@ -234,6 +265,23 @@ type TransferServiceServer interface {
 	// channel" in docs/design.md), so a tree does not cost one TCP handshake per
 	// file. The last message carries the TreeReport.
 	DownloadTree(*DownloadTreeRequest, grpc.ServerStreamingServer[DownloadTreeResponse]) error
+	// Session carries many transfers on one call. The client sends requests,
+	// each with an id of its own choosing; the server answers each with an
+	// offer, progress and a report (or a failure), every message carrying the
+	// id it answers. Requests run at once, up to the session's window, and
+	// finish in any order; one that fails or is cancelled ends alone.
+	//
+	// The server's first message is SessionReady: its ticket binds data
+	// connections to the session (preamble version 3; see "Sessions" in
+	// docs/design.md). Once one is bound, a request's bytes leave on it as
+	// soon as the server has accepted the request, framed by the request's
+	// id and length, with no ticket round trip; without one, each offer
+	// carries a ticket as in Download. Small files may come inline.
+	//
+	// Closing the sending side ends the call once every request has
+	// finished. A server that shuts down refuses new requests (UNAVAILABLE),
+	// finishes the running ones and ends the call with UNAVAILABLE.
+	Session(grpc.BidiStreamingServer[SessionRequest, SessionResponse]) error
 	mustEmbedUnimplementedTransferServiceServer()
 }
 
@@ -264,6 +312,9 @@ func (UnimplementedTransferServiceServer) ListTransfers(context.Context, *ListTr
 }
 func (UnimplementedTransferServiceServer) DownloadTree(*DownloadTreeRequest, grpc.ServerStreamingServer[DownloadTreeResponse]) error {
 	return status.Error(codes.Unimplemented, "method DownloadTree not implemented")
+}
+func (UnimplementedTransferServiceServer) Session(grpc.BidiStreamingServer[SessionRequest, SessionResponse]) error {
+	return status.Error(codes.Unimplemented, "method Session not implemented")
 }
 func (UnimplementedTransferServiceServer) mustEmbedUnimplementedTransferServiceServer() {}
 func (UnimplementedTransferServiceServer) testEmbeddedByValue()                         {}
@@ -391,6 +442,13 @@ func _TransferService_DownloadTree_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TransferService_DownloadTreeServer = grpc.ServerStreamingServer[DownloadTreeResponse]
 
+func _TransferService_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(TransferServiceServer).Session(&grpc.GenericServerStream[SessionRequest, SessionResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TransferService_SessionServer = grpc.BidiStreamingServer[SessionRequest, SessionResponse]
+
 // TransferService_ServiceDesc is the grpc.ServiceDesc for TransferService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -430,6 +488,12 @@ var TransferService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "DownloadTree",
 			Handler:       _TransferService_DownloadTree_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Session",
+			Handler:       _TransferService_Session_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "ferry/v1/transfer.proto",

@@ -1,0 +1,282 @@
+package transfer
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Sessions: many transfers on data connections bound once. A control
+// plane stream opens a Session (Server.OpenSession) and hands its ticket
+// to the client, which binds up to Config.SessionConns data connections
+// to it with a version 3 preamble. Each transfer offered on the session
+// (Session.Offer) then joins the session's queue, and the first bound
+// connection free takes it and sends it as a frame:
+//
+//	kind   uint8    FrameData (1)
+//	id     uint64   the id the offer was given (big-endian)
+//	length uint64   exactly the bytes that follow (big-endian)
+//	payload         length bytes, by the transfer's strategy
+//	trailer uint8   TrailerOK
+//
+// No verdict and no ticket per transfer: the bytes leave as soon as the
+// offer is made. A send that fails after its header resets the
+// connection, as on any data connection, so that a receiver never takes a
+// failed frame for a whole one; the session's other connections, and the
+// transfers still queued, go on.
+
+// ProtocolVersionSession is the preamble version that binds a data
+// connection to a session; its ticket is the session's.
+const ProtocolVersionSession = 3
+
+// FrameData is the kind byte of a data frame.
+const FrameData byte = 1
+
+// FrameHeaderSize is the size of a frame's header.
+const FrameHeaderSize = 1 + 8 + 8
+
+// ErrSessionClosed: the session ended (its stream ended) before the
+// transfer was sent.
+var ErrSessionClosed = errors.New("session closed")
+
+// SessionConfig sets up a session.
+type SessionConfig struct {
+	// ClientIP is the address the session's stream came from. With
+	// Config.BindDataToClient only it may bind connections.
+	ClientIP netip.Addr
+}
+
+// Session is a set of data connections bound to one control-plane
+// stream, and the queue of transfers waiting for one of them. Its
+// methods are safe for concurrent use.
+type Session struct {
+	srv    *Server
+	ticket [TicketSize]byte
+	client netip.Addr // with BindDataToClient, the only address that may bind
+
+	mu       sync.Mutex
+	wake     *sync.Cond // queue, closed or draining changed
+	queue    []*Transfer
+	conns    int  // bound connections now
+	closed   bool // Close: no more transfers, bound connections end
+	draining bool // the server shuts down: connections end once the queue is empty
+}
+
+// OpenSession registers a new session. Once Shutdown has begun it is
+// ErrClosed.
+func (s *Server) OpenSession(cfg SessionConfig) (*Session, error) {
+	ss := &Session{srv: s}
+	ss.wake = sync.NewCond(&ss.mu)
+	if s.cfg.BindDataToClient {
+		if !cfg.ClientIP.IsValid() {
+			return nil, errors.New("BindDataToClient is set but the session names no client address")
+		}
+		ss.client = cfg.ClientIP.Unmap()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, ErrClosed
+	}
+	if s.sessions == nil {
+		s.sessions = make(map[uint64]*Session)
+	}
+	for {
+		rand.Read(ss.ticket[:])
+		k := binary.LittleEndian.Uint64(ss.ticket[:8])
+		if _, taken := s.sessions[k]; !taken {
+			s.sessions[k] = ss
+			return ss, nil
+		}
+	}
+}
+
+// Ticket is the session's ticket, for the client's version 3 preambles.
+func (ss *Session) Ticket() []byte { return ss.ticket[:] }
+
+// MaxConns is the most data connections the session may bind at once.
+func (ss *Session) MaxConns() int { return ss.srv.cfg.sessionConns() }
+
+// Bound reports how many data connections are bound to the session now.
+func (ss *Session) Bound() int {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.conns
+}
+
+// Offer is Server.Offer for a transfer sent on one of the session's bound
+// connections in a frame carrying id, instead of behind a ticket: the
+// transfer joins the session's queue at once (Transfer.Framed is set). An
+// inline offer is made as Server.Offer makes it. A transfer no bound
+// connection takes within src.TicketTTL (or Config.TicketTTL) ends with
+// ErrTicketExpired.
+func (ss *Session) Offer(src Source, id uint64) (*Transfer, error) {
+	return ss.srv.offerOn(src, ss, id)
+}
+
+// enqueue puts t on the queue, to expire after ttl unless a connection
+// takes it first.
+func (ss *Session) enqueue(t *Transfer, ttl time.Duration) error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed {
+		return ErrSessionClosed
+	}
+	t.expiry = time.AfterFunc(ttl, func() {
+		if ss.remove(t) {
+			t.finish(Stats{Strategy: t.Strategy}, ErrTicketExpired)
+		}
+	})
+	ss.queue = append(ss.queue, t)
+	ss.wake.Signal()
+	return nil
+}
+
+// remove takes t off the queue; it reports whether t was still queued
+// (no connection took it): whoever removes it finishes it.
+func (ss *Session) remove(t *Transfer) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for i, q := range ss.queue {
+		if q == t {
+			ss.queue = append(ss.queue[:i], ss.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// next waits for the next transfer for a bound connection to send. It
+// returns nil when the connection is to end: the session closed, or the
+// server draining with nothing left queued.
+func (ss *Session) next() *Transfer {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for len(ss.queue) == 0 && !ss.closed && !ss.draining {
+		ss.wake.Wait()
+	}
+	if ss.closed || len(ss.queue) == 0 {
+		return nil
+	}
+	t := ss.queue[0]
+	ss.queue = ss.queue[1:]
+	return t
+}
+
+// bind counts a new connection in, up to max; it reports false when the
+// session is closed or full.
+func (ss *Session) bind(max int) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed || ss.draining || ss.conns >= max {
+		return false
+	}
+	ss.conns++
+	return true
+}
+
+func (ss *Session) unbind() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.conns--
+}
+
+// drain lets the bound connections end once the queue is empty (the
+// server shuts down).
+func (ss *Session) drain() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.draining = true
+	ss.wake.Broadcast()
+}
+
+// Close ends the session: its ticket binds no more connections, the
+// transfers still queued end with ErrSessionClosed, and each bound
+// connection is closed once the transfer it is sending, if any, has
+// ended (cancel running ones to end them at once). It is safe to call
+// more than once.
+func (ss *Session) Close() {
+	ss.srv.mu.Lock()
+	k := binary.LittleEndian.Uint64(ss.ticket[:8])
+	if ss.srv.sessions[k] == ss {
+		delete(ss.srv.sessions, k)
+	}
+	ss.srv.mu.Unlock()
+	ss.mu.Lock()
+	ss.closed = true
+	queued := ss.queue
+	ss.queue = nil
+	ss.wake.Broadcast()
+	ss.mu.Unlock()
+	for _, t := range queued {
+		t.finish(Stats{Strategy: t.Strategy}, ErrSessionClosed)
+	}
+}
+
+// session finds the session a version 3 preamble's ticket names, or nil;
+// one bound to another client address is an error.
+func (s *Server) session(ticket [TicketSize]byte, from netip.Addr) (*Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[binary.LittleEndian.Uint64(ticket[:8])]
+	if ss == nil || subtle.ConstantTimeCompare(ss.ticket[:], ticket[:]) != 1 {
+		return nil, nil
+	}
+	if ss.client.IsValid() && ss.client != from.Unmap() {
+		return nil, fmt.Errorf("a session bound to client %v was presented from %v", ss.client, from)
+	}
+	return ss, nil
+}
+
+// drainSessions tells every session the server is shutting down.
+func (s *Server) drainSessions() {
+	s.mu.Lock()
+	all := make([]*Session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		ss.drain()
+	}
+}
+
+// appendFrameHeader appends a data frame's header to b.
+func appendFrameHeader(b []byte, id uint64, length int64) []byte {
+	b = append(b, FrameData)
+	b = binary.BigEndian.AppendUint64(b, id)
+	return binary.BigEndian.AppendUint64(b, uint64(length))
+}
+
+// FrameHeader is a parsed frame header.
+type FrameHeader struct {
+	ID     uint64
+	Length int64
+}
+
+// ParseFrameHeader checks a frame header: its kind, and a length that
+// fits in an int64.
+func ParseFrameHeader(b []byte) (FrameHeader, error) {
+	if len(b) != FrameHeaderSize {
+		return FrameHeader{}, fmt.Errorf("%w: a frame header is %d bytes, got %d", ErrBadFrame, FrameHeaderSize, len(b))
+	}
+	if b[0] != FrameData {
+		return FrameHeader{}, fmt.Errorf("%w: unknown frame kind %d", ErrBadFrame, b[0])
+	}
+	h := FrameHeader{ID: binary.BigEndian.Uint64(b[1:9])}
+	n := binary.BigEndian.Uint64(b[9:])
+	if n > 1<<63-1 {
+		return FrameHeader{}, fmt.Errorf("%w: length %d does not fit in 63 bits", ErrBadFrame, n)
+	}
+	h.Length = int64(n)
+	return h, nil
+}
+
+// ErrBadFrame: a bound data connection carried something that is not a
+// well-formed frame.
+var ErrBadFrame = errors.New("malformed frame on a session's data connection")

@@ -1,0 +1,41 @@
+package transfer
+
+import (
+	"context"
+	"io"
+	"net"
+
+	"github.com/ferrydev/ferry/fsroot"
+)
+
+// BindSession dials addr and binds the connection to the session whose
+// ticket it presents (a version 3 preamble), retrying a busy verdict as
+// Receive does. The server then sends the session's transfers on it as
+// frames: read each with ReadFrameHeader and ReceiveFrame.
+func BindSession(ctx context.Context, addr string, ticket []byte, cfg ReceiveConfig) (net.Conn, error) {
+	tk := Ticket{Address: addr, Ticket: ticket}
+	if err := tk.check(); err != nil {
+		return nil, err
+	}
+	c, err := dialTicket(ctx, tk, ProtocolVersionSession, cfg.handshakeTimeout(), nil)
+	return c, ctxErr(ctx, err)
+}
+
+// ReadFrameHeader waits, with no deadline of its own, for the next
+// frame's header on a bound connection.
+func ReadFrameHeader(c net.Conn) (FrameHeader, error) {
+	var b [FrameHeaderSize]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		return FrameHeader{}, err
+	}
+	return ParseFrameHeader(b[:])
+}
+
+// ReceiveFrame receives the payload of the frame h heads into dst, then
+// its trailer, as Receive receives a transfer: measured, within
+// cfg.IdleTimeout, aborted when ctx ends. strategy is the sender's, for
+// the statistics. After an error the connection carries no more frames.
+func ReceiveFrame(ctx context.Context, c net.Conn, h FrameHeader, strategy Strategy, dst *fsroot.Destination, cfg ReceiveConfig) (Stats, error) {
+	st, _, err := receiveOn(ctx, c, Ticket{Length: h.Length, Strategy: strategy}, dst, cfg, (*recvJob).trailer)
+	return st, err
+}
