@@ -330,10 +330,10 @@ func (r *Result) Report(ctx context.Context) (*ferryv1.Report, error) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	st := cl.stats
-	if cl.offer != nil {
-		st.Strategy, _ = apiconv.FromStrategy(cl.offer.GetStrategy())
-	}
 	rep := cl.report
+	// The sender's strategy: a framed transfer with no checksum has no
+	// offer, and its report says.
+	st.Strategy, _ = apiconv.FromStrategy(rep.GetSender().GetStrategy())
 	rep.Receiver = apiconv.Stats(st)
 	rep.ChecksumVerified = cl.verified
 	return rep, nil

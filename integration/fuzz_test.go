@@ -37,6 +37,7 @@ func TestFuzz(t *testing.T) {
 	}
 	for _, tt := range []struct{ pkg, target string }{
 		{"./transfer/", "FuzzParsePreamble"},
+		{"./transfer/", "FuzzParseFrameHeader"},
 		{"./fsroot/", "FuzzCleanPath"},
 		{"./fsroot/", "FuzzRootOpen"},
 	} {

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -48,7 +47,7 @@ func (s *transferService) Session(stream sessionStream) error {
 	defer ss.Close()
 	r := &sessionRun{s: s, ss: ss, out: &sessionOut{stream: stream},
 		window: sessionWindow(first.GetOpen().GetWindow()), peer: callerAddr(stream),
-		inflight: make(map[uint64]context.CancelFunc), done: make(chan uint64), quit: make(chan struct{})}
+		inflight: make(map[uint64]context.CancelFunc), changed: make(chan struct{}, 1)}
 	defer r.stop()
 	if err := r.out.send(&ferryv1.SessionResponse{Event: &ferryv1.SessionResponse_Ready{Ready: &ferryv1.SessionReady{
 		DataAddress: s.address, Ticket: ss.Ticket(), Window: uint32(r.window), MaxConnections: uint32(ss.MaxConns()),
@@ -89,8 +88,7 @@ func (o *sessionOut) fail(id uint64, err error) error {
 	}}})
 }
 
-// sessionRun is one Session call's state. inflight is touched by run's
-// goroutine only.
+// sessionRun is one Session call's state.
 type sessionRun struct {
 	s      *transferService
 	ss     *transfer.Session
@@ -98,71 +96,66 @@ type sessionRun struct {
 	window int
 	peer   string
 
+	mu       sync.Mutex
 	inflight map[uint64]context.CancelFunc // requests accepted and not yet answered in full
-	done     chan uint64                   // a request's goroutine has sent its last message
-	quit     chan struct{}                 // closed when run returns
+	draining bool                          // the server shuts down: new requests are refused
+	stopped  bool                          // the call is ending: nothing new starts
+	changed  chan struct{}                 // a request ended (capacity 1: a wakeup)
 	wg       sync.WaitGroup
 }
 
-// run reads requests until the client closes its side (then waits for
-// those in flight), the call ends, or the server shuts down (then it
-// refuses new requests, and ends once those in flight have finished).
+// run serves requests as they arrive, on the receiving goroutine, until
+// the client closes its side (then it waits for those in flight), the
+// call ends, or the server shuts down (then it refuses new requests, and
+// ends once those in flight have finished).
 func (r *sessionRun) run(ctx context.Context, stream sessionStream) error {
-	reqs, recvErr := r.receive(ctx, stream)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			r.handle(ctx, m)
+		}
+	}()
 	var stopping <-chan struct{}
 	if r.s.stopping != nil {
 		stopping = r.s.stopping.Done()
 	}
-	closed, draining := false, false
+	closed := false
 	for {
-		if (closed || draining) && len(r.inflight) == 0 {
+		if n, draining := r.state(); (closed || draining) && n == 0 {
 			if draining {
 				return status.Error(codes.Unavailable, "server shutting down; the session's requests have finished")
 			}
 			return nil
 		}
 		select {
-		case m := <-reqs:
-			if draining {
-				r.refuse(m, status.Error(codes.Unavailable, "server shutting down; retry on another"))
-				continue
-			}
-			r.handle(ctx, m)
 		case err := <-recvErr:
 			if err != io.EOF {
 				return err
 			}
-			closed, reqs = true, nil
-		case id := <-r.done:
-			delete(r.inflight, id)
+			closed = true
+		case <-r.changed:
 		case <-stopping:
-			draining, stopping = true, nil
+			stopping = nil
+			r.mu.Lock()
+			r.draining = true
+			r.mu.Unlock()
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
 		}
 	}
 }
 
-// receive reads the client's messages on a goroutine of its own: each
-// comes on reqs, the error that ends them (io.EOF when the client closed
-// its side) on the second channel.
-func (r *sessionRun) receive(ctx context.Context, stream sessionStream) (<-chan *ferryv1.SessionRequest, <-chan error) {
-	reqs, errc := make(chan *ferryv1.SessionRequest), make(chan error, 1)
-	go func() {
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case reqs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return reqs, errc
+// state is how many requests are in flight, and whether the server is
+// draining.
+func (r *sessionRun) state() (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.inflight), r.draining
 }
 
 // handle starts a get or cancels one.
@@ -171,7 +164,10 @@ func (r *sessionRun) handle(ctx context.Context, m *ferryv1.SessionRequest) {
 	case m.GetGet() != nil:
 		r.start(ctx, m.GetGet())
 	case m.GetCancel() != nil:
-		if cancel := r.inflight[m.GetCancel().GetId()]; cancel != nil {
+		r.mu.Lock()
+		cancel := r.inflight[m.GetCancel().GetId()]
+		r.mu.Unlock()
+		if cancel != nil {
 			cancel()
 		}
 	case m.GetOpen() != nil:
@@ -179,63 +175,98 @@ func (r *sessionRun) handle(ctx context.Context, m *ferryv1.SessionRequest) {
 	}
 }
 
-// refuse answers a get with err without starting it.
-func (r *sessionRun) refuse(m *ferryv1.SessionRequest, err error) {
-	if g := m.GetGet(); g != nil {
-		r.out.fail(g.GetId(), err)
+// admit takes a place in the window for request id, or says why not.
+func (r *sessionRun) admit(id uint64, cancel context.CancelFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case id == 0:
+		return status.Error(codes.InvalidArgument, "a get needs an id other than 0")
+	case r.draining:
+		return status.Error(codes.Unavailable, "server shutting down; retry on another")
+	case r.inflight[id] != nil:
+		return status.Errorf(codes.InvalidArgument, "id %d is already in flight on this session", id)
+	case len(r.inflight) >= r.window:
+		return status.Errorf(codes.ResourceExhausted, "the session's window is full: %d requests in flight", r.window)
+	case r.stopped:
+		return status.Error(codes.Canceled, "the session is ending")
+	}
+	r.inflight[id] = cancel
+	r.wg.Add(1) // under mu: stop's Wait comes after every Add
+	return nil
+}
+
+// release gives back request id's place, before its last message goes
+// out: a client that sends its next request on reading it finds the
+// place free.
+func (r *sessionRun) release(id uint64) {
+	r.mu.Lock()
+	delete(r.inflight, id)
+	r.mu.Unlock()
+	select {
+	case r.changed <- struct{}{}:
+	default:
 	}
 }
 
-// start checks a get against the id rules and the window, then serves
-// it on a goroutine of its own.
+// start admits a get and offers it. A get without a checksum is offered
+// here, on the receiving goroutine, so that its bytes leave before the
+// next request is read; one with a checksum (hashing may take a while)
+// on a goroutine of its own, which then follows the transfer.
 func (r *sessionRun) start(ctx context.Context, g *ferryv1.GetRequest) {
-	id := g.GetId()
-	switch {
-	case id == 0:
-		r.out.fail(0, status.Error(codes.InvalidArgument, "a get needs an id other than 0"))
-		return
-	case r.inflight[id] != nil:
-		r.out.fail(id, status.Errorf(codes.InvalidArgument, "id %d is already in flight on this session", id))
-		return
-	case len(r.inflight) >= r.window:
-		r.out.fail(id, status.Errorf(codes.ResourceExhausted, "the session's window is full: %d requests in flight", r.window))
+	gctx, cancel := context.WithCancel(ctx)
+	if err := r.admit(g.GetId(), cancel); err != nil {
+		cancel()
+		r.out.fail(g.GetId(), err)
 		return
 	}
-	gctx, cancel := context.WithCancel(ctx)
-	r.inflight[id] = cancel
-	r.wg.Go(func() {
+	if g.GetChecksum() != ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+		go func() {
+			defer r.wg.Done()
+			defer cancel()
+			t, err := r.offer(gctx, g)
+			r.serve(gctx, g, t, err)
+		}()
+		return
+	}
+	t, err := r.offer(gctx, g)
+	go func() {
+		defer r.wg.Done()
 		defer cancel()
-		r.serve(gctx, g)
-		select {
-		case r.done <- id:
-		case <-r.quit:
-		}
-	})
+		r.serve(gctx, g, t, err)
+	}()
 }
 
 // stop cancels the requests still in flight and waits for their
 // goroutines, which release their transfers.
 func (r *sessionRun) stop() {
-	close(r.quit)
+	r.mu.Lock()
+	r.stopped = true
 	for _, cancel := range r.inflight {
 		cancel()
 	}
+	r.mu.Unlock()
 	r.wg.Wait()
 }
 
-// serve answers one get: its offer, progress and report, or the error
-// that ended it. The transfer goes framed on a bound data connection when
-// the session has one, behind a ticket otherwise.
-func (r *sessionRun) serve(ctx context.Context, g *ferryv1.GetRequest) {
-	id := g.GetId()
+// offer makes a get's offer: framed on a bound data connection when the
+// session has one, behind a ticket otherwise.
+func (r *sessionRun) offer(ctx context.Context, g *ferryv1.GetRequest) (*transfer.Transfer, error) {
 	req := &ferryv1.DownloadRequest{Path: g.GetPath(), Offset: g.GetOffset(), Length: g.GetLength(),
 		Strategy: g.GetStrategy(), Checksum: g.GetChecksum(), RateLimit: g.GetRateLimit(), InlineMax: g.GetInlineMax()}
 	via := r.s.data.Offer
 	if r.ss.Bound() > 0 {
-		via = func(src transfer.Source) (*transfer.Transfer, error) { return r.ss.Offer(src, id) }
+		via = func(src transfer.Source) (*transfer.Transfer, error) { return r.ss.Offer(src, g.GetId()) }
 	}
-	t, err := r.s.offerWith(ctx, req, via)
+	return r.s.offerWith(ctx, req, via)
+}
+
+// serve follows one offered get to its end and answers with its report,
+// or with the error that ended it (err, when the offer failed).
+func (r *sessionRun) serve(ctx context.Context, g *ferryv1.GetRequest, t *transfer.Transfer, err error) {
+	id := g.GetId()
 	if err != nil {
+		r.release(id)
 		r.out.fail(id, err)
 		return
 	}
@@ -246,8 +277,9 @@ func (r *sessionRun) serve(ctx context.Context, g *ferryv1.GetRequest) {
 	}, t.Sent)
 	report, err := r.follow(ctx, id, t)
 	rec.finish(report, nil, err)
+	r.release(id)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.Canceled) && status.Code(err) == codes.Canceled {
+		if ctx.Err() != nil && status.Code(err) == codes.Canceled {
 			err = status.Errorf(codes.Canceled, "request %d cancelled", id)
 		}
 		r.out.fail(id, err)
@@ -257,10 +289,13 @@ func (r *sessionRun) serve(ctx context.Context, g *ferryv1.GetRequest) {
 }
 
 // follow sends t's offer, then its progress until it ends, and returns
-// its report.
+// its report. A framed transfer with no checksum gets no offer message:
+// its frame's header carries the length, its report all the rest.
 func (r *sessionRun) follow(ctx context.Context, id uint64, t *transfer.Transfer) (*ferryv1.Report, error) {
-	if err := r.out.send(&ferryv1.SessionResponse{Id: id, Event: &ferryv1.SessionResponse_Offer{Offer: r.s.offerOf(t)}}); err != nil {
-		return nil, fmt.Errorf("sending the offer: %w", err)
+	if !t.Framed || t.Checksum.Algorithm != transfer.NoChecksum {
+		if err := r.out.send(&ferryv1.SessionResponse{Id: id, Event: &ferryv1.SessionResponse_Offer{Offer: r.s.offerOf(t)}}); err != nil {
+			return nil, fmt.Errorf("sending the offer: %w", err)
+		}
 	}
 	return r.s.await(ctx, t, func(p *ferryv1.Progress) error {
 		return r.out.send(&ferryv1.SessionResponse{Id: id, Event: &ferryv1.SessionResponse_Progress{Progress: p}})

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 )
@@ -48,6 +49,33 @@ func FuzzParsePreamble(f *testing.F) {
 			if rt != pt || rv != pv || rok != pok || rerr != nil {
 				t.Fatalf("readPreamble(%q) = %x, %d, %v, %v; want %x, %d, %v, nil", b, rt, rv, rok, rerr, pt, pv, pok)
 			}
+		}
+	})
+}
+
+// FuzzParseFrameHeader: any bytes either parse as a data frame header
+// that writes back to the same bytes, or are refused with ErrBadFrame;
+// nothing panics, and no length past 63 bits gets through.
+func FuzzParseFrameHeader(f *testing.F) {
+	f.Add(appendFrameHeader(nil, 1, 4096))
+	f.Add(appendFrameHeader(nil, 0, 0))
+	f.Add(appendFrameHeader(nil, 1<<64-1, 1<<63-1))
+	f.Add(append([]byte{FrameData}, bytes.Repeat([]byte{0xff}, 16)...))
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{FrameData})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := ParseFrameHeader(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadFrame) || h != (FrameHeader{}) {
+				t.Fatalf("ParseFrameHeader(%x) = %+v, %v; want a zero header and ErrBadFrame", b, h, err)
+			}
+			return
+		}
+		if h.Length < 0 {
+			t.Fatalf("ParseFrameHeader(%x) length %d", b, h.Length)
+		}
+		if re := appendFrameHeader(nil, h.ID, h.Length); !bytes.Equal(re, b) {
+			t.Fatalf("appendFrameHeader(ParseFrameHeader(%x)) = %x", b, re)
 		}
 	})
 }

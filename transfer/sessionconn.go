@@ -2,8 +2,13 @@ package transfer
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // claimSession binds the connection to the session a version 3
@@ -58,17 +63,23 @@ func (d dataConn) serveFrame(t *Transfer) bool {
 		d.pace(d.cfg.FlowRate)
 	}
 	stop := context.AfterFunc(t.ctx, func() { d.c.SetDeadline(aLongTimeAgo) })
-	st := Stats{Strategy: t.Strategy}
-	var hdr [FrameHeaderSize]byte
-	_, err := d.c.Write(appendFrameHeader(hdr[:0], t.frameID, t.Length))
-	if err == nil {
-		st, err = d.copyOut(t)
+	small := d.smallFrame(t)
+	var st Stats
+	var err error
+	if small {
+		st, err = d.sendSmallFrame(t)
+	} else {
+		var hdr [FrameHeaderSize]byte
+		st = Stats{Strategy: t.Strategy}
+		if _, err = d.c.Write(appendFrameHeader(hdr[:0], t.frameID, t.Length)); err == nil {
+			st, err = d.copyOut(t)
+		}
 	}
 	stop()
 	if t.ctx.Err() != nil {
 		err = context.Cause(t.ctx)
 	}
-	if err == nil {
+	if err == nil && !small {
 		err = d.writeTrailer(TrailerOK)
 	}
 	if tc, ok := d.c.(*net.TCPConn); ok && err != nil {
@@ -76,4 +87,58 @@ func (d dataConn) serveFrame(t *Transfer) bool {
 	}
 	t.finish(st, err)
 	return err == nil
+}
+
+// smallFrameMax is the longest READ_WRITE frame sent with one write(2):
+// header, payload and trailer together, so that a small file is one TCP
+// segment and one wakeup of the receiver.
+const smallFrameMax = 64 << 10
+
+// smallFrame reports whether t goes out as one write (sendSmallFrame):
+// READ_WRITE, short, and paced by nothing.
+func (d dataConn) smallFrame(t *Transfer) bool {
+	return t.Strategy == ReadWrite && t.Length <= smallFrameMax && t.RateLimit == 0 && d.cfg.FlowRate == 0
+}
+
+// sendSmallFrame sends t as one frame built in one buffer: the header,
+// the range read with pread(2), the trailer, written with one write(2)
+// (more only if the socket takes it in parts). The statistics count the
+// range's bytes and both calls, as READ_WRITE's copy loop would.
+func (d dataConn) sendSmallFrame(t *Transfer) (Stats, error) {
+	st := Stats{Strategy: ReadWrite, RateLimit: t.RateLimit, Model: senderModel(ReadWrite, false)}
+	rc, err := d.c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return st, err
+	}
+	var sent atomic.Int64 // the header and trailer are not the transfer's
+	j := &sendJob{rc: rc, fd: int(t.file.Fd()), sent: &sent, cfg: &d.cfg}
+	bp := getBuffer(bufferFor(defaultBufferSize, FrameHeaderSize+t.Length+1))
+	defer putBuffer(bp)
+	buf := appendFrameHeader((*bp)[:0], t.frameID, t.Length)
+	m := startMeter(t.Length >= d.cfg.ThreadMeasureMin)
+	defer m.stop(&st, &j.n)
+	payload := buf[FrameHeaderSize : FrameHeaderSize+int(t.Length)]
+	for got := 0; got < len(payload); {
+		n, err := unix.Pread(j.fd, payload[got:], t.Offset+int64(got))
+		j.n[sysPread]++
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return st, fmt.Errorf("pread: %w", err)
+		case n == 0:
+			return st, ErrSourceChanged
+		}
+		got += n
+	}
+	buf = append(buf[:FrameHeaderSize+len(payload)], TrailerOK)
+	if _, err := j.writeSocket(buf); err != nil {
+		return st, err
+	}
+	t.sent.Store(t.Length)
+	st.Bytes = t.Length
+	if t.Length > 0 {
+		st.Rounds = 1
+	}
+	return st, nil
 }

@@ -34,8 +34,12 @@ func ReadFrameHeader(c net.Conn) (FrameHeader, error) {
 // ReceiveFrame receives the payload of the frame h heads into dst, then
 // its trailer, as Receive receives a transfer: measured, within
 // cfg.IdleTimeout, aborted when ctx ends. strategy is the sender's, for
-// the statistics. After an error the connection carries no more frames.
+// the statistics. A frame of at most 64 KiB is read into a buffer, not
+// spliced. After an error the connection carries no more frames.
 func ReceiveFrame(ctx context.Context, c net.Conn, h FrameHeader, strategy Strategy, dst *fsroot.Destination, cfg ReceiveConfig) (Stats, error) {
+	if h.Length <= smallFrameMax {
+		cfg.ReadWrite = true // one read, as the sender wrote it, beats socket -> pipe -> file
+	}
 	st, _, err := receiveOn(ctx, c, Ticket{Length: h.Length, Strategy: strategy}, dst, cfg, (*recvJob).trailer)
 	return st, err
 }

@@ -49,11 +49,19 @@ func parse(fs *flag.FlagSet, args []string, min, max int) error {
 
 func pull(ctx context.Context, args []string, out io.Writer) error {
 	fs, p := pullFlags()
-	if err := parse(fs, args, 1, 2); err != nil {
+	if err := parse(fs, args, 1, 1<<20); err != nil {
 		return err
 	}
 	if err := p.resolve(); err != nil {
 		return err
+	}
+	if fs.NArg() > 2 { // multi.go
+		cl, err := p.dial()
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		return p.pullMany(ctx, cl, fs.Args()[:fs.NArg()-1], fs.Arg(fs.NArg()-1), out)
 	}
 	src, dest := fs.Arg(0), fs.Arg(1)
 	if dest == "" {
@@ -97,7 +105,7 @@ func pullFlags() (*flag.FlagSet, *pullArgs) {
 	fs.BoolVar(&p.noProgress, "no-progress", false, "draw no progress bar (none is drawn unless standard error is a terminal)")
 	fs.StringVar(&p.checksum, "checksum", "none", "verify the bytes end to end before keeping the file: crc32c, sha256 or none")
 	fs.BoolVar(&p.recursive, "r", false, "copy the directory REMOTE_PATH and everything in it into the new directory DEST")
-	fs.IntVar(&p.concurrency, "concurrency", 4, "with -r: files in flight at once, sharing a few data connections")
+	fs.IntVar(&p.concurrency, "concurrency", 4, "with -r or several REMOTE_PATHs: files in flight at once, sharing a few data connections")
 	fs.IntVar(&p.opts.Streams, "streams", 1, "split the file over up to N data connections at once (parallel streams), each part written at its offset; no part under 8 MiB, and at most the server's max_streams; DEST - takes 1")
 	fs.BoolVar(&p.overwrite, "overwrite", false, "with -r: merge into DEST if it exists (files of the tree replace those of the same name; nothing is deleted)")
 	fs.BoolVar(&p.opts.Receive.ReadWrite, "receive-read", false, "receive by read(2) into a buffer and write(2) out, instead of splicing socket -> pipe -> file (or /dev/null) with no copy through user space")

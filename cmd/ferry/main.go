@@ -2,6 +2,7 @@
 // cost.
 //
 //	ferry pull [flags] REMOTE_PATH [DEST]   fetch a file (DEST: - or /dev/null too)
+//	ferry pull [flags] REMOTE_PATH... DIR   fetch several files into DIR, over one session
 //	ferry pull -r [flags] REMOTE_DIR DEST   copy a directory tree (--concurrency N)
 //	ferry stat [flags] REMOTE_PATH          describe a remote path
 //	ferry caps [flags]                      what the server supports
@@ -32,6 +33,7 @@ import (
 
 const usage = `usage:
   ferry pull [flags] REMOTE_PATH [DEST]
+  ferry pull [--concurrency N] [flags] REMOTE_PATH... DIR
   ferry pull -r [--concurrency N] [flags] REMOTE_DIR DEST
   ferry stat [flags] REMOTE_PATH
   ferry caps [flags]

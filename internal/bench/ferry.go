@@ -25,6 +25,7 @@ type ferryNode struct {
 	client     *client.Client
 	cpu        cpuClock
 	strategies []ferryv1.Strategy // supported by this ferryd, in enum order
+	sess       sessionState       // session.go
 }
 
 // buildFerryd builds ./cmd/ferryd of the module in the current directory.
@@ -117,6 +118,7 @@ func nonNil(nodes ...*ferryNode) []*ferryNode {
 }
 
 func (n *ferryNode) stop() {
+	n.closeSession()
 	if n.client != nil {
 		n.client.Close()
 	}

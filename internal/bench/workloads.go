@@ -104,8 +104,10 @@ func (p *peers) largeFile() workload {
 }
 
 func (p *peers) medium() workload {
-	return p.batch("medium", "1 MiB files, one after another over a warm client → /dev/null",
+	w := p.batch("medium", "1 MiB files, one after another over a warm client → /dev/null",
 		p.fx.medium, p.cfg.MediumCount, 1<<20, []int{1 << 20, 64 << 10})
+	w.paths = append(w.paths, p.inFlightPaths(p.fx.medium, p.cfg.MediumCount, 8, 1<<20)...) // session.go
+	return w
 }
 
 func (p *peers) small() workload {
@@ -140,6 +142,8 @@ func (p *peers) batch(id, title string, names []string, count int, size int64, c
 	for _, st := range p.ferry.ferryStrategies() {
 		w.paths = append(w.paths, batchPath(ferryRow(st, "", ""), p.ferry.cpu, selfCPU, names, count, size, p.ferry.fetch(st)))
 	}
+	w.paths = append(w.paths, batchPath(sessionRow(1), p.ferry.cpu, selfCPU, names, count, size,
+		p.ferry.sessionFetch(ferryv1.Strategy_STRATEGY_UNSPECIFIED)))
 	// Auto as it was before it measured: ferryd --auto=fixed, the fixed
 	// preference by size. Target 3 compares the measured choice with it.
 	fixed := row{"ferry-auto-fixed", "Ferry auto, fixed rule (ferryd --auto=fixed)", "P ferryd --auto=fixed", "S ferry-bench"}
