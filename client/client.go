@@ -49,12 +49,23 @@ func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	conn, err := grpc.NewClient(target, opts...)
+	conn, err := grpc.NewClient(target, append(controlWindows(), opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	return &Client{conn: conn, target: target, api: ferryv1.NewTransferServiceClient(conn),
 		pool: transfer.NewPool(transfer.PoolConfig{})}, nil
+}
+
+// controlWindows fixes the control connection's HTTP/2 flow-control
+// windows, which turns off grpc-go's bandwidth-delay probing: with it,
+// every small message drew a PING and a WINDOW_UPDATE, about three more
+// writes and reads per session request on each side. The control plane
+// carries requests, offers and reports, not bulk bytes, so a fixed
+// window that holds many of them loses nothing. A caller's own options
+// come after these and win.
+func controlWindows() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithInitialWindowSize(1 << 20), grpc.WithInitialConnWindowSize(4 << 20)}
 }
 
 // CheckDataAddresses makes every later download of c call check with

@@ -54,6 +54,10 @@ func newGRPCServer(svc ferryv1.TransferServiceServer, hs healthpb.HealthServer, 
 			recovery.StreamServerInterceptor(recoverOpts...),
 		),
 		grpc.MaxRecvMsgSize(maxRequestSize),
+		// Fixed flow-control windows: no bandwidth-delay probing, whose
+		// PING and WINDOW_UPDATE frames cost a few writes per small
+		// message (the client does the same: see client.Dial).
+		grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(4<<20),
 		grpc.MaxConcurrentStreams(maxStreamsPerConn),
 		// Handlers run on a few long-lived goroutines (a new one only
 		// when all are busy, as Downloads that follow a transfer keep

@@ -214,7 +214,7 @@ func (s *Server) offerVia(src Source, probe bool, ss *Session, id uint64) (*Tran
 		ttl := orDefault(src.TicketTTL, s.cfg.ticketTTL())
 		if ss != nil {
 			t.Framed, t.frameID, t.sess = true, id, ss
-			err = ss.enqueue(t, ttl)
+			err = ss.dispatch(t, ttl)
 		} else {
 			err = s.issue(t, ttl)
 		}

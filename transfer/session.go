@@ -60,9 +60,10 @@ type Session struct {
 	client netip.Addr // with BindDataToClient, the only address that may bind
 
 	mu       sync.Mutex
-	wake     *sync.Cond // queue, closed or draining changed
+	wake     *sync.Cond // queue, closed, draining or a connection changed
 	queue    []*Transfer
-	conns    int  // bound connections now
+	free     []*boundConn // bound connections waiting in next, none of them lent
+	conns    int          // bound connections now
 	closed   bool // Close: no more transfers, bound connections end
 	draining bool // the server shuts down: connections end once the queue is empty
 }
@@ -119,6 +120,41 @@ func (ss *Session) Offer(src Source, id uint64) (*Transfer, error) {
 	return ss.srv.offerOn(src, ss, id)
 }
 
+// boundConn is a data connection bound to a session. Its goroutine
+// sends what next hands it; while it waits there, an offer of a small
+// frame may borrow it (lent) and send on it directly, sparing a wakeup.
+type boundConn struct {
+	d    dataConn
+	lent bool // an offer is sending on it
+	dead bool // a frame sent by a borrower failed: the connection ends
+}
+
+// dispatch sends t now on a free bound connection when it is a small
+// frame (sendSmallFrame: one write, which the socket buffer takes
+// without waiting), else queues it (enqueue).
+func (ss *Session) dispatch(t *Transfer, ttl time.Duration) error {
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		return ErrSessionClosed
+	}
+	var b *boundConn
+	if n := len(ss.free); n > 0 && (dataConn{Server: ss.srv}).smallFrame(t) {
+		b, ss.free = ss.free[n-1], ss.free[:n-1]
+		b.lent = true
+	}
+	ss.mu.Unlock()
+	if b == nil {
+		return ss.enqueue(t, ttl)
+	}
+	ok := b.d.serveFrame(t)
+	ss.mu.Lock()
+	b.lent, b.dead = false, !ok
+	ss.wake.Broadcast() // its goroutine goes on waiting, or ends
+	ss.mu.Unlock()
+	return nil
+}
+
 // enqueue puts t on the queue, to expire after ttl unless a connection
 // takes it first.
 func (ss *Session) enqueue(t *Transfer, ttl time.Duration) error {
@@ -151,21 +187,34 @@ func (ss *Session) remove(t *Transfer) bool {
 	return false
 }
 
-// next waits for the next transfer for a bound connection to send. It
-// returns nil when the connection is to end: the session closed, or the
-// server draining with nothing left queued.
-func (ss *Session) next() *Transfer {
+// next waits for the next transfer for bound connection b to send. It
+// returns nil when the connection is to end: the session closed, the
+// server draining with nothing left queued, or a borrower's frame
+// failed on it. While it waits, b is free to lend (dispatch).
+func (ss *Session) next(b *boundConn) *Transfer {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	for len(ss.queue) == 0 && !ss.closed && !ss.draining {
+	ss.free = append(ss.free, b)
+	for b.lent || !b.dead && len(ss.queue) == 0 && !ss.closed && !ss.draining {
 		ss.wake.Wait()
 	}
-	if ss.closed || len(ss.queue) == 0 {
+	ss.unfree(b)
+	if b.dead || ss.closed || len(ss.queue) == 0 {
 		return nil
 	}
 	t := ss.queue[0]
 	ss.queue = ss.queue[1:]
 	return t
+}
+
+// unfree takes b off the free list, if it is there.
+func (ss *Session) unfree(b *boundConn) {
+	for i, f := range ss.free {
+		if f == b {
+			ss.free = append(ss.free[:i], ss.free[i+1:]...)
+			return
+		}
+	}
 }
 
 // bind counts a new connection in, up to max; it reports false when the

@@ -43,7 +43,8 @@ func (d dataConn) serveSession(ss *Session) {
 	if _, err := d.c.Write([]byte{byte(VerdictOK)}); err != nil {
 		return
 	}
-	for t := ss.next(); t != nil; t = ss.next() {
+	b := &boundConn{d: d}
+	for t := ss.next(b); t != nil; t = ss.next(b) {
 		if !d.serveFrame(t) {
 			return
 		}

@@ -1,0 +1,183 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ferrydev/ferry/fsroot"
+)
+
+// offerOn opens path and offers src's range of it on session ss, framed
+// with id.
+func offerOn(t testing.TB, ss *Session, path string, src Source, id uint64) *Transfer {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.File, src.Path = f, filepath.Base(path)
+	tr, err := ss.Offer(src, id)
+	if err != nil {
+		f.Close()
+		t.Fatalf("Session.Offer(%+v) = %v", src, err)
+	}
+	return tr
+}
+
+// readFrame reads the next frame on c into memory and checks its id.
+func readFrame(t *testing.T, c io.Reader, wantID uint64) []byte {
+	t.Helper()
+	var hdr [FrameHeaderSize]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		t.Fatalf("reading a frame header: %v", err)
+	}
+	h, err := ParseFrameHeader(hdr[:])
+	if err != nil || h.ID != wantID {
+		t.Fatalf("frame header %+v, %v; want id %d", h, err, wantID)
+	}
+	body := make([]byte, h.Length+1)
+	if _, err := io.ReadFull(c, body); err != nil {
+		t.Fatalf("reading frame %d: %v", h.ID, err)
+	}
+	if body[h.Length] != TrailerOK {
+		t.Fatalf("frame %d: trailer %d, want TrailerOK", h.ID, body[h.Length])
+	}
+	return body[:h.Length]
+}
+
+// TestSessionFrames: a bound connection carries the session's transfers
+// one frame after another, by every strategy, small frames (one write)
+// and large ones alike, each byte-exact and with its sender statistics.
+func TestSessionFrames(t *testing.T) {
+	ts := startServer(t, Config{})
+	dir := t.TempDir()
+	small, smallData := writeFile(t, dir, 4096)
+	big, bigData := writeFile(t, dir, 3<<20+7)
+	ss, err := ts.OpenSession(SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	c, err := BindSession(context.Background(), ts.addr, ss.Ticket(), ReceiveConfig{})
+	if err != nil {
+		t.Fatalf("BindSession() = %v", err)
+	}
+	defer c.Close()
+	waitUntil(t, "the connection to be bound", func() bool { return ss.Bound() == 1 })
+	id := uint64(0)
+	for _, st := range []Strategy{ReadWrite, Mmap, Sendfile, Splice} {
+		for _, f := range []struct {
+			path string
+			data []byte
+		}{{small, smallData}, {big, bigData}} {
+			id++
+			tr := offerOn(t, ss, f.path, Source{Strategy: st}, id)
+			if !tr.Framed {
+				t.Fatalf("a session's transfer is not Framed")
+			}
+			if got := readFrame(t, c, id); !bytes.Equal(got, f.data) {
+				t.Errorf("%v frame %d: %d bytes, not the %d sent", st, id, len(got), len(f.data))
+			}
+			stats, err := tr.Result()
+			if err != nil || stats.Bytes != int64(len(f.data)) || stats.Strategy != st {
+				t.Errorf("%v frame %d: result %v bytes by %v, %v; want %d by %v", st, id, stats.Bytes, stats.Strategy, err, len(f.data), st)
+			}
+		}
+	}
+}
+
+// TestSessionQueue: a transfer no bound connection takes expires after
+// its TTL; Cancel takes a queued one off the queue; Close ends those
+// still queued with ErrSessionClosed; and a closed session's ticket
+// binds nothing.
+func TestSessionQueue(t *testing.T) {
+	ts := startServer(t, Config{})
+	path, _ := writeFile(t, t.TempDir(), 1000)
+	ss, err := ts.OpenSession(SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiring := offerOn(t, ss, path, Source{TicketTTL: 50 * time.Millisecond}, 1)
+	if _, err := expiring.Result(); !errors.Is(err, ErrTicketExpired) {
+		t.Errorf("a queued transfer past its TTL: %v, want %v", err, ErrTicketExpired)
+	}
+	cancelled := offerOn(t, ss, path, Source{}, 2)
+	cancelled.Cancel()
+	if _, err := cancelled.Result(); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled queued transfer: %v, want %v", err, context.Canceled)
+	}
+	left := offerOn(t, ss, path, Source{}, 3)
+	ss.Close()
+	if _, err := left.Result(); !errors.Is(err, ErrSessionClosed) {
+		t.Errorf("a transfer queued when the session closed: %v, want %v", err, ErrSessionClosed)
+	}
+	if v, n := verdictOf(t, ts.addr, appendPreambleVersion(nil, ProtocolVersionSession, ss.Ticket())); v != VerdictRefused || n != 0 {
+		t.Errorf("binding to a closed session: verdict %v and %d bytes, want %v and 0", v, n, VerdictRefused)
+	}
+	if got := ts.active.Load(); got != 0 {
+		t.Errorf("%d transfers still hold a place", got)
+	}
+}
+
+// TestSessionFrameIntoDestination: ReceiveFrame lands a frame in a file,
+// spliced (a large frame) or read (a small one), with the receiver's
+// statistics, and the connection carries the next frame after it.
+func TestSessionFrameIntoDestination(t *testing.T) {
+	ts := startServer(t, Config{})
+	dir := t.TempDir()
+	small, smallData := writeFile(t, dir, 5000)
+	big, bigData := writeFile(t, dir, 2<<20+3)
+	ss, err := ts.OpenSession(SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	c, err := BindSession(context.Background(), ts.addr, ss.Ticket(), ReceiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitUntil(t, "the connection to be bound", func() bool { return ss.Bound() == 1 })
+	for i, f := range []struct {
+		path string
+		data []byte
+	}{{big, bigData}, {small, smallData}} {
+		id := uint64(10 + i)
+		offerOn(t, ss, f.path, Source{Strategy: Splice}, id)
+		h, err := ReadFrameHeader(c)
+		if err != nil || h.ID != id || h.Length != int64(len(f.data)) {
+			t.Fatalf("frame header %+v, %v; want id %d and %d bytes", h, err, id, len(f.data))
+		}
+		dest := filepath.Join(dir, "dst")
+		dst, err := fsroot.CreateDestination(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := ReceiveFrame(context.Background(), c, h, Splice, dst, ReceiveConfig{})
+		if err != nil || st.Bytes != h.Length {
+			t.Fatalf("ReceiveFrame() = %d bytes, %v", st.Bytes, err)
+		}
+		if err := dst.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(dest); !bytes.Equal(got, f.data) {
+			t.Errorf("frame %d landed %d bytes, not the %d sent", id, len(got), len(f.data))
+		}
+	}
+}
+
+// waitUntil polls ok for up to 10 s.
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
