@@ -64,8 +64,8 @@ type Session struct {
 	queue    []*Transfer
 	free     []*boundConn // bound connections waiting in next, none of them lent
 	conns    int          // bound connections now
-	closed   bool // Close: no more transfers, bound connections end
-	draining bool // the server shuts down: connections end once the queue is empty
+	closed   bool         // Close: no more transfers, bound connections end
+	draining bool         // the server shuts down: connections end once the queue is empty
 }
 
 // OpenSession registers a new session. Once Shutdown has begun it is
