@@ -24,7 +24,8 @@ var tracedCalls = []string{"sendfile", "splice"}
 // TestStraceAgreesWithReports attaches strace to a running ferryd (after
 // its start-up probe, which makes one sendfile and two splice calls of its
 // own), pulls files with SENDFILE and SPLICE (one of them paced by
-// --limit-rate), and requires the senders'
+// --limit-rate; the same files again inside one session, framed on its
+// bound connections), and requires the senders'
 // reported call counts to add up to exactly what strace counted. Each
 // strategy also moves one file to a reader that holds still until the
 // sender has stalled, so EAGAIN returns are certainly among the calls.
@@ -65,6 +66,18 @@ func TestStraceAgreesWithReports(t *testing.T) {
 		res := ferryOK(t, "pull", "--json", "--server", d.Addr, "--strategy", s, "--limit-rate", "32MiB", "f2", filepath.Join(out, s+"paced"))
 		count(s+" paced", checkJSONReport(t, res.stdout, "f2", 0, sizes[2], senderStrategy(s)))
 		count(s+" stalled", stalledPull(t, d, "big", big, senderStrategy(s)))
+		// The same files inside one session: framed on bound connections.
+		res = ferryOK(t, "pull", "--json", "--server", d.Addr, "--strategy", s, "f0", "f1", "f2", t.TempDir())
+		reps := parseJSONReports(t, res.stdout)
+		if len(reps) != len(sizes) {
+			t.Fatalf("session pull with %s: %d reports, want %d", s, len(reps), len(sizes))
+		}
+		for _, rep := range reps {
+			if rep.GetSender().GetStrategy() != senderStrategy(s) {
+				t.Errorf("session pull of %s: sender strategy %v, want %v", rep.GetPath(), rep.GetSender().GetStrategy(), senderStrategy(s))
+			}
+			count(s+" session "+rep.GetPath(), rep)
+		}
 	}
 	traced := tr.stop(t)
 	calls, errs := map[string]uint64{}, map[string]uint64{}
