@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +37,7 @@ func (p *pullArgs) pullMany(ctx context.Context, cl *client.Client, srcs []strin
 	get := client.GetOptions{Strategy: p.opts.Strategy, Checksum: p.opts.Checksum,
 		InlineMax: p.opts.InlineMax, RateLimit: p.opts.RateLimit}
 	var mu sync.Mutex // one report printed at a time
-	var failed []error
+	var failed []string
 	next := make(chan string)
 	var wg sync.WaitGroup
 	for range p.concurrency {
@@ -47,7 +48,7 @@ func (p *pullArgs) pullMany(ctx context.Context, cl *client.Client, srcs []strin
 				rep, err := s.Download(ctx, src, to, get)
 				mu.Lock()
 				if err != nil {
-					failed = append(failed, fmt.Errorf("%s: %w", src, err))
+					failed = append(failed, src+": "+errorText(err)) // escape.go
 				} else if p.json {
 					printJSON(out, rep)
 				} else {
@@ -64,7 +65,7 @@ func (p *pullArgs) pullMany(ctx context.Context, cl *client.Client, srcs []strin
 	close(next)
 	wg.Wait()
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d files failed: %w", len(failed), len(srcs), errors.Join(failed...))
+		return fmt.Errorf("%d of %d files failed: %s", len(failed), len(srcs), strings.Join(failed, "; "))
 	}
 	return nil
 }
