@@ -91,9 +91,12 @@ func (r *Root) Open(name string) (*os.File, error) {
 	if !openable(st.Mode) {
 		return nil, fmt.Errorf("%w: %q", ErrNotRegular, clean)
 	}
-	fd, err := r.reopen(pfd, clean)
+	fd, same, err := r.reopen(pfd, clean)
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", clean, openErr(err))
+	}
+	if same { // the inode whose type was checked: nothing else to check
+		return os.NewFile(uintptr(fd), clean), nil
 	}
 	if err := unix.Fstat(fd, &st); err != nil || !openable(st.Mode) {
 		unix.Close(fd)
@@ -121,18 +124,21 @@ func (r *Root) openPath(clean string) (int, error) {
 
 // reopen opens for reading the very file the O_PATH descriptor pfd
 // refers to, through /proc/self/fd, so that no name is resolved again
-// (a name swapped for a device node in between cannot be opened). Where
-// /proc is not mounted it resolves clean again, and Open's check after
-// it still refuses what is not a file.
-func (r *Root) reopen(pfd int, clean string) (int, error) {
-	const flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
-	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), flags, 0)
+// (a name swapped for a device node in between cannot be opened): same
+// is then true, and the file is the inode whose type Open checked, so it
+// is opened blocking and not checked again. Where /proc is not mounted
+// it resolves clean again, without blocking (a FIFO put there since
+// must not hold the call), and Open checks what it got.
+func (r *Root) reopen(pfd int, clean string) (fd int, same bool, err error) {
+	const flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY
+	fd, err = unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), flags, 0)
 	if err == nil || err != unix.ENOENT {
-		return fd, err
+		return fd, err == nil, err
 	}
-	return openat2Retry(int(r.dir.Fd()), clean, &unix.OpenHow{
-		Flags: flags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	fd, err = openat2Retry(int(r.dir.Fd()), clean, &unix.OpenHow{
+		Flags: flags | unix.O_NONBLOCK, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
 	})
+	return fd, false, err
 }
 
 // openable reports whether a file of mode may be opened for reading: a

@@ -351,9 +351,9 @@ func TestReopenIsTheCheckedFile(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, "fifo"), filepath.Join(dir, "f")); err != nil {
 		t.Fatal(err)
 	}
-	fd, err := root.reopen(pfd, "f")
-	if err != nil {
-		t.Fatal(err)
+	fd, same, err := root.reopen(pfd, "f")
+	if err != nil || !same {
+		t.Fatalf("reopen() = %v, same %v; want the very file, through /proc", err, same)
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
