@@ -198,3 +198,28 @@ func TestSessionCancelOne(t *testing.T) {
 		t.Errorf("Download(f1) after a cancelled Get = %v", err)
 	}
 }
+
+// TestSessionChecksum: a Get that asks for a checksum gets its offer
+// (framed transfers without one get none), verifies the landed bytes
+// against it and says so in the report.
+func TestSessionChecksum(t *testing.T) {
+	c, root := startNodeRoot(t, service.Config{}, []byte("x"))
+	files := writeFiles(t, root, 2, 300<<10)
+	s, err := c.OpenSession(testCtx(t), client.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dest := t.TempDir()
+	for i, alg := range []ferryv1.ChecksumAlgorithm{ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_SHA256, ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_CRC32C} {
+		name := fmt.Sprintf("f%d", i)
+		rep, err := s.Download(testCtx(t), name, filepath.Join(dest, name), client.GetOptions{Checksum: alg})
+		if err != nil {
+			t.Fatalf("Download(%s, %v) = %v", name, alg, err)
+		}
+		if !rep.GetChecksumVerified() || rep.GetChecksum().GetAlgorithm() != alg {
+			t.Errorf("%s: report checksum %v, verified %v; want %v verified", name, rep.GetChecksum(), rep.GetChecksumVerified(), alg)
+		}
+	}
+	checkFiles(t, dest, files)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,4 +200,43 @@ func running(t *testing.T, n *testNode) int {
 		t.Fatal(err)
 	}
 	return len(resp.GetTransfers())
+}
+
+// TestSessionMaxTransfers: --max-transfers holds for a session's
+// requests as for Downloads: one past it fails alone with
+// RESOURCE_EXHAUSTED, the others are offered.
+func TestSessionMaxTransfers(t *testing.T) {
+	n := startNode(t, service.Config{Data: transfer.Config{MaxTransfers: 2}})
+	writeFile(t, n.root, "f", 64<<10)
+	st, _ := openRaw(t, testCtx(t), n.api(), 8)
+	for id := uint64(1); id <= 3; id++ {
+		if err := st.Send(get(id, "f", 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[uint64]string{}
+	for len(seen) < 3 {
+		m, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case m.GetOffer() != nil:
+			seen[m.GetId()] = "offer"
+		case m.GetFailed() != nil:
+			seen[m.GetId()] = codes.Code(m.GetFailed().GetCode()).String() + ": " + m.GetFailed().GetMessage()
+		}
+	}
+	offers, busy := 0, 0
+	for _, v := range seen {
+		switch {
+		case v == "offer":
+			offers++
+		case strings.HasPrefix(v, "ResourceExhausted: ") && strings.Contains(v, "too many concurrent transfers"):
+			busy++
+		}
+	}
+	if offers != 2 || busy != 1 {
+		t.Errorf("three requests with --max-transfers 2: %v; want two offers and one ResourceExhausted", seen)
+	}
 }
