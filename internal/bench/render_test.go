@@ -61,12 +61,18 @@ func fixtureResults() *Results {
 		pr("ferry-read-write", "Ferry read_write", runs(2e8, 1.25, 1.25, 1.25)),
 		pr("ferry-mmap", "Ferry mmap", runs(2e8, 0.9, 0.9, 0.9)),
 		pr("ferry-auto-fixed", "Ferry auto, fixed rule", runs(2e8, 0.8, 0.8, 0.8)),
+		pr("nginx-sendfile-go-http", "nginx sendfile on", runs(2e8, 1, 2, 1)),
+		pr("nginx-nosendfile-go-http", "nginx sendfile off", runs(2e8, 2, 1, 1)),
+		pr("ferry-session", "Ferry session", runs(2e8, 1, 0.5, 2)),
+		pr("nginx-sendfile-go-http-8", "nginx sendfile on, 8", runs(2e8, 2, 2, 2)),
+		pr("ferry-session-8", "Ferry session, 8", runs(2e8, 1, 2, 0.5)),
 	}}
 	sm := &WorkloadResult{ID: "small", Title: "4 KiB files, one after another", Latency: true, Paths: []*PathResult{
 		pr("nginx-sendfile-go-http", "nginx sendfile on + Go net/http keep-alive", withLatency(runs(4096000, 1, 1, 1), 200, 300, 250)),
 		pr("ferry-auto", "Ferry auto", withLatency(runs(4096000, 1, 1, 1), 400, 300, 500)),
 		pr("ferry-sendfile", "Ferry sendfile", withLatency(runs(4096000, 1, 1, 1), 200, 300, 250)),
 		pr("ferry-auto-fixed", "Ferry auto, fixed rule", withLatency(runs(4096000, 1, 1, 1), 360, 300, 400)),
+		pr("ferry-session", "Ferry session", withLatency(runs(4096000, 1, 1, 1), 150, 300, 100)),
 	}}
 	dir := &WorkloadResult{ID: "dir", Title: "A directory", Paths: []*PathResult{
 		pr("tar-nc-null", "tar c | nc → nc -l > /dev/null", runs(40960000, 0.5, 0.5, 0.5)),
@@ -189,6 +195,11 @@ func TestThroughputChart(t *testing.T) {
 				{Label: "Ferry read_write", Value: 0.16, Text: "0.160", Color: ferry},
 				{Label: "Ferry mmap", Value: 0.2 / 0.9, Text: "0.222", Color: ferry},
 				{Label: "Ferry auto, fixed rule", Value: 0.25, Text: "0.250", Color: ferry},
+				{Label: "nginx sendfile on", Value: 0.2, Text: "0.200", Color: peer},
+				{Label: "nginx sendfile off", Value: 0.2, Text: "0.200", Color: peer},
+				{Label: "Ferry session", Value: 0.2, Text: "0.200", Color: ferry},
+				{Label: "nginx sendfile on, 8", Value: 0.1, Text: "0.100", Color: peer},
+				{Label: "Ferry session, 8", Value: 0.2, Text: "0.200", Color: ferry},
 			}},
 			{ID: "dir", Title: "A directory", Unit: "GB/s", Bars: []benchfmt.Bar{
 				{Label: "tar c | nc → nc -l > /dev/null", Value: 0.08192, Text: "0.082", Color: peer},

@@ -163,7 +163,51 @@ func evaluateTargets(r *Results) []Target {
 			">=", 0.95, "x", roundRatio(md.path("ferry-auto"), md.path("ferry-auto-fixed"), tput)),
 	)
 	ts = append(ts, streamsTargets(r.workload("streams"), r.Settings["flow_rate"])...)
+	ts = append(ts, sessionTargets(r)...)
 	return append(ts, contextFigures(r)...)
+}
+
+// sessionTargets are the per-file targets of Session calls (session.go):
+// 6, 4 KiB files one at a time against nginx keep-alive by p50, and a p99
+// bound; 7, 1 MiB files one at a time and 8 in flight against nginx over
+// as many keep-alive connections; 8, the directory pull against tar.
+// Each nginx comparison takes the better of sendfile on and off in each
+// round.
+func sessionTargets(r *Results) []Target {
+	sm, md, d := r.workload("small"), r.workload("medium"), r.workload("dir")
+	nginx := func(w *WorkloadResult, suffix string) []*PathResult {
+		return present(w.path("nginx-sendfile-go-http"+suffix), w.path("nginx-nosendfile-go-http"+suffix))
+	}
+	inverse := func(s Sample) float64 { // lower p50 is better: compare 1/p50
+		if s.P50us <= 0 {
+			return 0
+		}
+		return 1 / s.P50us
+	}
+	p50, _ := roundRatioBest(sm.path("ferry-session"), nginx(sm, ""), inverse)
+	one, _ := roundRatioBest(md.path("ferry-session"), nginx(md, ""), tput)
+	eight, _ := roundRatioBest(md.path("ferry-session-8"), nginx(md, "-8"), tput)
+	return []Target{
+		target("6a", "4 KiB, one at a time: Ferry session p50 vs nginx keep-alive p50 (the better of sendfile on/off; nginx p50 / Ferry p50)",
+			">=", 1.0, "x", p50),
+		target("6b", "4 KiB, one at a time: Ferry session p99", "<=", 1000, "µs", summaryP99(sm.path("ferry-session"))),
+		target("7a", "1 MiB files, one at a time: Ferry session vs nginx keep-alive (the better of sendfile on/off), GB/s", ">=", 1.0, "x", one),
+		target("7b", "1 MiB files, 8 in flight: Ferry session vs nginx over 8 keep-alive connections (the better of sendfile on/off), GB/s",
+			">=", 1.3, "x", eight),
+		target("8", "directory of 4 KiB files: ferry pull -r (files landed durably) vs tar c | nc | tar x (not fsynced)",
+			">=", 1.5, "x", roundRatio(d.path("ferry-auto-tree"), d.path("tar-nc-tarx"), tput)),
+	}
+}
+
+// present is paths without the nil ones (rows a run did not have).
+func present(paths ...*PathResult) []*PathResult {
+	var out []*PathResult
+	for _, p := range paths {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // linkShare is the share of the link N held streams are expected to

@@ -38,6 +38,18 @@ func TestEvaluateTargets(t *testing.T) {
 		{"3a", "missed", "0.90x"},
 		// auto 0.2 GB/s / fixed 0.25 GB/s every round.
 		{"3b", "missed", "0.80x"},
+		// nginx p50 / session p50: 200/150, 300/300, 250/100 → 1.33.
+		{"6a", "met", "1.33x"},
+		// p99 (3x p50 here) 450, 900, 300: the median 450.
+		{"6b", "met", "450 µs"},
+		// Against the better nginx row of each round (walls 1|2, 2|1,
+		// 1|1 s: 1 s each round) the session's 1, 0.5, 2 s: 1, 2, 0.5.
+		{"7a", "met", "1.00x"},
+		// 2/1, 2/2, 2/0.5 → 2; sendfile off has no 8-connection row
+		// here, so the one row present is the best.
+		{"7b", "met", "2.00x"},
+		// The tree takes twice tar x's time each round.
+		{"8", "missed", "0.50x"},
 	} {
 		tg, ok := got[tc.key]
 		if !ok {
