@@ -47,6 +47,10 @@ const (
 	// RefusedWrongClient: a ticket bound to another client address
 	// (Config.BindDataToClient); it stays pending.
 	RefusedWrongClient Refusal = "wrong_client"
+	// RefusedPlaintext: a plaintext preamble where the data channel
+	// requires TLS (Config.TLS), answered VerdictTLSRequired; its ticket,
+	// if pending, is revoked.
+	RefusedPlaintext Refusal = "plaintext"
 )
 
 // Outcome classifies how a transfer ended.
