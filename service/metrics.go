@@ -88,7 +88,7 @@ func (m *metrics) initLabels() {
 		}
 	}
 	for _, r := range []transfer.Refusal{transfer.RefusedBusy, transfer.RefusedHandshakeLimit,
-		transfer.RefusedBadPreamble, transfer.RefusedUnknownTicket, transfer.RefusedWrongClient} {
+		transfer.RefusedBadPreamble, transfer.RefusedUnknownTicket, transfer.RefusedWrongClient, transfer.RefusedPlaintext} {
 		m.refused.WithLabelValues(string(r))
 	}
 }

@@ -103,6 +103,7 @@ func (s *transferService) Download(req *ferryv1.DownloadRequest, stream grpc.Ser
 		Checksum:    apiconv.Checksum(t.Checksum),
 		Inline:      t.Inline,
 		Data:        t.Data,
+		DataTls:     !t.Inline && s.data.DataTLS(),
 	}}}); err != nil {
 		return err
 	}

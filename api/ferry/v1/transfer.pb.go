@@ -816,7 +816,15 @@ type Offer struct {
 	// data_address and ticket are then empty.
 	Inline bool `protobuf:"varint,9,opt,name=inline,proto3" json:"inline,omitempty"`
 	// The range's bytes, when inline.
-	Data          []byte `protobuf:"bytes,10,opt,name=data,proto3" json:"data,omitempty"`
+	Data []byte `protobuf:"bytes,10,opt,name=data,proto3" json:"data,omitempty"`
+	// True when the data channel requires TLS 1.3: the client verifies the
+	// server's certificate exactly as it verifies the control plane's (same
+	// roots, same server name: the control plane's, not data_address's
+	// host), presents its client certificate under mutual TLS, and sends the
+	// ticket only inside TLS. A client that reached the control plane over
+	// TLS refuses an offer where this is false unless it was told to accept
+	// a plaintext data channel. SENDFILE and SPLICE are not offered over TLS.
+	DataTls       bool `protobuf:"varint,11,opt,name=data_tls,json=dataTls,proto3" json:"data_tls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -919,6 +927,13 @@ func (x *Offer) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *Offer) GetDataTls() bool {
+	if x != nil {
+		return x.DataTls
+	}
+	return false
 }
 
 // Progress reports how many bytes the sender has handed to the kernel.
@@ -1533,7 +1548,7 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x05offer\x18\x01 \x01(\v2\x0f.ferry.v1.OfferH\x00R\x05offer\x120\n" +
 	"\bprogress\x18\x02 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
 	"\x06report\x18\x03 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06reportB\a\n" +
-	"\x05event\"\xbc\x02\n" +
+	"\x05event\"\xd7\x02\n" +
 	"\x05Offer\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12!\n" +
@@ -1546,7 +1561,8 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\bchecksum\x18\b \x01(\v2\x12.ferry.v1.ChecksumR\bchecksum\x12\x16\n" +
 	"\x06inline\x18\t \x01(\bR\x06inline\x12\x12\n" +
 	"\x04data\x18\n" +
-	" \x01(\fR\x04data\"\x8a\x01\n" +
+	" \x01(\fR\x04data\x12\x19\n" +
+	"\bdata_tls\x18\v \x01(\bR\adataTls\"\x8a\x01\n" +
 	"\bProgress\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x01 \x01(\x04R\tbytesSent\x12\x1f\n" +
