@@ -13,6 +13,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +42,10 @@ type Client struct {
 	caps   capsCache // the server's max_streams, asked once
 	// checkData, when set, vets every data address before it is dialled.
 	checkData func(address string) error
+	// dataTLS verifies the data channel (WithDataTLS); plaintextData
+	// accepts a plaintext one from a TLS control plane (see datatls.go).
+	dataTLS       *tls.Config
+	plaintextData bool
 }
 
 // Dial connects lazily to target (host:port). With no options the
@@ -53,8 +58,10 @@ func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, target: target, api: ferryv1.NewTransferServiceClient(conn),
-		pool: transfer.NewPool(transfer.PoolConfig{})}, nil
+	c := &Client{conn: conn, target: target, api: ferryv1.NewTransferServiceClient(conn),
+		pool: transfer.NewPool(transfer.PoolConfig{})}
+	c.dataOptions(opts)
+	return c, nil
 }
 
 // controlWindows fixes the control connection's HTTP/2 flow-control
@@ -316,6 +323,10 @@ func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest s
 	if err != nil {
 		return nil, received{}, err
 	}
+	sec, err := c.dataTLSFor(stream.Context(), offer)
+	if err != nil {
+		return nil, received{}, err
+	}
 	if dst, err = acceptOffer(req, offer, dest, dst, opts, check); err != nil {
 		return nil, received{}, err
 	}
@@ -328,7 +339,7 @@ func (c *Client) fetch(ctx context.Context, req *ferryv1.DownloadRequest, dest s
 	recv := make(chan received, 1)
 	stop := func() {}
 	go func() {
-		st, err := c.receive(ctx, offer, dst, opts.Receive)
+		st, err := c.receive(ctx, offer, sec, dst, opts.Receive)
 		if err != nil && !errors.Is(err, transfer.ErrShortTransfer) {
 			// Stop the RPC: the server frees the ticket and the file. A
 			// short transfer is left to the server, whose status says why.
@@ -429,8 +440,9 @@ type received struct {
 	end   time.Time // when the receive returned
 }
 
-// receive runs the data channel for an offer.
-func (c *Client) receive(ctx context.Context, offer *ferryv1.Offer, dst *fsroot.Destination, cfg transfer.ReceiveConfig) (transfer.Stats, error) {
+// receive runs the data channel for an offer, over TLS with sec when
+// it is set.
+func (c *Client) receive(ctx context.Context, offer *ferryv1.Offer, sec *tls.Config, dst *fsroot.Destination, cfg transfer.ReceiveConfig) (transfer.Stats, error) {
 	strategy, _ := apiconv.FromStrategy(offer.GetStrategy())
 	if offer.GetInline() {
 		return transfer.ReceiveInline(offer.GetData(), int64(offer.GetLength()), dst, strategy)
@@ -444,6 +456,7 @@ func (c *Client) receive(ctx context.Context, offer *ferryv1.Offer, dst *fsroot.
 		Ticket:   offer.GetTicket(),
 		Length:   int64(offer.GetLength()),
 		Strategy: strategy,
+		TLS:      sec,
 	}, dst, cfg)
 }
 

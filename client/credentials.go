@@ -41,6 +41,11 @@ type Security struct {
 	// Token is the bearer token itself, for callers that hold it in
 	// memory. Set Token or TokenFile, not both. "" means none.
 	Token string
+	// PlaintextData accepts offers of a plaintext data channel from a
+	// server reached over TLS (WithPlaintextData): the file's bytes and
+	// the ticket then cross the network in clear. false refuses them
+	// (ErrPlaintextData).
+	PlaintextData bool
 }
 
 // TLS reports whether s asks for TLS.
@@ -57,6 +62,10 @@ func (s Security) DialOptions() ([]grpc.DialOption, error) {
 		return nil, err
 	}
 	var creds credentials.TransportCredentials
+	var extra []grpc.DialOption
+	if s.PlaintextData {
+		extra = append(extra, WithPlaintextData())
+	}
 	switch {
 	case s.TLS():
 		cfg, err := s.tlsConfig()
@@ -64,12 +73,13 @@ func (s Security) DialOptions() ([]grpc.DialOption, error) {
 			return nil, err
 		}
 		creds = credentials.NewTLS(cfg)
+		extra = append(extra, WithDataTLS(cfg))
 	case token != "":
 		creds = loopbackOnly{local.NewCredentials()}
 	default:
 		creds = insecure.NewCredentials()
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, extra...)
 	if token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken{"Bearer " + token, s.TLS()}))
 	}

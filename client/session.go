@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +64,7 @@ type Session struct {
 	sendMu sync.Mutex
 	ready  *ferryv1.SessionReady
 	addr   string        // the data address to bind connections on
+	sec    *tls.Config   // TLS for the data connections; nil: plaintext
 	slots  chan struct{} // a place per Get in flight (the window)
 	ids    atomic.Uint64
 
@@ -116,8 +118,8 @@ func (s *Session) open() error {
 	}
 	s.stream = stream
 	if err := stream.Send(&ferryv1.SessionRequest{Request: &ferryv1.SessionRequest_Open{
-		Open: &ferryv1.SessionOpen{Window: uint32(max(s.opts.Window, 0))}}}); err != nil {
-		return err
+		Open: &ferryv1.SessionOpen{Window: uint32(max(s.opts.Window, 0))}}}); err != nil && err != io.EOF {
+		return err // io.EOF: the server ended the call; Recv below says why
 	}
 	stop := silence(s.opts.Receive.IdleLimit(), s.cancel, "waiting for the session to open")
 	first, err := stream.Recv()
@@ -132,13 +134,18 @@ func (s *Session) open() error {
 	if s.addr, err = s.c.checkedAddress(s.ready.GetDataAddress()); err != nil {
 		return err
 	}
+	// As for an offer: TLS when the server requires it, and no plaintext
+	// data channel for a client that expects TLS (datatls.go).
+	if s.sec, err = s.c.dataTLSFor(stream.Context(), &ferryv1.Offer{DataTls: s.ready.GetDataTls()}); err != nil {
+		return err
+	}
 	s.slots = make(chan struct{}, s.ready.GetWindow())
 	return nil
 }
 
 // bind binds one more data connection and starts its reader.
 func (s *Session) bind() error {
-	conn, err := transfer.BindSession(s.ctx, s.addr, s.ready.GetTicket(), s.opts.Receive)
+	conn, err := transfer.BindSession(s.ctx, s.addr, s.ready.GetTicket(), s.sec, s.opts.Receive)
 	if err != nil {
 		return err
 	}
@@ -247,6 +254,10 @@ func (s *Session) start(ctx context.Context, path, dest string, opts GetOptions)
 		s.forget(cl)
 		dst.Abort()
 		cl.hush()
+		if errors.Is(err, io.EOF) { // the call has ended: its status says why
+			<-s.ended
+			return nil, s.endErr()
+		}
 		return nil, fmt.Errorf("ferry: sending the request: %w", err)
 	}
 	return cl, nil

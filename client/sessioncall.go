@@ -126,11 +126,16 @@ func (cl *call) takeOffer(o *ferryv1.Offer) {
 		cl.done(received{err: err})
 		return
 	}
-	if o.GetInline() {
-		cl.done(receivedOf(cl.s.c.receive(cl.ctx, o, cl.dst, cl.s.opts.Receive)))
+	sec, err := cl.s.c.dataTLSFor(cl.s.stream.Context(), o)
+	if err != nil {
+		cl.done(received{err: err})
 		return
 	}
-	go func() { cl.done(receivedOf(cl.s.c.receive(cl.ctx, o, cl.dst, cl.s.opts.Receive))) }()
+	if o.GetInline() {
+		cl.done(receivedOf(cl.s.c.receive(cl.ctx, o, sec, cl.dst, cl.s.opts.Receive)))
+		return
+	}
+	go func() { cl.done(receivedOf(cl.s.c.receive(cl.ctx, o, sec, cl.dst, cl.s.opts.Receive))) }()
 }
 
 func receivedOf(st transfer.Stats, err error) received { return received{st, err, time.Now()} }

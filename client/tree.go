@@ -163,6 +163,7 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 		return nil, err
 	}
 	tr := newTreeRecv(c, dest, opts, cancel)
+	tr.control = stream.Context()
 	defer tr.pool.Close()
 	defer tr.land.Close()
 	if idle := opts.Receive.IdleLimit(); idle > 0 && opts.Checksum == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
@@ -199,6 +200,7 @@ type treeRecv struct {
 	land      *fsroot.TreeLanding
 	opts      TreeOptions
 	cancel    context.CancelFunc
+	control   context.Context // the call's: how its connection is secured
 	pool      *transfer.Pool
 	jobs      chan *ferryv1.TreeEntry
 	wg        sync.WaitGroup
@@ -466,10 +468,12 @@ func (tr *treeRecv) receive(ctx context.Context, e *ferryv1.TreeEntry) (landing,
 		l.st, err = transfer.ReceiveInline(offer.GetData(), int64(offer.GetLength()), dst, strategy)
 	} else if addr, aerr := tr.c.dataAddress(offer); aerr != nil {
 		err = aerr
+	} else if sec, serr := tr.c.dataTLSFor(tr.control, offer); serr != nil {
+		err = serr
 	} else {
 		l.st, err = tr.pool.Receive(ctx, transfer.Ticket{
 			Address: addr, Ticket: offer.GetTicket(),
-			Length: int64(offer.GetLength()), Strategy: strategy,
+			Length: int64(offer.GetLength()), Strategy: strategy, TLS: sec,
 		}, dst, tr.opts.Receive)
 	}
 	if err != nil {

@@ -46,6 +46,7 @@ type proxyConn struct {
 	plan           proxyPlan
 	closed         <-chan struct{} // the proxy's
 	down           bytes.Buffer    // what went downstream; read once done is closed
+	up             bytes.Buffer    // what went upstream, client to server; read once done is closed
 	done           chan struct{}   // closed when both directions ended
 }
 
@@ -164,7 +165,7 @@ func (p *dataProxy) start(client net.Conn) {
 func (c *proxyConn) run() {
 	up := make(chan struct{})
 	go func() {
-		io.Copy(c.server, c.client)
+		io.Copy(io.MultiWriter(c.server, &c.up), c.client)
 		c.server.(*net.TCPConn).CloseWrite()
 		close(up)
 	}()

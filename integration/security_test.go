@@ -76,7 +76,7 @@ func TestSecuredPull(t *testing.T) {
 	withToken := append(s.tlsFlags(), "--token-file", s.tokenFile)
 
 	t.Run("pull", func(t *testing.T) {
-		for _, strategy := range []string{"sendfile", "splice", "read-write", "mmap"} {
+		for _, strategy := range []string{"read-write", "mmap"} {
 			dest := filepath.Join(out, strategy)
 			ferryOK(t, ferryArgs("pull", withToken, "--strategy", strategy, "f.bin", dest)...)
 			got, err := os.ReadFile(dest)
@@ -84,6 +84,18 @@ func TestSecuredPull(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameBytes(t, "pull --strategy "+strategy+" over mutual TLS with a token", got, want)
+		}
+	})
+	t.Run("zero-copy strategies over TLS", func(t *testing.T) {
+		// The data channel follows the control plane's TLS, in user
+		// space: SENDFILE and SPLICE cannot encrypt, so they are refused,
+		// not silently replaced.
+		for _, strategy := range []string{"sendfile", "splice"} {
+			dest := filepath.Join(out, strategy)
+			r := ferry(t, ferryArgs("pull", withToken, "--strategy", strategy, "f.bin", dest)...)
+			if r.code != 1 || !strings.Contains(r.stderr, "(FailedPrecondition)") || !strings.Contains(r.stderr, "TLS data channel") {
+				t.Errorf("pull --strategy %s over a TLS data channel: exit %d, stderr %q; want FailedPrecondition naming TLS", strategy, r.code, r.stderr)
+			}
 		}
 	})
 	t.Run("env", func(t *testing.T) {

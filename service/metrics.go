@@ -88,7 +88,8 @@ func (m *metrics) initLabels() {
 		}
 	}
 	for _, r := range []transfer.Refusal{transfer.RefusedBusy, transfer.RefusedHandshakeLimit,
-		transfer.RefusedBadPreamble, transfer.RefusedUnknownTicket, transfer.RefusedWrongClient, transfer.RefusedSessionFull} {
+		transfer.RefusedBadPreamble, transfer.RefusedUnknownTicket, transfer.RefusedWrongClient, transfer.RefusedSessionFull,
+		transfer.RefusedPlaintext} {
 		m.refused.WithLabelValues(string(r))
 	}
 }

@@ -61,8 +61,15 @@ type Config struct {
 	Data transfer.Config
 	// TLS, when set, serves the control plane over TLS; with ClientCAs
 	// and ClientAuth set, mutual TLS (ServerTLS builds it from files).
-	// nil means plaintext. The data channel is never encrypted.
+	// nil means plaintext. The data channel follows it unless DataTLS
+	// says otherwise.
 	TLS *tls.Config
+	// DataTLS says whether the data channel uses TLS: DataTLSFollow (the
+	// zero value) when TLS is set, with its certificates; DataTLSRequired
+	// insists on it (NewNode fails without TLS); DataTLSOff keeps the
+	// data channel plaintext beside a TLS control plane, logged as
+	// INSECURE.
+	DataTLS DataTLSMode
 	// AuthToken, when set, is the bearer token every TransferService call
 	// must carry; health and reflection stay open. "" means none.
 	AuthToken string
@@ -143,6 +150,9 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Data.TLS, err = dataTLS(cfg.DataTLS, cfg.TLS); err != nil {
+		return nil, err
+	}
 	cfg.Data.Logger = orDefault(cfg.Data.Logger, n.log)
 	root, err := fsroot.OpenRoot(orDefault(cfg.Root, "."))
 	if err != nil {
@@ -199,6 +209,7 @@ func NewNode(cfg Config) (*Node, error) {
 		}
 	}
 	n.logSecurity()
+	n.logDataTLS()
 	n.logPull(peers)
 	return n, nil
 }

@@ -51,6 +51,7 @@ func (s *transferService) Session(stream sessionStream) error {
 	defer r.stop()
 	if err := r.out.send(&ferryv1.SessionResponse{Event: &ferryv1.SessionResponse_Ready{Ready: &ferryv1.SessionReady{
 		DataAddress: s.address, Ticket: ss.Ticket(), Window: uint32(r.window), MaxConnections: uint32(ss.MaxConns()),
+		DataTls: s.data.DataTLS(),
 	}}}); err != nil {
 		return err
 	}

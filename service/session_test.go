@@ -112,7 +112,7 @@ func TestSessionConnectionCap(t *testing.T) {
 	ctx := testCtx(t)
 	_, ready := openRaw(t, ctx, n.api(), 0)
 	for i := range 3 {
-		c, err := transfer.BindSession(ctx, ready.GetDataAddress(), ready.GetTicket(), transfer.ReceiveConfig{})
+		c, err := transfer.BindSession(ctx, ready.GetDataAddress(), ready.GetTicket(), nil, transfer.ReceiveConfig{})
 		if i < 2 {
 			if err != nil {
 				t.Fatalf("binding connection %d of 2: %v", i+1, err)

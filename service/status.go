@@ -44,6 +44,10 @@ var runtimeErrors = []struct {
 	{transfer.ErrSourceChanged, codes.Aborted},
 	{transfer.ErrChecksumMismatch, codes.DataLoss},
 	{transfer.ErrClosed, codes.Unavailable},
+	// A data connection that presented the ticket in clear to a data
+	// channel that requires TLS; or a peer whose offer would downgrade.
+	{transfer.ErrTLSRequired, codes.FailedPrecondition},
+	{client.ErrPlaintextData, codes.FailedPrecondition},
 	// A Pull's peer went silent, offered what was not asked for, or more
 	// than this node takes.
 	{transfer.ErrIdle, codes.Unavailable},

@@ -115,6 +115,7 @@ func (s *transferService) offerOf(t *transfer.Transfer) *ferryv1.Offer {
 		Inline:      t.Inline,
 		Data:        t.Data,
 		Framed:      t.Framed,
+		DataTls:     !t.Inline && s.data.DataTLS(),
 	}
 	if t.Framed {
 		o.DataAddress, o.Ticket = "", nil

@@ -202,6 +202,7 @@ func (ts *treeSend) offer(rel string) (*ferryv1.Offer, error) {
 			TransferId: t.ID, DataAddress: ts.s.dataAddress(t), Ticket: ticketOf(t),
 			Offset: uint64(t.Offset), Length: uint64(t.Length), Strategy: apiconv.Strategy(t.Strategy),
 			FileSize: uint64(t.FileSize), Checksum: apiconv.Checksum(t.Checksum), Inline: t.Inline, Data: t.Data,
+			DataTls: !t.Inline && ts.s.data.DataTLS(),
 		}, nil
 	}
 }

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 )
@@ -129,6 +130,12 @@ type Config struct {
 	// "" or a directory that refuses it means the system's temporary
 	// directory.
 	AutoProbeDir string
+	// TLS, when set, makes the data channel require TLS 1.3 on every
+	// connection (see datatls.go), with this configuration's
+	// certificates: the control plane's, reloaded per handshake when it
+	// does so (ServerDataTLS keeps GetConfigForClient). SENDFILE and
+	// SPLICE are then not offered. nil means plaintext.
+	TLS *tls.Config
 	// Disable lists strategies not to offer even if the kernel supports
 	// them. nil means none.
 	Disable []Strategy

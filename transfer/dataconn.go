@@ -3,10 +3,9 @@ package transfer
 import (
 	"bytes"
 	"context"
-	"errors"
+	"crypto/tls"
 	"io"
 	"net"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,7 +15,9 @@ import (
 // the preamble, the verdict and the bytes of each transfer it carries.
 type dataConn struct {
 	*Server
-	c net.Conn
+	c      net.Conn    // the TLS connection once TLS is up (see datatls.go)
+	tlsCfg *tls.Config // nil: plaintext only
+	sec    *secureConn // nil: plaintext
 }
 
 // aLongTimeAgo is a deadline in the past: setting it wakes any goroutine
@@ -26,7 +27,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // serveConn runs one data connection: preamble, verdict, bytes; on a
 // keep-alive connection (version 2) the trailer and the next preamble,
 // until one fails, the client stops or a version 1 preamble comes.
-func (d dataConn) serve() {
+func (d *dataConn) serve() {
 	defer d.c.Close()
 	cl := d.handshake()
 	for cl.t != nil && d.serveTransfer(cl.t, cl.version) && cl.version == ProtocolVersionKeepAlive {
@@ -49,7 +50,7 @@ type claimed struct {
 // serveTransfer sends one claimed transfer and ends it as its version
 // asks: close or trailer on success, reset on failure. It reports whether
 // the connection may carry another transfer.
-func (d dataConn) serveTransfer(t *Transfer, version byte) bool {
+func (d *dataConn) serveTransfer(t *Transfer, version byte) bool {
 	if d.cfg.FlowRate > 0 && !t.probe { // again for each transfer: cheap, and the probe's go unpaced
 		d.pace(d.cfg.FlowRate)
 	}
@@ -62,7 +63,7 @@ func (d dataConn) serveTransfer(t *Transfer, version byte) bool {
 	if err == nil && version == ProtocolVersionKeepAlive {
 		err = d.writeTrailer(TrailerOK)
 	}
-	if tc, ok := d.c.(*net.TCPConn); ok {
+	if tc, ok := d.tcp(); ok {
 		if err == nil && version != ProtocolVersionKeepAlive {
 			tc.CloseWrite()
 		} else if err != nil {
@@ -83,7 +84,7 @@ func (d dataConn) serveTransfer(t *Transfer, version byte) bool {
 // ticket, then gives back the connection's MaxHandshakes place. It
 // answers a bad preamble or ticket itself and returns nil; a silent or
 // slow client is dropped without a verdict.
-func (d dataConn) handshake() claimed {
+func (d *dataConn) handshake() claimed {
 	defer d.handshakeDone(d.c)
 	// The first byte within FirstByteTimeout of now (this goroutine is
 	// running: a server short of CPU has not eaten the client's time),
@@ -97,16 +98,19 @@ func (d dataConn) handshake() claimed {
 		return claimed{}
 	}
 	d.c.SetDeadline(start.Add(d.cfg.handshakeTimeout()))
+	if d.tlsCfg != nil || first[0] == tlsRecordHandshake {
+		return d.handshakeTLS(first[0])
+	}
 	return d.claimFrom(io.MultiReader(bytes.NewReader(first[:]), d.c))
 }
 
 // claim reads a preamble, within the deadline already set, and claims
 // its ticket.
-func (d dataConn) claim() claimed { return d.claimFrom(d.c) }
+func (d *dataConn) claim() claimed { return d.claimFrom(d.c) }
 
 // claimFrom is claim reading the preamble from r (the connection, or a
 // byte already read from it followed by the connection).
-func (d dataConn) claimFrom(r io.Reader) claimed {
+func (d *dataConn) claimFrom(r io.Reader) claimed {
 	// Close drops a connection still in its handshake at once, rather
 	// than wait out HandshakeTimeout.
 	stop := context.AfterFunc(d.ctx, func() { d.c.SetDeadline(aLongTimeAgo) })
@@ -144,7 +148,7 @@ func (d dataConn) claimFrom(r io.Reader) claimed {
 
 // refuse answers a preamble whose ticket claims nothing (reason says
 // why) with VerdictRefused, logging err if there is one.
-func (d dataConn) refuse(reason Refusal, err error) {
+func (d *dataConn) refuse(reason Refusal, err error) {
 	if err != nil {
 		d.cfg.logger().Warn("data connection refused", "err", err)
 	}
@@ -155,7 +159,7 @@ func (d dataConn) refuse(reason Refusal, err error) {
 // send writes the verdict and runs the strategy's copy loop, falling back
 // to READ_WRITE if the strategy turns out unsupported for this file and
 // socket before it has sent anything.
-func (d dataConn) send(t *Transfer) (Stats, error) {
+func (d *dataConn) send(t *Transfer) (Stats, error) {
 	if _, err := d.c.Write([]byte{byte(VerdictOK)}); err != nil {
 		return Stats{Strategy: t.Strategy}, err
 	}
@@ -164,18 +168,15 @@ func (d dataConn) send(t *Transfer) (Stats, error) {
 
 // copyOut runs the strategy's copy loop for t's range, measured, falling
 // back to READ_WRITE as send says.
-func (d dataConn) copyOut(t *Transfer) (Stats, error) {
+func (d *dataConn) copyOut(t *Transfer) (Stats, error) {
 	st := Stats{Strategy: t.Strategy}
-	sc, ok := d.c.(syscall.Conn)
-	if !ok {
-		return st, errors.New("data connection has no file descriptor")
-	}
-	rc, err := sc.SyscallConn()
+	rc, _, err := dataSocket(d.c)
 	if err != nil {
 		return st, err
 	}
 	j := &sendJob{rc: rc, file: t.file, fd: int(t.file.Fd()), off: t.Offset, left: t.Length,
 		sent: &t.sent, cfg: &d.cfg, pipes: d.pipes, maps: &d.maps}
+	defer d.secureJob(j)()
 	gather := t.Strategy == Sendfile && d.gather.gathers(d.c.LocalAddr())
 	m := startMeter(t.Length >= d.cfg.ThreadMeasureMin)
 	j.pace = d.pacerFor(t, m)
@@ -196,13 +197,16 @@ func (d dataConn) copyOut(t *Transfer) (Stats, error) {
 		st.PipeSize = j.pipe
 	}
 	st.Model = senderModel(st.Strategy, gather && st.Strategy == Sendfile)
+	if d.sec != nil {
+		st.Model, st.Encryption = tlsSenderModel(st.Strategy), d.sec.desc
+	}
 	m.stop(&st, &j.n)
 	return st, err
 }
 
 // writeTrailer writes a trailer byte, within the handshake timeout: the
 // receiver has just read the payload, so the socket buffer has room.
-func (d dataConn) writeTrailer(b byte) error {
+func (d *dataConn) writeTrailer(b byte) error {
 	d.c.SetWriteDeadline(time.Now().Add(d.cfg.handshakeTimeout()))
 	defer d.c.SetWriteDeadline(time.Time{})
 	_, err := d.c.Write([]byte{b})
@@ -214,7 +218,7 @@ func (d dataConn) writeTrailer(b byte) error {
 // places while it waits. It returns nil when the connection is to be
 // closed: no idle place free, the server shutting down, or the client
 // silent, gone or wrong.
-func (d dataConn) nextHandshake() claimed {
+func (d *dataConn) nextHandshake() claimed {
 	if max := d.cfg.maxIdleConns(); d.idleConns.Add(1) > int64(max) {
 		d.idleConns.Add(-1)
 		return claimed{}
@@ -234,12 +238,12 @@ func (d dataConn) nextHandshake() claimed {
 // (Config.FlowRate). The option takes a 32-bit rate on older kernels and
 // a 64-bit one since Linux 4.20; a failure is logged once per connection
 // and the connection runs unpaced.
-func (d dataConn) pace(rate int64) {
-	sc, ok := d.c.(syscall.Conn)
+func (d *dataConn) pace(rate int64) {
+	tc, ok := d.tcp()
 	if !ok {
 		return
 	}
-	rc, err := sc.SyscallConn()
+	rc, err := tc.SyscallConn()
 	if err == nil {
 		rc.Control(func(fd uintptr) {
 			err = unix.SetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_MAX_PACING_RATE, uint64(rate))

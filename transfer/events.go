@@ -51,6 +51,10 @@ const (
 	// already holding Config.SessionConns, or past Config.MaxBoundConns,
 	// answered VerdictUnavailable.
 	RefusedSessionFull Refusal = "session_full"
+	// RefusedPlaintext: a plaintext preamble where the data channel
+	// requires TLS (Config.TLS), answered VerdictTLSRequired; its ticket,
+	// if pending, is revoked.
+	RefusedPlaintext Refusal = "plaintext"
 )
 
 // Outcome classifies how a transfer ended.

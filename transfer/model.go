@@ -59,3 +59,25 @@ func receiverModel(discard, splice bool) Model {
 	}
 	return Model{CPUCopies: 2, DMACopies: 2, ModeSwitches: 4, Description: "read copies the socket buffer to a user buffer, write copies it to the page cache"}
 }
+
+// tlsSenderModel is the per-round model of a strategy run over
+// user-space TLS: the encryption is a CPU pass that reads the plaintext
+// and writes the record, and write(2) copies the record to the socket
+// buffer. Only READ_WRITE and MMAP run over TLS.
+func tlsSenderModel(s Strategy) Model {
+	if s == Mmap {
+		return Model{CPUCopies: 2, DMACopies: 2, ModeSwitches: 8, Description: "mmap a window, check the size, TLS encrypts from the mapped page cache into a record buffer in user space, write copies each record to the socket buffer, munmap"}
+	}
+	return Model{CPUCopies: 3, DMACopies: 2, ModeSwitches: 4, Description: "pread copies page cache to a user buffer, TLS encrypts it into a record buffer in user space, write copies each record to the socket buffer"}
+}
+
+// tlsReceiverModel is the receiver's per-round model over user-space
+// TLS: read copies the socket buffer into TLS's record buffer, TLS
+// decrypts it in place and copies the plaintext out, and write copies it
+// to the page cache (or the bytes are discarded).
+func tlsReceiverModel(discard bool) Model {
+	if discard {
+		return Model{CPUCopies: 3, DMACopies: 1, ModeSwitches: 2, Description: "read copies the socket buffer to a TLS record buffer, TLS decrypts it in place in user space and copies it to a user buffer; the bytes are discarded"}
+	}
+	return Model{CPUCopies: 4, DMACopies: 2, ModeSwitches: 4, Description: "read copies the socket buffer to a TLS record buffer, TLS decrypts it in place in user space and copies it to a user buffer, write copies it to the page cache"}
+}

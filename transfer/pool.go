@@ -183,7 +183,7 @@ func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *fsroot.Destination, 
 	}
 	st, reusable, err := receiveOn(ctx, c, tk, dst, cfg, (*recvJob).trailer)
 	if reusable {
-		p.put(tk.Address, c)
+		p.put(tk.poolKey(), c)
 	} else {
 		c.Close()
 	}
@@ -194,7 +194,7 @@ func (p *Pool) Receive(ctx context.Context, tk Ticket, dst *fsroot.Destination, 
 // when there is none or the pooled one turns out closed before its
 // verdict. The connection is returned with no deadline set.
 func (p *Pool) connect(ctx context.Context, tk Ticket, hs time.Duration) (net.Conn, error) {
-	if c := p.get(tk.Address); c != nil {
+	if c := p.get(tk.poolKey()); c != nil {
 		verdict, err := presentTicket(ctx, c, ProtocolVersionKeepAlive, tk.Ticket, hs)
 		if err == nil {
 			p.reuses.Add(1)

@@ -54,6 +54,9 @@ const (
 	VerdictRefused     Verdict = 1
 	VerdictBadPreamble Verdict = 2
 	VerdictUnavailable Verdict = 3
+	// VerdictTLSRequired answers a plaintext preamble on a data channel
+	// that requires TLS; the ticket it carried is revoked.
+	VerdictTLSRequired Verdict = 4
 )
 
 func (v Verdict) String() string {
@@ -66,6 +69,8 @@ func (v Verdict) String() string {
 		return "bad preamble"
 	case VerdictUnavailable:
 		return "server unavailable"
+	case VerdictTLSRequired:
+		return "TLS required"
 	}
 	return "unknown verdict"
 }

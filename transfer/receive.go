@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,10 @@ type Ticket struct {
 	Ticket   []byte
 	Length   int64    // exact bytes to expect
 	Strategy Strategy // the sender's, for the report
+	// TLS, when set, is how the data channel is reached: TLS 1.3 with
+	// this configuration (ClientDataTLS), the ticket sent only once the
+	// server is verified. nil means plaintext.
+	TLS *tls.Config
 }
 
 // Receive connects to the data channel, presents the ticket and writes
@@ -85,11 +90,12 @@ func dialTicket(ctx context.Context, tk Ticket, version byte, hs time.Duration, 
 		if dialed != nil {
 			dialed()
 		}
-		_, err = presentTicket(ctx, c, version, tk.Ticket, hs)
-		if err == nil {
-			return c, nil
+		if c, err = tk.secure(ctx, c, hs); err == nil {
+			if _, err = presentTicket(ctx, c, version, tk.Ticket, hs); err == nil {
+				return c, nil
+			}
+			c.Close()
 		}
-		c.Close()
 		wait := pause/2 + rand.N(pause) // jitter: pause/2 to 3·pause/2
 		if !errors.Is(err, errBusy) || time.Now().Add(wait).After(deadline) {
 			return nil, err
@@ -144,12 +150,19 @@ func (c ReceiveConfig) IdleLimit() time.Duration {
 func receiveOn(ctx context.Context, c net.Conn, tk Ticket, dst *fsroot.Destination, cfg ReceiveConfig,
 	end func(*recvJob) error) (st Stats, reusable bool, err error) {
 	st = tk.stats(dst)
-	rc, err := c.(syscall.Conn).SyscallConn()
+	rc, sec, err := dataSocket(c)
 	if err != nil {
 		return st, false, err
 	}
+	if sec != nil {
+		cfg.ReadWrite = true // the socket holds ciphertext: nothing to splice
+		defer func() { sec.raw.n = nil }()
+	}
 	r := newRecvJob(rc, dst, cfg)
 	defer r.release()
+	if sec != nil {
+		r.useTLS(sec)
+	}
 	// Armed before a cancellation may set its deadline, which the idle
 	// one must not replace.
 	r.armIdle(c, cfg.IdleLimit(), ctx.Err)
@@ -198,6 +211,8 @@ func presentTicket(ctx context.Context, c net.Conn, version byte, ticket []byte,
 		return true, errBadPreamble
 	case VerdictUnavailable:
 		return true, errBusy
+	case VerdictTLSRequired:
+		return true, fmt.Errorf("%w: the data channel requires TLS, and the ticket went in clear", ErrRefused)
 	}
 	return true, fmt.Errorf("%w: %v", ErrRefused, Verdict(v[0]))
 }
@@ -269,6 +284,8 @@ type recvJob struct {
 	idle   time.Duration
 	last   time.Time
 	ctxErr func() error
+
+	sec *secureConn // set when the connection is TLS: reads go through it
 }
 
 // writebackChunk is how many received bytes of a file are left dirty
@@ -335,6 +352,9 @@ func (r *recvJob) splicing() bool { return r.pipe != nil }
 func (r *recvJob) finish(st *Stats) {
 	st.Bytes, st.Rounds = r.got, r.round
 	st.Model = receiverModel(r.dst.Discards(), r.splicing())
+	if r.sec != nil {
+		st.Model, st.Encryption = tlsReceiverModel(r.dst.Discards()), r.sec.desc
+	}
 	if r.splicing() {
 		st.PipeSize = r.pipe.size
 	}
@@ -435,18 +455,26 @@ func (r *recvJob) wait(fn func(uintptr) bool) error {
 		if err == nil || r.conn == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
-		if err := r.ctxErr(); err != nil {
-			return err
-		}
-		next := r.last.Add(r.idle)
-		if !time.Now().Before(next) {
-			return fmt.Errorf("%w: no byte on the data channel for %v, after %d bytes", ErrIdle, r.idle, r.got)
-		}
-		r.conn.SetReadDeadline(next)
-		if err := r.ctxErr(); err != nil {
+		if err := r.idleMore(); err != nil {
 			return err
 		}
 	}
+}
+
+// idleMore is what a wait does when the read deadline passed: it fails
+// with ErrIdle when no byte came for idle, or with the cancellation that
+// set the deadline, and otherwise moves the deadline to idle after the
+// last round.
+func (r *recvJob) idleMore() error {
+	if err := r.ctxErr(); err != nil {
+		return err
+	}
+	next := r.last.Add(r.idle)
+	if !time.Now().Before(next) {
+		return fmt.Errorf("%w: no byte on the data channel for %v, after %d bytes", ErrIdle, r.idle, r.got)
+	}
+	r.conn.SetReadDeadline(next)
+	return r.ctxErr()
 }
 
 // readRound reads what the socket holds, up to the buffer's size and left
@@ -605,6 +633,9 @@ func (r *recvJob) writeback() {
 // The callback is a method value made once per job, its state in fields,
 // so the loop does not allocate a closure per read.
 func (r *recvJob) read(p []byte) (int, error) {
+	if r.sec != nil {
+		return r.readTLS(p)
+	}
 	if r.readFn == nil {
 		r.readFn = r.readStep
 	}

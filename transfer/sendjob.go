@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -27,6 +28,7 @@ type sendJob struct {
 	pipe  int        // SPLICE: pipe capacity in effect
 	maps  *mapBudget // the server's MMAP mapping budget
 	pace  *pacer     // nil when the transfer is not rate-limited
+	tls   *tls.Conn  // set when the connection is TLS: writeSocket goes through it
 
 	// The socket operation under way. Its state lives here, and the
 	// callbacks handed to RawConn.Write are method values made once per
@@ -77,6 +79,9 @@ var senders = map[Strategy]sendFunc{
 // writeSocket writes all of p to the socket, parking on EAGAIN. Every
 // write(2) is counted, EAGAIN returns included.
 func (j *sendJob) writeSocket(p []byte) (int64, error) {
+	if j.tls != nil {
+		return j.writeTLS(p)
+	}
 	if j.writeFn == nil {
 		j.writeFn = j.writeStep
 	}

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -41,9 +42,10 @@ type Server struct {
 	ceiling   *clock  // Config.MaxRate, shared by every transfer; nil if none
 	idle      idleSet // keep-alive connections waiting for a preamble
 
-	sums      *sumCache // Checksum's cache (Config.ChecksumCache)
-	kernelTLS bool      // probed at start: see KernelTLS
-	auto      *chooser  // the measuring Auto; nil when Auto follows the fixed order
+	sums      *sumCache   // Checksum's cache (Config.ChecksumCache)
+	kernelTLS bool        // probed at start: see KernelTLS
+	tlsCfg    *tls.Config // the data channel's TLS (ServerDataTLS of Config.TLS); nil: plaintext
+	auto      *chooser    // the measuring Auto; nil when Auto follows the fixed order
 	// probing is the start-up probe's goroutine (Config.AutoProbe).
 	probing sync.WaitGroup
 
@@ -73,8 +75,11 @@ func NewServer(cfg Config) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		sums:      newSumCache(cfg.checksumCache()),
 	}
+	if cfg.TLS != nil {
+		s.tlsCfg = ServerDataTLS(cfg.TLS)
+	}
 	for _, st := range probe() {
-		if !slices.Contains(cfg.Disable, st) {
+		if !slices.Contains(cfg.Disable, st) && (s.tlsCfg == nil || !needsPlainSocket(st)) {
 			s.supported = append(s.supported, st)
 		}
 	}
@@ -124,6 +129,10 @@ func (s *Server) ChooseFor(want Strategy, length int64) (Strategy, error) {
 		}
 	} else if slices.Contains(s.supported, want) {
 		return want, nil
+	}
+	if s.tlsCfg != nil && needsPlainSocket(want) {
+		return 0, fmt.Errorf("%w: %v over this server's TLS data channel: TLS runs in user space, so the bytes "+
+			"pass through a buffer (supported: %v)", ErrUnsupported, want, s.supported)
 	}
 	return 0, fmt.Errorf("%w: %v (supported: %v)", ErrUnsupported, want, s.supported)
 }
@@ -358,8 +367,13 @@ func (s *Server) admit(t *Transfer) error {
 }
 
 // Serve accepts data connections on ln until Close or Shutdown. It always
-// returns a non-nil error; after Close or Shutdown it is ErrClosed.
-func (s *Server) Serve(ln net.Listener) error {
+// returns a non-nil error; after Close or Shutdown it is ErrClosed. With
+// Config.TLS every connection must speak TLS (see datatls.go).
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, s.tlsCfg) }
+
+// serve is Serve with tlsCfg for its connections' TLS (nil: plaintext);
+// the start-up probe serves its own listener in plaintext.
+func (s *Server) serve(ln net.Listener, tlsCfg *tls.Config) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -409,7 +423,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		go func() {
 			defer s.conns.Done()
-			dataConn{s, c}.serve()
+			(&dataConn{Server: s, c: c, tlsCfg: tlsCfg}).serve()
 		}()
 	}
 }

@@ -124,7 +124,7 @@ func (ss *Session) Offer(src Source, id uint64) (*Transfer, error) {
 // sends what next hands it; while it waits there, an offer of a small
 // frame may borrow it (lent) and send on it directly, sparing a wakeup.
 type boundConn struct {
-	d    dataConn
+	d    *dataConn
 	lent bool // an offer is sending on it
 	dead bool // a frame sent by a borrower failed: the connection ends
 }
@@ -139,7 +139,7 @@ func (ss *Session) dispatch(t *Transfer, ttl time.Duration) error {
 		return ErrSessionClosed
 	}
 	var b *boundConn
-	if n := len(ss.free); n > 0 && (dataConn{Server: ss.srv}).smallFrame(t) {
+	if n := len(ss.free); n > 0 && ss.free[n-1].d.smallFrame(t) {
 		b, ss.free = ss.free[n-1], ss.free[:n-1]
 		b.lent = true
 	}

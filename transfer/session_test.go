@@ -64,7 +64,7 @@ func TestSessionFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ss.Close()
-	c, err := BindSession(context.Background(), ts.addr, ss.Ticket(), ReceiveConfig{})
+	c, err := BindSession(context.Background(), ts.addr, ss.Ticket(), nil, ReceiveConfig{})
 	if err != nil {
 		t.Fatalf("BindSession() = %v", err)
 	}
@@ -138,7 +138,7 @@ func TestSessionFrameIntoDestination(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ss.Close()
-	c, err := BindSession(context.Background(), ts.addr, ss.Ticket(), ReceiveConfig{})
+	c, err := BindSession(context.Background(), ts.addr, ss.Ticket(), nil, ReceiveConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -14,7 +13,7 @@ import (
 // claimSession binds the connection to the session a version 3
 // preamble's ticket names, within Config.SessionConns and MaxBoundConns.
 // The verdict is written by serveSession, once the connection is bound.
-func (d dataConn) claimSession(ticket [TicketSize]byte) claimed {
+func (d *dataConn) claimSession(ticket [TicketSize]byte) claimed {
 	ss, err := d.session(ticket, remoteIP(d.c))
 	if ss == nil {
 		reason := RefusedUnknownTicket
@@ -37,7 +36,7 @@ func (d dataConn) claimSession(ticket [TicketSize]byte) claimed {
 // serveSession answers the bind with VerdictOK, then sends the
 // session's transfers, one frame after another, until the session
 // closes, the server has drained it, or a frame fails.
-func (d dataConn) serveSession(ss *Session) {
+func (d *dataConn) serveSession(ss *Session) {
 	defer d.bound.Add(-1)
 	defer ss.unbind()
 	if _, err := d.c.Write([]byte{byte(VerdictOK)}); err != nil {
@@ -55,7 +54,7 @@ func (d dataConn) serveSession(ss *Session) {
 // trailer. A failure, or t's cancellation, resets the connection, as a
 // failed transfer does on any data connection. It reports whether the
 // connection may carry the next frame.
-func (d dataConn) serveFrame(t *Transfer) bool {
+func (d *dataConn) serveFrame(t *Transfer) bool {
 	t.peer, t.started = d.c.RemoteAddr().String(), true
 	if !t.probe {
 		d.cfg.Events.started()
@@ -83,7 +82,7 @@ func (d dataConn) serveFrame(t *Transfer) bool {
 	if err == nil && !small {
 		err = d.writeTrailer(TrailerOK)
 	}
-	if tc, ok := d.c.(*net.TCPConn); ok && err != nil {
+	if tc, ok := d.tcp(); ok && err != nil {
 		tc.SetLinger(0) // reset: see serveTransfer
 	}
 	t.finish(st, err)
@@ -96,16 +95,17 @@ func (d dataConn) serveFrame(t *Transfer) bool {
 const smallFrameMax = 64 << 10
 
 // smallFrame reports whether t goes out as one write (sendSmallFrame):
-// READ_WRITE, short, and paced by nothing.
-func (d dataConn) smallFrame(t *Transfer) bool {
-	return t.Strategy == ReadWrite && t.Length <= smallFrameMax && t.RateLimit == 0 && d.cfg.FlowRate == 0
+// READ_WRITE, short, paced by nothing, and not through TLS (which
+// writes its own records).
+func (d *dataConn) smallFrame(t *Transfer) bool {
+	return t.Strategy == ReadWrite && t.Length <= smallFrameMax && t.RateLimit == 0 && d.cfg.FlowRate == 0 && d.sec == nil
 }
 
 // sendSmallFrame sends t as one frame built in one buffer: the header,
 // the range read with pread(2), the trailer, written with one write(2)
 // (more only if the socket takes it in parts). The statistics count the
 // range's bytes and both calls, as READ_WRITE's copy loop would.
-func (d dataConn) sendSmallFrame(t *Transfer) (Stats, error) {
+func (d *dataConn) sendSmallFrame(t *Transfer) (Stats, error) {
 	st := Stats{Strategy: ReadWrite, RateLimit: t.RateLimit, Model: senderModel(ReadWrite, false)}
 	rc, err := d.c.(syscall.Conn).SyscallConn()
 	if err != nil {

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 
@@ -9,11 +10,11 @@ import (
 )
 
 // BindSession dials addr and binds the connection to the session whose
-// ticket it presents (a version 3 preamble), retrying a busy verdict as
-// Receive does. The server then sends the session's transfers on it as
+// ticket it presents (a version 3 preamble), inside TLS 1.3 with sec
+// when it is set, retrying a busy verdict as Receive does. The server then sends the session's transfers on it as
 // frames: read each with ReadFrameHeader and ReceiveFrame.
-func BindSession(ctx context.Context, addr string, ticket []byte, cfg ReceiveConfig) (net.Conn, error) {
-	tk := Ticket{Address: addr, Ticket: ticket}
+func BindSession(ctx context.Context, addr string, ticket []byte, sec *tls.Config, cfg ReceiveConfig) (net.Conn, error) {
+	tk := Ticket{Address: addr, Ticket: ticket, TLS: sec}
 	if err := tk.check(); err != nil {
 		return nil, err
 	}

@@ -46,6 +46,10 @@ type Stats struct {
 	ChecksumCPU    time.Duration
 	ChecksumCached bool // the sender's checksum came from its cache
 	Inline         bool // the bytes travelled inside the offer: no data connection
+	// Encryption names how the data connection was protected, e.g. "TLS
+	// 1.3, TLS_AES_128_GCM_SHA256, user space"; "" for plaintext. The
+	// encryption ran on the measured thread: UserCPU includes it.
+	Encryption string
 }
 
 // ModeSwitches is derived: two switches (entry, exit) per counted call.

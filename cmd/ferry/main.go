@@ -18,6 +18,8 @@
 // --tls-ca, --tls-cert, --tls-key, --tls-server-name and
 // --token-file reach a ferryd that serves TLS, mutual TLS or requires a
 // token. The token itself never goes on a command line, only its file.
+// Over TLS the data channel is TLS too; --plaintext-data accepts a
+// plaintext one from a ferryd run with --data-tls off.
 package main
 
 import (

@@ -146,6 +146,8 @@ type reportRow struct {
 
 var reportRows = []reportRow{
 	{"strategy", "", func(t *ferryv1.TransferStats) string { return strategyName(t.GetStrategy()) }, nil},
+	{"data channel", "", func(t *ferryv1.TransferStats) string { return orString(safe(t.GetEncryption()), "plaintext") },
+		func(t *ferryv1.TransferStats) bool { return t.GetEncryption() != "" }},
 	{"bytes", measured, func(t *ferryv1.TransferStats) string {
 		return fmt.Sprintf("%s (%d)", humanBytes(t.GetBytes()), t.GetBytes())
 	}, nil},
@@ -158,7 +160,11 @@ var reportRows = []reportRow{
 		return humanRate(float64(t.GetRateLimit()))
 	}, func(t *ferryv1.TransferStats) bool { return t.GetRateLimit() > 0 }},
 	{"CPU user / sys", measured, threadFigure(func(t *ferryv1.TransferStats) string {
-		return humanDuration(t.GetUserCpu().AsDuration()) + " / " + humanDuration(t.GetSystemCpu().AsDuration())
+		s := humanDuration(t.GetUserCpu().AsDuration()) + " / " + humanDuration(t.GetSystemCpu().AsDuration())
+		if t.GetEncryption() != "" {
+			s += ", TLS included"
+		}
+		return s
 	}), nil},
 	{"context switches vol / invol", measured, threadFigure(func(t *ferryv1.TransferStats) string {
 		return fmt.Sprintf("%d / %d", t.GetVoluntaryContextSwitches(), t.GetInvoluntaryContextSwitches())
@@ -245,3 +251,11 @@ func syscalls(m map[string]uint64) string {
 }
 
 func fsMode(m uint32) fs.FileMode { return fs.FileMode(m) }
+
+// orString is s, or def when s is empty.
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

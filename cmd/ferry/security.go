@@ -15,6 +15,8 @@ func addSecurityFlags(fs *flag.FlagSet, s *client.Security) {
 	fs.StringVar(&s.KeyFile, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&s.ServerName, "tls-server-name", "", "name ferryd's certificate must hold (default: the --server host)")
 	fs.StringVar(&s.TokenFile, "token-file", "", "file holding the bearer token; without TLS it is sent to loopback addresses only")
+	fs.BoolVar(&s.PlaintextData, "plaintext-data", false, "accept a plaintext data channel from a ferryd reached over TLS (one run with --data-tls off): "+
+		"the file and its ticket then cross the network in clear")
 }
 
 // dial connects to the server as the common flags say.

@@ -71,6 +71,7 @@ func Stats(st transfer.Stats) *ferryv1.TransferStats {
 		ChecksumCpu:                durationpb.New(st.ChecksumCPU),
 		ChecksumCached:             st.ChecksumCached,
 		Inline:                     st.Inline,
+		Encryption:                 st.Encryption,
 	}
 }
 

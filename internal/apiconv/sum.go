@@ -15,7 +15,8 @@ import (
 // are unset; thread_measured holds only if every file was measured, and
 // thread_id is dropped once several files are summed. pipe_size is the
 // largest seen; rate_limit, checksum_cached and inline hold only if they
-// held for every file.
+// held for every file; encryption is "mixed" once files differ (inline
+// ones, which came over the control plane, have none).
 func SumStats(sum, st *ferryv1.TransferStats) *ferryv1.TransferStats {
 	if st == nil {
 		return sum
@@ -54,6 +55,9 @@ func SumStats(sum, st *ferryv1.TransferStats) *ferryv1.TransferStats {
 	}
 	sum.ChecksumCached = sum.ChecksumCached && st.ChecksumCached
 	sum.Inline = sum.Inline && st.Inline
+	if sum.Encryption != st.Encryption {
+		sum.Encryption = "mixed"
+	}
 	sum.ThroughputBytesPerSecond = 0
 	if d := sum.Duration.AsDuration(); d > 0 {
 		sum.ThroughputBytesPerSecond = float64(sum.Bytes) / d.Seconds()

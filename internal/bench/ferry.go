@@ -26,6 +26,7 @@ type ferryNode struct {
 	cpu        cpuClock
 	strategies []ferryv1.Strategy // supported by this ferryd, in enum order
 	sess       sessionState       // session.go
+	tls        bool               // its control plane, and so its data channel, is TLS
 }
 
 // buildFerryd builds ./cmd/ferryd of the module in the current directory.
@@ -47,6 +48,12 @@ func buildFerryd(ctx context.Context, out string) error {
 // gets (text logs at info, one line per transfer, to a log file) and
 // any flags of the caller's.
 func startFerryd(ctx context.Context, bin, work, name, root string, flags ...string) (*ferryNode, error) {
+	return startFerrydDial(ctx, bin, work, name, root, nil, flags...)
+}
+
+// startFerrydDial is startFerryd whose client dials with opts (nil:
+// plaintext).
+func startFerrydDial(ctx context.Context, bin, work, name, root string, opts []grpc.DialOption, flags ...string) (*ferryNode, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -61,7 +68,7 @@ func startFerryd(ctx context.Context, bin, work, name, root string, flags ...str
 	if err := waitListening(ctx, s, ports[0]); err != nil { // fails at once if ferryd exits (a flag it lacks, say)
 		return n, fmt.Errorf("%w (see %s.log)", err, name)
 	}
-	if n.client, err = client.Dial(ctl); err != nil {
+	if n.client, err = client.Dial(ctl, opts...); err != nil {
 		return n, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -100,7 +107,7 @@ func (n *ferryNode) waitSeeded(ctx context.Context, timeout time.Duration) strin
 
 // ferryNodes are the ferryds running for the rounds, each once.
 func (p *peers) ferryNodes() []*ferryNode {
-	return nonNil(p.ferry, p.fixed, p.held, p.plain)
+	return nonNil(p.ferry, p.fixed, p.held, p.plain, p.ferryTLS)
 }
 
 // policyNodes are the ferryds whose auto policy results.md shows: the
@@ -197,6 +204,9 @@ func (n *ferryNode) largePath(big string, size int64, st ferryv1.Strategy, destD
 	r := ferryRow(st, suffix, label)
 	if destDir != "" {
 		r = ferryRow(st, "-file"+suffix, label+" → file (fsync + rename)")
+	}
+	if n.tls {
+		r = tlsStrategyRow(r)
 	}
 	return path{rows: []row{r}, run: func(ctx context.Context) ([]Sample, error) {
 		dest := os.DevNull

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -89,13 +90,17 @@ func ServeGRPCPeer(ctx context.Context, addr, dir string) error {
 }
 
 func serveGRPCPeer(ctx context.Context, l net.Listener, dir string) error {
+	return serveGRPCPeerOpts(ctx, l, dir)
+}
+
+func serveGRPCPeerOpts(ctx context.Context, l net.Listener, dir string, opts ...grpc.ServerOption) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		l.Close()
 		return err
 	}
 	defer root.Close()
-	s := grpc.NewServer()
+	s := grpc.NewServer(opts...)
 	s.RegisterService(blobService(root), struct{}{})
 	stop := context.AfterFunc(ctx, s.Stop)
 	defer stop()
@@ -107,19 +112,34 @@ type grpcPeer struct {
 	srv  *server
 	conn *grpc.ClientConn
 	cpu  cpuClock
+	tls  bool
 }
 
 func startGRPCPeer(ctx context.Context, self, work, root string, port int) (*grpcPeer, error) {
+	return startGRPCPeerWith(ctx, self, work, root, port, nil)
+}
+
+// startGRPCPeerWith starts the peer, over TLS with pki's certificate
+// when pki is set.
+func startGRPCPeerWith(ctx context.Context, self, work, root string, port int, pki *benchPKI) (*grpcPeer, error) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	s, err := startServer(grpcPeerName, filepath.Join(work, "grpc-peer.log"), self, "helper", "grpc-serve", addr, root)
+	name, argv, creds := grpcPeerName, []string{self, "helper", "grpc-serve", addr, root}, insecure.NewCredentials()
+	if pki != nil {
+		cfg, err := pki.clientTLS()
+		if err != nil {
+			return nil, err
+		}
+		name, argv, creds = grpcPeerName+"-tls", []string{self, "helper", "grpc-serve-tls", addr, root, pki.cert, pki.key}, credentials.NewTLS(cfg)
+	}
+	s, err := startServer(name, filepath.Join(work, name+".log"), argv...)
 	if err != nil {
 		return nil, err
 	}
-	p := &grpcPeer{srv: s, cpu: treeCPU([]int{s.pid()})}
+	p := &grpcPeer{srv: s, cpu: treeCPU([]int{s.pid()}), tls: pki != nil}
 	if err := waitListening(ctx, s, port); err != nil {
 		return p, err
 	}
-	p.conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	p.conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	return p, err
 }
 
@@ -155,7 +175,11 @@ func grpcRow(chunk int) row {
 
 // path downloads the large file once.
 func (p *grpcPeer) path(name string, size int64, chunk int) path {
-	return path{rows: []row{grpcRow(chunk)}, run: func(ctx context.Context) ([]Sample, error) {
+	r := grpcRow(chunk)
+	if p.tls {
+		r.id, r.label = "grpc-tls-"+r.id[len("grpc-"):], r.label+", over TLS 1.3 (user space)"
+	}
+	return path{rows: []row{r}, run: func(ctx context.Context) ([]Sample, error) {
 		s, err := metered(p.cpu, selfCPU, func(s *Sample) (err error) {
 			s.Bytes, err = p.fetch(ctx, name, chunk)
 			if err == nil && s.Bytes != size {

@@ -18,6 +18,7 @@ import (
 // default output_buffers). It is stopped by pid.
 type nginxServer struct {
 	on, off int
+	tlsPort int // 0: no ssl server
 	srv     *server
 	cpu     cpuClock
 	http    *http.Client // the warm client for small files
@@ -25,7 +26,7 @@ type nginxServer struct {
 
 // nginxConfig is the whole nginx.conf; prefix holds its pid, logs and
 // temp directories.
-func nginxConfig(prefix, root string, on, off int, asRoot bool) string {
+func nginxConfig(prefix, root string, on, off int, asRoot bool, ssl string) string {
 	user := ""
 	if asRoot {
 		user = "user root;\n" // the worker reads the fixtures whatever their modes
@@ -45,17 +46,28 @@ http {
     keepalive_requests 1000000;
 %s    server { listen 127.0.0.1:%d; root %s; sendfile on; tcp_nopush on; }
     server { listen 127.0.0.1:%d; root %s; sendfile off; }
-}
-`, user, filepath.Join(prefix, "nginx.pid"), filepath.Join(prefix, "error.log"), temps, on, root, off, root)
+%s}
+`, user, filepath.Join(prefix, "nginx.pid"), filepath.Join(prefix, "error.log"), temps, on, root, off, root, ssl)
 }
 
-func startNginx(ctx context.Context, bin, work, root string, on, off int) (*nginxServer, error) {
+// nginxSSL is the server block of the ssl port: TLS 1.3 with
+// TLS_AES_128_GCM_SHA256, as Go picks (see tls.go); without kTLS nginx
+// does not sendfile under ssl, whatever sendfile says.
+func nginxSSL(port int, root string, pki benchPKI) string {
+	if port == 0 {
+		return ""
+	}
+	return fmt.Sprintf("    server { listen 127.0.0.1:%d ssl; root %s; sendfile on; ssl_certificate %s; ssl_certificate_key %s;\n"+
+		"             ssl_protocols TLSv1.3; ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256; }\n", port, root, pki.cert, pki.key)
+}
+
+func startNginx(ctx context.Context, bin, work, root string, on, off, tlsPort int, pki benchPKI) (*nginxServer, error) {
 	prefix := filepath.Join(work, "nginx")
 	if err := os.MkdirAll(prefix, 0o755); err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(prefix, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(nginxConfig(prefix, root, on, off, os.Geteuid() == 0)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(nginxConfig(prefix, root, on, off, os.Geteuid() == 0, nginxSSL(tlsPort, root, pki))), 0o644); err != nil {
 		return nil, err
 	}
 	s, err := startServer("nginx", filepath.Join(prefix, "stderr.log"),
@@ -63,8 +75,11 @@ func startNginx(ctx context.Context, bin, work, root string, on, off int) (*ngin
 	if err != nil {
 		return nil, err
 	}
-	n := &nginxServer{on: on, off: off, srv: s, http: warmHTTPClient()}
-	for _, port := range []int{on, off} {
+	n := &nginxServer{on: on, off: off, tlsPort: tlsPort, srv: s, http: warmHTTPClient()}
+	for _, port := range []int{on, off, tlsPort} {
+		if port == 0 {
+			continue
+		}
 		if err := waitListening(ctx, s, port); err != nil {
 			return n, err
 		}
@@ -108,9 +123,10 @@ func (n *nginxServer) curlPath(curl, big string, size int64, sendfile bool) path
 }
 
 // curl runs curl -o dest and checks the byte count it reports.
-func (n *nginxServer) curl(ctx context.Context, s *Sample, curl, url, dest string, size int64) error {
+func (n *nginxServer) curl(ctx context.Context, s *Sample, curl, url, dest string, size int64, flags ...string) error {
 	var out strings.Builder
-	ps, err := runCommand(ctx, &out, curl, "-sS", "--fail", "-o", dest, "-w", "%{size_download}", url)
+	args := append([]string{"-sS", "--fail", "-o", dest, "-w", "%{size_download}"}, flags...)
+	ps, err := runCommand(ctx, &out, append(append([]string{curl}, args...), url)...)
 	s.ReceiverCPU = waitCPU(ps).Seconds()
 	if err != nil {
 		return err

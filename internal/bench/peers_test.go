@@ -69,8 +69,13 @@ func TestNginxConfig(t *testing.T) {
 		t.Skip("nginx is not installed (ferry-bench installs it when it runs)")
 	}
 	prefix := t.TempDir()
-	conf := nginxConfig(prefix, t.TempDir(), 18080, 18081, os.Geteuid() == 0)
-	for _, want := range []string{"daemon off;", "sendfile on; tcp_nopush on;", "sendfile off;", "listen 127.0.0.1:18081;"} {
+	pki, err := makeBenchPKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := nginxConfig(prefix, t.TempDir(), 18080, 18081, os.Geteuid() == 0, nginxSSL(18082, t.TempDir(), pki))
+	for _, want := range []string{"daemon off;", "sendfile on; tcp_nopush on;", "sendfile off;", "listen 127.0.0.1:18081;",
+		"listen 127.0.0.1:18082 ssl;", "ssl_protocols TLSv1.3;"} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("nginxConfig() lacks %q:\n%s", want, conf)
 		}

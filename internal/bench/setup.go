@@ -89,11 +89,18 @@ func (p *peers) prepare(ctx context.Context, res *Results) error {
 // startAll starts the servers, registering each one's stop as soon as
 // it exists.
 func (p *peers) startAll(ctx context.Context, stops *[]func()) error {
-	ports, err := freePorts(4)
+	ports, err := freePorts(6)
 	if err != nil {
 		return err
 	}
 	root := p.fx.root
+	tlsPort := 0
+	if p.cfg.wants("large-null") {
+		if p.pki, err = makeBenchPKI(p.work); err != nil {
+			return err
+		}
+		tlsPort = ports[4]
+	}
 	fmt.Fprintln(p.cfg.Log, "starting iperf3 -s, nginx, the gRPC peer and ferryd")
 	p.iperf, err = startIperf(ctx, p.tools["iperf3"], p.work, ports[0])
 	if p.iperf != nil {
@@ -102,7 +109,7 @@ func (p *peers) startAll(ctx context.Context, stops *[]func()) error {
 	if err != nil {
 		return err
 	}
-	p.nginx, err = startNginx(ctx, p.tools["nginx"], p.work, root, ports[1], ports[2])
+	p.nginx, err = startNginx(ctx, p.tools["nginx"], p.work, root, ports[1], ports[2], tlsPort, p.pki)
 	if p.nginx != nil {
 		*stops = append(*stops, func() { p.nginx.srv.stop(5 * time.Second) })
 	}
@@ -122,6 +129,11 @@ func (p *peers) startAll(ctx context.Context, stops *[]func()) error {
 	}
 	if err != nil {
 		return err
+	}
+	if tlsPort > 0 {
+		if err := p.startTLS(ctx, stops, ports[5]); err != nil {
+			return err
+		}
 	}
 	if p.cfg.wants("small") || p.cfg.wants("medium") {
 		p.startFixed(ctx, stops)

@@ -60,6 +60,8 @@ func (t Target) Value(v *float64) string {
 		return fmt.Sprintf("%.2fx", *v)
 	case "µs":
 		return fmt.Sprintf("%.0f µs", *v)
+	case "s/GiB":
+		return fmt.Sprintf("%.3f s/GiB", *v)
 	}
 	return fmt.Sprintf("%.1f %s", *v, t.Unit)
 }
@@ -162,6 +164,7 @@ func evaluateTargets(r *Results) []Target {
 		target("3b", "1 MiB files, warm client: Ferry auto vs auto with the fixed rule (ferryd --auto=fixed), by GB/s",
 			">=", 0.95, "x", roundRatio(md.path("ferry-auto"), md.path("ferry-auto-fixed"), tput)),
 	)
+	ts = append(ts, tlsTargets(ln)...)
 	ts = append(ts, streamsTargets(r.workload("streams"), r.Settings["flow_rate"])...)
 	ts = append(ts, sessionTargets(r)...)
 	return append(ts, contextFigures(r)...)

@@ -39,6 +39,12 @@ type peers struct {
 	nginx *nginxServer
 	grpc  *grpcPeer
 	ferry *ferryNode
+	// The encrypted rows' peers (large-null only): the run's certificate,
+	// the gRPC peer over TLS and a ferryd with TLS on both channels; nil
+	// when not run.
+	pki      benchPKI
+	grpcTLS  *grpcPeer
+	ferryTLS *ferryNode
 	// fixed is a ferryd started with --auto=fixed (the size rule auto
 	// followed before it measured); nil when it would not start, and
 	// fixedErr says why.
@@ -80,6 +86,7 @@ func (p *peers) largeNull() workload {
 	}
 	// The receiver's own lever, side by side: auto with a reading receiver.
 	w.paths = append(w.paths, p.ferry.largePath(big, size, ferryv1.Strategy_STRATEGY_UNSPECIFIED, "", true))
+	w.paths = append(w.paths, p.tlsRows(big, size)...)
 	return w
 }
 

@@ -293,7 +293,13 @@ type TransferStats struct {
 	RateLimit uint64 `protobuf:"varint,20,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
 	// True when the bytes travelled inside the offer on the control plane
 	// (Offer.inline): the syscall figures then cover the file read only.
-	Inline        bool `protobuf:"varint,21,opt,name=inline,proto3" json:"inline,omitempty"`
+	Inline bool `protobuf:"varint,21,opt,name=inline,proto3" json:"inline,omitempty"`
+	// How the data connection was protected: empty for plaintext, or the
+	// path that ran, e.g. "TLS 1.3, TLS_AES_128_GCM_SHA256, user space".
+	// The encryption (or decryption) ran on the measured thread: user_cpu
+	// and system_cpu include it, and the model counts its pass over the
+	// payload among cpu_copies.
+	Encryption    string `protobuf:"bytes,22,opt,name=encryption,proto3" json:"encryption,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -475,6 +481,13 @@ func (x *TransferStats) GetInline() bool {
 	return false
 }
 
+func (x *TransferStats) GetEncryption() string {
+	if x != nil {
+		return x.Encryption
+	}
+	return ""
+}
+
 // CopyModel is the textbook cost of one round of a strategy (see
 // docs/strategies.md): copies of the payload and user/kernel switches.
 type CopyModel struct {
@@ -583,7 +596,7 @@ const file_ferry_v1_stats_proto_rawDesc = "" +
 	"\x10chosen_by_server\x18\x01 \x01(\bR\x0echosenByServer\x12 \n" +
 	"\vexploration\x18\x02 \x01(\bR\vexploration\x12\x1d\n" +
 	"\n" +
-	"size_class\x18\x03 \x01(\tR\tsizeClass\"\xf8\a\n" +
+	"size_class\x18\x03 \x01(\tR\tsizeClass\"\x98\b\n" +
 	"\rTransferStats\x12.\n" +
 	"\bstrategy\x18\x01 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x125\n" +
@@ -608,7 +621,10 @@ const file_ferry_v1_stats_proto_rawDesc = "" +
 	"\x0fchecksum_cached\x18\x13 \x01(\bR\x0echecksumCached\x12\x1d\n" +
 	"\n" +
 	"rate_limit\x18\x14 \x01(\x04R\trateLimit\x12\x16\n" +
-	"\x06inline\x18\x15 \x01(\bR\x06inline\x1a;\n" +
+	"\x06inline\x18\x15 \x01(\bR\x06inline\x12\x1e\n" +
+	"\n" +
+	"encryption\x18\x16 \x01(\tR\n" +
+	"encryption\x1a;\n" +
 	"\rSyscallsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xa8\x01\n" +

@@ -817,6 +817,14 @@ type Offer struct {
 	Inline bool `protobuf:"varint,9,opt,name=inline,proto3" json:"inline,omitempty"`
 	// The range's bytes, when inline.
 	Data []byte `protobuf:"bytes,10,opt,name=data,proto3" json:"data,omitempty"`
+	// True when the data channel requires TLS 1.3: the client verifies the
+	// server's certificate exactly as it verifies the control plane's (same
+	// roots, same server name: the control plane's, not data_address's
+	// host), presents its client certificate under mutual TLS, and sends the
+	// ticket only inside TLS. A client that reached the control plane over
+	// TLS refuses an offer where this is false unless it was told to accept
+	// a plaintext data channel. SENDFILE and SPLICE are not offered over TLS.
+	DataTls bool `protobuf:"varint,11,opt,name=data_tls,json=dataTls,proto3" json:"data_tls,omitempty"`
 	// In a Session: true when the bytes come on a data connection bound to
 	// the session, in a frame carrying the request's id (no ticket).
 	Framed        bool `protobuf:"varint,12,opt,name=framed,proto3" json:"framed,omitempty"`
@@ -922,6 +930,13 @@ func (x *Offer) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *Offer) GetDataTls() bool {
+	if x != nil {
+		return x.DataTls
+	}
+	return false
 }
 
 func (x *Offer) GetFramed() bool {
@@ -1950,8 +1965,13 @@ type SessionReady struct {
 	Window uint32 `protobuf:"varint,3,opt,name=window,proto3" json:"window,omitempty"`
 	// Data connections the session may bind at once.
 	MaxConnections uint32 `protobuf:"varint,4,opt,name=max_connections,json=maxConnections,proto3" json:"max_connections,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// True when data connections must be TLS 1.3, as Offer.data_tls says
+	// for a Download: binding happens inside TLS, and a client that reached
+	// the control plane over TLS refuses a session where this is false
+	// unless it was told to accept a plaintext data channel.
+	DataTls       bool `protobuf:"varint,5,opt,name=data_tls,json=dataTls,proto3" json:"data_tls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionReady) Reset() {
@@ -2010,6 +2030,13 @@ func (x *SessionReady) GetMaxConnections() uint32 {
 		return x.MaxConnections
 	}
 	return 0
+}
+
+func (x *SessionReady) GetDataTls() bool {
+	if x != nil {
+		return x.DataTls
+	}
+	return false
 }
 
 // RequestFailed says why one request of a Session ended without a report.
@@ -2141,7 +2168,7 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x05offer\x18\x01 \x01(\v2\x0f.ferry.v1.OfferH\x00R\x05offer\x120\n" +
 	"\bprogress\x18\x02 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
 	"\x06report\x18\x03 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06reportB\a\n" +
-	"\x05event\"\xd4\x02\n" +
+	"\x05event\"\xef\x02\n" +
 	"\x05Offer\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12!\n" +
@@ -2154,7 +2181,8 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\bchecksum\x18\b \x01(\v2\x12.ferry.v1.ChecksumR\bchecksum\x12\x16\n" +
 	"\x06inline\x18\t \x01(\bR\x06inline\x12\x12\n" +
 	"\x04data\x18\n" +
-	" \x01(\fR\x04data\x12\x16\n" +
+	" \x01(\fR\x04data\x12\x19\n" +
+	"\bdata_tls\x18\v \x01(\bR\adataTls\x12\x16\n" +
 	"\x06framed\x18\f \x01(\bR\x06framed\"\x8a\x01\n" +
 	"\bProgress\x12\x1d\n" +
 	"\n" +
@@ -2229,12 +2257,13 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\bprogress\x18\x04 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
 	"\x06report\x18\x05 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06report\x121\n" +
 	"\x06failed\x18\x06 \x01(\v2\x17.ferry.v1.RequestFailedH\x00R\x06failedB\a\n" +
-	"\x05event\"\x8a\x01\n" +
+	"\x05event\"\xa5\x01\n" +
 	"\fSessionReady\x12!\n" +
 	"\fdata_address\x18\x01 \x01(\tR\vdataAddress\x12\x16\n" +
 	"\x06ticket\x18\x02 \x01(\fR\x06ticket\x12\x16\n" +
 	"\x06window\x18\x03 \x01(\rR\x06window\x12'\n" +
-	"\x0fmax_connections\x18\x04 \x01(\rR\x0emaxConnections\"Z\n" +
+	"\x0fmax_connections\x18\x04 \x01(\rR\x0emaxConnections\x12\x19\n" +
+	"\bdata_tls\x18\x05 \x01(\bR\adataTls\"Z\n" +
 	"\rRequestFailed\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x1b\n" +
 	"\tcode_name\x18\x02 \x01(\tR\bcodeName\x12\x18\n" +
