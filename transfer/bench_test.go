@@ -150,3 +150,34 @@ func BenchmarkTransferMmapWindow(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSendTLS sends a 64 MiB file over a TLS 1.3 data channel to a
+// receiver that discards it, with each strategy TLS allows.
+//
+//	go test -run '^$' -bench SendTLS ./transfer/
+func BenchmarkSendTLS(b *testing.B) {
+	const size = 64 << 20
+	path, _ := writeFile(b, b.TempDir(), size)
+	srvTLS, cliTLS := tlsPair(b)
+	for _, strategy := range []Strategy{ReadWrite, Mmap} {
+		b.Run(strategy.String(), func(b *testing.B) {
+			ts := startServer(b, Config{TLS: srvTLS})
+			null, err := fsroot.CreateDestination(os.DevNull)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(size)
+			for b.Loop() {
+				tr := ts.offer(b, path, Source{Strategy: strategy})
+				tk := ts.ticket(tr)
+				tk.TLS = cliTLS
+				if _, err := Receive(b.Context(), tk, null, ReceiveConfig{}); err != nil {
+					b.Fatalf("Receive() = %v", err)
+				}
+				if _, err := tr.Result(); err != nil {
+					b.Fatalf("Result() = %v", err)
+				}
+			}
+		})
+	}
+}

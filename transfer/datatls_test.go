@@ -20,7 +20,7 @@ import (
 
 // tlsPair is a server configuration of testpki's server certificate and
 // the client configuration that verifies it.
-func tlsPair(t *testing.T) (server, client *tls.Config) {
+func tlsPair(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
 	p := testpki.New(t, "ferry data CA")
 	cert, err := tls.LoadX509KeyPair(p.ServerCert, p.ServerKey)
@@ -65,6 +65,12 @@ func TestDataTLSCarriesEveryStrategyItOffers(t *testing.T) {
 		}
 		if sent.Strategy != st || sent.Syscalls["write"] == 0 || got.Syscalls["read"] == 0 {
 			t.Errorf("%v: sender ran %v, counted %v; receiver counted %v", st, sent.Strategy, sent.Syscalls, got.Syscalls)
+		}
+		// 3 MiB is 193 records of at most 16 KiB: batched, the sender
+		// writes them in 256 KiB pieces (a piece may be written in
+		// parts, and EAGAIN returns count too).
+		if w := sent.Syscalls["write"]; w > 3<<20/writeBatch*4 {
+			t.Errorf("%v: %d write(2) calls for 3 MiB over TLS, want the records batched (at most %d)", st, w, 3<<20/writeBatch*4)
 		}
 		if want := tlsSenderModel(st).CPUCopies; sent.Model.CPUCopies != want || want < 2 {
 			t.Errorf("%v: sender model %+v, want %d CPU passes", st, sent.Model, want)
