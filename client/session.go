@@ -211,9 +211,8 @@ func (s *Session) Get(ctx context.Context, path, dest string, opts GetOptions) (
 	case <-s.ended:
 		return nil, s.endErr()
 	}
-	cl, err := s.start(ctx, path, dest, opts)
+	cl, err := s.start(path, dest, opts)
 	if err != nil {
-		<-s.slots
 		return nil, err
 	}
 	return cl.land(ctx)
@@ -229,17 +228,20 @@ func (s *Session) Download(ctx context.Context, path, dest string, opts GetOptio
 	return res.Report(ctx)
 }
 
-// start registers a call for a Get and sends its request.
-func (s *Session) start(ctx context.Context, path, dest string, opts GetOptions) (*call, error) {
+// start registers a call for a Get, which holds a place in the window,
+// and sends its request. On error the place is given back.
+func (s *Session) start(path, dest string, opts GetOptions) (*call, error) {
 	req := &ferryv1.GetRequest{Id: s.ids.Add(1), Path: path, Offset: opts.Offset, Length: opts.Length,
 		Strategy: opts.Strategy, Checksum: opts.Checksum, RateLimit: opts.RateLimit, InlineMax: opts.InlineMax}
 	dst, err := fsroot.CreateDestination(dest)
 	if err != nil {
+		<-s.slots
 		return nil, err
 	}
 	if alg, _ := apiconv.FromChecksumAlgorithm(opts.Checksum); alg != transfer.NoChecksum {
 		if err := transfer.ExpectChecksum(dst, alg); err != nil {
 			dst.Abort()
+			<-s.slots
 			return nil, err
 		}
 	}
@@ -251,14 +253,16 @@ func (s *Session) start(ctx context.Context, path, dest string, opts GetOptions)
 	s.calls[req.Id] = cl
 	s.mu.Unlock()
 	if err := s.send(&ferryv1.SessionRequest{Request: &ferryv1.SessionRequest_Get{Get: req}}); err != nil {
-		s.forget(cl)
-		dst.Abort()
-		cl.hush()
 		if errors.Is(err, io.EOF) { // the call has ended: its status says why
 			<-s.ended
-			return nil, s.endErr()
+			err = s.endErr()
+		} else {
+			err = fmt.Errorf("ferry: sending the request: %w", err)
 		}
-		return nil, fmt.Errorf("ferry: sending the request: %w", err)
+		cl.end(nil, err) // once, whoever comes first: gives the place back
+		cl.hush()
+		dst.Abort()
+		return nil, err
 	}
 	return cl, nil
 }
