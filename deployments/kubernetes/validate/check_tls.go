@@ -56,15 +56,19 @@ func (p *pod) checkTLS(errs *problems) {
 			continue
 		}
 		want := map[string]string{"tls-cert": TLSCertKey, "tls-key": TLSPrivateKeyKey, "tls-client-ca": CACertKey}[flag]
-		cert := p.certificateFor(secret)
+		cert, inManifests := p.certificateFor(secret), p.m.Secret(secret) != nil
 		switch {
-		case cert != nil && key != want:
-			errs.addf("--%s=%s is key %q of Secret %q, which cert-manager fills with %s; want key %q",
-				flag, file, key, secret, describeKey(key), want)
-		case cert == nil && p.m.Secret(secret) == nil:
+		case inManifests:
+			if !hasKey(p.m.Secret(secret), key) {
+				errs.addf("--%s=%s: Secret %q has no key %q", flag, file, secret, key)
+			}
+		case cert == nil && len(p.m.Certificates()) > 0:
 			errs.addf("--%s=%s: Secret %q is neither in the manifests nor issued by a cert-manager Certificate in them", flag, file, secret)
-		case cert == nil && !hasKey(p.m.Secret(secret), key):
-			errs.addf("--%s=%s: Secret %q has no key %q", flag, file, secret, key)
+		case key != want:
+			// From cert-manager, or (no Certificate in the manifests) a
+			// kubernetes.io/tls Secret the operator provides: its keys.
+			errs.addf("--%s=%s is key %q of Secret %q, which holds %s in a kubernetes.io/tls Secret; want key %q",
+				flag, file, key, secret, describeKey(key), want)
 		}
 		switch flag {
 		case "tls-cert":

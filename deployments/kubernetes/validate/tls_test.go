@@ -132,7 +132,7 @@ func TestTLSCheckCatchesMistakes(t *testing.T) {
 		}, "has no key \"tls.key\""},
 		{"certificate and key swapped", func(_ *appsv1.StatefulSet, c *corev1.Container, _ Manifests) {
 			c.Args = setArg(setArg(c.Args, "--tls-key", "/etc/ferry/tls/tls.crt"), "--tls-cert", "/etc/ferry/tls/tls.key")
-		}, "cert-manager fills with the private key"},
+		}, "which holds the private key in a kubernetes.io/tls Secret"},
 		{"TLS Secret writable", func(_ *appsv1.StatefulSet, c *corev1.Container, _ Manifests) {
 			tlsMount(c).ReadOnly = false
 		}, "/etc/ferry/tls must be mounted read-only"},
@@ -195,6 +195,36 @@ func TestTLSCheckCatchesMistakes(t *testing.T) {
 				t.Errorf("Check(%s) = %v, want an error mentioning %q", tc.name, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestTLSOperatorSecret: without cert-manager, the operator provides a
+// kubernetes.io/tls Secret; the checks then hold its keys to that type's
+// names, and the smoke run issues the certificate for the names clients
+// dial.
+func TestTLSOperatorSecret(t *testing.T) {
+	m := slices.DeleteFunc(render(t, tlsOverlay), func(o Object) bool {
+		_, cert := o.(*Certificate)
+		_, issuer := o.(*Issuer)
+		return cert || issuer
+	})
+	if err := CheckAll(m); err != nil {
+		t.Errorf("the overlay without cert-manager's objects: %v", err)
+	}
+	broken := deepCopy(m)
+	_, c, err := broken.Ferryd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Args = setArg(c.Args, "--tls-key", "/etc/ferry/tls/server.key")
+	if err := CheckAll(broken); err == nil || !strings.Contains(err.Error(), `want key "tls.key"`) {
+		t.Errorf("Check(key not named tls.key) = %v, want it refused", err)
+	}
+	if testing.Short() {
+		return
+	}
+	for _, err := range smoke(t, ferrydBinary(t), m, "127.0.0.1", loopback) {
+		t.Error(err)
 	}
 }
 
