@@ -52,7 +52,7 @@ func Check(m Manifests) []error {
 		p.checkImage, p.checkSettings, p.checkAdvertise, p.checkPorts, p.checkProbes,
 		p.checkShutdown, p.checkPodSecurity, p.checkContainerSecurity, p.checkAccount,
 		p.checkResources, p.checkVolumes, p.checkSelector, p.checkServices,
-		p.checkPDB, p.checkNetworkPolicy,
+		p.checkPDB, p.checkNetworkPolicy, p.checkTLS, p.checkIssuers,
 	} {
 		check(&errs)
 	}

@@ -29,7 +29,10 @@ func (p *pod) checkSettings(errs *problems) {
 			errs.addf("env %s names no ferryd flag; ferryd ignores it", name)
 		}
 	}
-	for _, name := range []string{"listen", "data-listen"} {
+	for _, name := range []string{"listen", "data-listen", "health-listen"} {
+		if name == "health-listen" && p.set[name] == "" {
+			continue
+		}
 		host, _, err := net.SplitHostPort(p.set[name])
 		if err != nil || (host != "" && !net.ParseIP(host).IsUnspecified()) {
 			errs.addf("--%s=%q: want 0.0.0.0:PORT or [::]:PORT, reachable at the pod IP", name, p.set[name])
@@ -103,10 +106,14 @@ func (p *pod) env(name string) *corev1.EnvVar {
 	return found
 }
 
-// checkPorts checks the container ports named grpc and data against the
-// ports ferryd listens on.
+// checkPorts checks the container ports named grpc, data and (with
+// --health-listen) health against the ports ferryd listens on.
 func (p *pod) checkPorts(errs *problems) {
-	for name, flag := range map[string]string{"grpc": "listen", "data": "data-listen"} {
+	ports := map[string]string{"grpc": "listen", "data": "data-listen"}
+	if p.set["health-listen"] != "" {
+		ports["health"] = "health-listen"
+	}
+	for name, flag := range ports {
 		_, port, _ := net.SplitHostPort(p.set[flag])
 		cp := p.containerPort(name)
 		switch {
@@ -126,21 +133,34 @@ func (p *pod) checkPorts(errs *problems) {
 }
 
 // checkProbes checks that liveness and readiness are native gRPC health
-// checks on the gRPC port, in plaintext (ferryd has no TLS yet).
+// checks in plaintext (the kubelet's gRPC probe speaks no TLS by default
+// and presents no client certificate): on the gRPC port when the control
+// plane is plaintext, on --health-listen's port (named health) when it
+// has TLS.
 func (p *pod) checkProbes(errs *problems) {
-	grpcPort := p.containerPort("grpc")
+	want := "grpc"
+	if p.tls() {
+		want = "health"
+		if p.set["health-listen"] == "" {
+			errs.addf("the control plane has TLS (--tls-cert) but no --health-listen: " +
+				"the kubelet's plaintext gRPC probes cannot reach it; add --health-listen=0.0.0.0:PORT and probe that port")
+		}
+	}
+	wantPort, grpcPort := p.containerPort(want), p.containerPort("grpc")
 	for kind, pr := range map[string]*corev1.Probe{"readinessProbe": p.c.ReadinessProbe, "livenessProbe": p.c.LivenessProbe} {
 		switch {
 		case pr == nil:
 			errs.addf("%s missing", kind)
 		case pr.GRPC == nil || pr.Exec != nil || pr.HTTPGet != nil || pr.TCPSocket != nil:
 			errs.addf("%s must be a native gRPC probe only", kind)
-		case grpcPort == nil || pr.GRPC.Port != grpcPort.ContainerPort:
-			errs.addf("%s probes port %d, not the port named grpc", kind, pr.GRPC.Port)
+		case p.tls() && grpcPort != nil && pr.GRPC.Port == grpcPort.ContainerPort:
+			errs.addf("%s probes port %d, the TLS control plane, in plaintext: it never succeeds; probe the port named health (--health-listen)", kind, pr.GRPC.Port)
+		case wantPort == nil || pr.GRPC.Port != wantPort.ContainerPort:
+			errs.addf("%s probes port %d, not the port named %s", kind, pr.GRPC.Port, want)
 		case pr.GRPC.Service != nil && *pr.GRPC.Service != "" && *pr.GRPC.Service != HealthService:
 			errs.addf("%s asks for health service %q; ferryd reports \"\" and %q", kind, *pr.GRPC.Service, HealthService)
 		case pr.GRPC.Mode != nil && *pr.GRPC.Mode != corev1.GRPCProbeModePlaintext:
-			errs.addf("%s mode %s: ferryd serves plaintext gRPC", kind, *pr.GRPC.Mode)
+			errs.addf("%s mode %s: the probes must be plaintext (ferryd's health endpoints for the kubelet are)", kind, *pr.GRPC.Mode)
 		}
 	}
 	if p.c.StartupProbe != nil && p.c.StartupProbe.Exec != nil {

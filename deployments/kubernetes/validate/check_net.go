@@ -16,6 +16,9 @@ func (p *pod) checkServices(errs *problems) {
 			errs.addf("Service %q selector %v does not select ferryd's pods", s.Name, s.Spec.Selector)
 		}
 		targets := p.checkServicePorts(errs, s)
+		if targets["health"] {
+			errs.addf("Service %q exposes the plaintext health port: only the kubelet needs it, and it reaches the pod directly", s.Name)
+		}
 		if s.Spec.ClusterIP == corev1.ClusterIPNone {
 			headless++
 			p.checkHeadless(errs, s, targets)

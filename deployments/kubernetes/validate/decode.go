@@ -37,6 +37,10 @@ var kinds = map[schema.GroupVersionKind]func() Object{
 	corev1.SchemeGroupVersion.WithKind("Namespace"):             func() Object { return new(corev1.Namespace) },
 	policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"): func() Object { return new(policyv1.PodDisruptionBudget) },
 	networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"):   func() Object { return new(networkingv1.NetworkPolicy) },
+	// cert-manager's, with local types (certmanager.go)
+	certManagerV1.WithKind("Certificate"):   func() Object { return new(Certificate) },
+	certManagerV1.WithKind("Issuer"):        func() Object { return new(Issuer) },
+	certManagerV1.WithKind("ClusterIssuer"): func() Object { return new(Issuer) },
 }
 
 // Decode decodes one YAML document strictly into the k8s.io/api type its

@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -70,22 +71,31 @@ func startFerryd(t *testing.T, bin string, args, env []string) *ferrydProc {
 	return p
 }
 
+// listening are the addresses ferryd logged; health is "" without
+// --health-listen.
+type listening struct{ grpc, data, health string }
+
 // serving waits for ferryd's "ferryd serving" line, which must be JSON
-// (the ConfigMap sets FERRY_LOG_FORMAT=json), and returns its addresses.
-// A ferryd that refuses its configuration and exits is an error the
-// caller reports, not a reason to stop the test.
-func (p *ferrydProc) serving(t *testing.T) (grpcAddr, dataAddr string, err error) {
+// (the ConfigMap sets FERRY_LOG_FORMAT=json), and returns its addresses,
+// with the health listener's from the line before it. A ferryd that
+// refuses its configuration and exits is an error the caller reports,
+// not a reason to stop the test.
+func (p *ferrydProc) serving(t *testing.T) (addrs listening, err error) {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
 		case line := <-p.lines:
-			var rec struct{ Msg, GRPC, Data string }
+			var rec struct{ Msg, GRPC, Data, Health string }
 			if json.Unmarshal([]byte(line), &rec) != nil {
 				continue // a start-up failure is printed as plain text
 			}
+			if rec.Health != "" {
+				addrs.health = rec.Health
+			}
 			if rec.Msg == "ferryd serving" {
-				return rec.GRPC, rec.Data, nil
+				addrs.grpc, addrs.data = rec.GRPC, rec.Data
+				return addrs, nil
 			}
 		case <-p.done:
 			var last string
@@ -94,7 +104,7 @@ func (p *ferrydProc) serving(t *testing.T) (grpcAddr, dataAddr string, err error
 				last = p.log[len(p.log)-1]
 			}
 			p.mu.Unlock()
-			return "", "", fmt.Errorf("ferryd exited before serving (%v): %s", p.err, last)
+			return addrs, fmt.Errorf("ferryd exited before serving (%v): %s", p.err, last)
 		case <-timeout:
 			t.Fatal("ferryd did not log \"ferryd serving\" within 30s")
 		}
@@ -104,8 +114,13 @@ func (p *ferrydProc) serving(t *testing.T) (grpcAddr, dataAddr string, err error
 // dial connects the way the kubelet's gRPC prober does: plaintext.
 func dial(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
+	return dialWith(t, addr, insecure.NewCredentials())
+}
+
+func dialWith(t *testing.T, addr string, creds credentials.TransportCredentials) *grpc.ClientConn {
+	t.Helper()
 	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUserAgent("kube-probe/1.32"))
+		grpc.WithTransportCredentials(creds), grpc.WithUserAgent("kube-probe/1.32"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,13 +153,13 @@ func healthService(pr *corev1.Probe) string {
 // offeredAddress calls ferry.v1.TransferService/GetCapabilities without
 // Ferry's generated code (this module does not import Ferry) and returns
 // field 3, data_address.
-func offeredAddress(t *testing.T, addr string) string {
+func offeredAddress(t *testing.T, conn *grpc.ClientConn) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var resp emptypb.Empty // every field lands in the unknown fields
-	if err := dial(t, addr).Invoke(ctx, "/ferry.v1.TransferService/GetCapabilities", &emptypb.Empty{}, &resp); err != nil {
-		t.Fatalf("GetCapabilities: %v", err)
+	if err := conn.Invoke(ctx, "/ferry.v1.TransferService/GetCapabilities", &emptypb.Empty{}, &resp); err != nil {
+		return "", fmt.Errorf("GetCapabilities: %w", err)
 	}
 	b := resp.ProtoReflect().GetUnknown()
 	for len(b) > 0 {
@@ -155,14 +170,14 @@ func offeredAddress(t *testing.T, addr string) string {
 		b = b[n:]
 		if num == 3 && typ == protowire.BytesType {
 			v, _ := protowire.ConsumeBytes(b)
-			return string(v)
+			return string(v), nil
 		}
 		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
 			t.Fatal("GetCapabilities: bad response")
 		}
 		b = b[n:]
 	}
-	return ""
+	return "", nil
 }
 
 // terminate sends SIGTERM as the kubelet does after the preStop hook,
@@ -175,10 +190,14 @@ func terminate(t *testing.T, errs *problems, p *ferrydProc, addr string, c *core
 	defer cancel() // the Watch stays open: it must not hold ferryd's shutdown
 	watch, err := healthpb.NewHealthClient(dial(t, addr)).Watch(ctx, &healthpb.HealthCheckRequest{Service: healthService(c.ReadinessProbe)})
 	if err != nil {
-		t.Fatal(err)
+		errs.addf("health Watch on the readiness probe's port: %v", err)
+		return
 	}
 	if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		errs.addf("health Watch = %v, %v; want SERVING", r, err)
+		if err != nil {
+			return // nothing to watch the shutdown on
+		}
 	}
 	start := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

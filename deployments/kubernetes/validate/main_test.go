@@ -24,6 +24,8 @@ var (
 	workDir   string // shared by every test; removed by TestMain
 	buildOnce sync.Once
 	built     ferrydBuild
+	ferryOnce sync.Once
+	ferry     ferrydBuild // the client, cmd/ferry
 )
 
 type ferrydBuild struct {
@@ -122,6 +124,26 @@ func buildFerryd(df *Dockerfile) ferrydBuild {
 		return ferrydBuild{err: fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, msg)}
 	}
 	return ferrydBuild{path: out}
+}
+
+// ferryClient builds Ferry's client once, for pulls through a running
+// ferryd. It is not in the image; a plain static build will do.
+func ferryClient(t *testing.T) string {
+	t.Helper()
+	ferryOnce.Do(func() {
+		out := filepath.Join(workDir, "ferry")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/ferry")
+		cmd.Dir = repoRoot
+		cmd.Env = append(withoutEnv(os.Environ(), "GOFLAGS"), "GOTOOLCHAIN=local", "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			ferry.err = fmt.Errorf("go build ./cmd/ferry: %v\n%s", err, msg)
+		}
+		ferry.path = out
+	})
+	if ferry.err != nil {
+		t.Fatal(ferry.err)
+	}
+	return ferry.path
 }
 
 func withoutEnv(env []string, names ...string) []string {
