@@ -115,19 +115,16 @@ type countedConn struct {
 	n       *counts // the running transfer's counts; nil between transfers
 	pending []byte  // bytes already read from the socket, returned first
 	first   int     // the first byte the peer sent, -1 until one came
-	ahead   []byte  // the read-ahead buffer pending points into (readAhead)
 	batch   *[]byte // while holding: records not yet written (writeBatch)
 }
 
-// How countedConn spares system calls: crypto/tls reads and writes one
-// record (at most 16 KiB) at a time. Reads fill a readAhead buffer and
-// hand it out; a sender's copy loop holds its records and writes them in
-// writeBatch pieces. One read(2) or write(2) then moves several records:
-// on 2 cores a 16 KiB write cost about as much as encrypting it.
-const (
-	readAhead  = 64 << 10
-	writeBatch = 256 << 10
-)
+// writeBatch is how countedConn spares system calls: crypto/tls writes
+// one record (at most 16 KiB) at a time, and on 2 cores a 16 KiB
+// write(2) cost about as much as encrypting it, so a sender's copy loop
+// holds its records and writes them in pieces of this size. Reads are
+// not batched: reading ahead into a buffer of our own saved reads but
+// cost a copy of every byte, and measured slower (BenchmarkSendTLS).
+const writeBatch = 256 << 10
 
 func newCountedConn(c net.Conn, pending []byte) (*countedConn, error) {
 	tc, ok := c.(*net.TCPConn)
@@ -152,16 +149,6 @@ func (c *countedConn) Read(p []byte) (int, error) {
 		n := copy(p, c.pending)
 		c.pending = c.pending[n:]
 		return n, nil
-	}
-	if len(p) < readAhead { // read more than asked, keep the rest
-		if c.ahead == nil {
-			c.ahead = make([]byte, readAhead)
-		}
-		n, err := c.readSocket(c.ahead)
-		c.pending = c.ahead[:n]
-		m := copy(p, c.pending)
-		c.pending = c.pending[m:]
-		return m, err
 	}
 	return c.readSocket(p)
 }
