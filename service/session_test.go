@@ -39,6 +39,31 @@ func openRaw(t *testing.T, ctx context.Context, api ferryv1.TransferServiceClien
 	return st, m.GetReady()
 }
 
+// firstAnswers sends n gets of path (ids 1 to n) and returns the first
+// answer to each: "offer", or "failed CODE: message".
+func firstAnswers(t *testing.T, st rawSession, path string, n uint64) map[uint64]string {
+	t.Helper()
+	for id := uint64(1); id <= n; id++ {
+		if err := st.Send(get(id, path, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[uint64]string{}
+	for uint64(len(seen)) < n {
+		m, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch f := m.GetFailed(); {
+		case m.GetOffer() != nil:
+			seen[m.GetId()] = "offer"
+		case f != nil:
+			seen[m.GetId()] = "failed " + codes.Code(f.GetCode()).String() + ": " + f.GetMessage()
+		}
+	}
+	return seen
+}
+
 func get(id uint64, path string, rate uint64) *ferryv1.SessionRequest {
 	return &ferryv1.SessionRequest{Request: &ferryv1.SessionRequest_Get{Get: &ferryv1.GetRequest{Id: id, Path: path, RateLimit: rate}}}
 }
@@ -59,27 +84,10 @@ func TestSessionWindow(t *testing.T) {
 	}
 	// No bound connection: each offer carries a ticket nobody presents,
 	// so the first two stay in flight.
-	for id := uint64(1); id <= 3; id++ {
-		if err := st.Send(get(id, "f", 0)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seen := map[uint64]string{}
-	for len(seen) < 3 {
-		m, err := st.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case m.GetOffer() != nil:
-			seen[m.GetId()] = "offer"
-		case m.GetFailed() != nil:
-			seen[m.GetId()] = codes.Code(m.GetFailed().GetCode()).String()
-		}
-	}
-	want := map[uint64]string{1: "offer", 2: "offer", 3: "ResourceExhausted"}
+	seen := firstAnswers(t, st, "f", 3)
+	want := map[uint64]string{1: "offer", 2: "offer", 3: "failed ResourceExhausted: "}
 	for id, w := range want {
-		if seen[id] != w {
+		if !strings.HasPrefix(seen[id], w) {
 			t.Errorf("request %d: %s, want %s", id, seen[id], w)
 		}
 	}
@@ -209,30 +217,13 @@ func TestSessionMaxTransfers(t *testing.T) {
 	n := startNode(t, service.Config{Data: transfer.Config{MaxTransfers: 2}})
 	writeFile(t, n.root, "f", 64<<10)
 	st, _ := openRaw(t, testCtx(t), n.api(), 8)
-	for id := uint64(1); id <= 3; id++ {
-		if err := st.Send(get(id, "f", 0)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seen := map[uint64]string{}
-	for len(seen) < 3 {
-		m, err := st.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case m.GetOffer() != nil:
-			seen[m.GetId()] = "offer"
-		case m.GetFailed() != nil:
-			seen[m.GetId()] = codes.Code(m.GetFailed().GetCode()).String() + ": " + m.GetFailed().GetMessage()
-		}
-	}
+	seen := firstAnswers(t, st, "f", 3)
 	offers, busy := 0, 0
 	for _, v := range seen {
 		switch {
 		case v == "offer":
 			offers++
-		case strings.HasPrefix(v, "ResourceExhausted: ") && strings.Contains(v, "too many concurrent transfers"):
+		case strings.HasPrefix(v, "failed ResourceExhausted: ") && strings.Contains(v, "too many concurrent transfers"):
 			busy++
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,17 +60,7 @@ func TestSessionFrames(t *testing.T) {
 	dir := t.TempDir()
 	small, smallData := writeFile(t, dir, 4096)
 	big, bigData := writeFile(t, dir, 3<<20+7)
-	ss, err := ts.OpenSession(SessionConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	c, err := BindSession(context.Background(), ts.addr, ss.Ticket(), nil, ReceiveConfig{})
-	if err != nil {
-		t.Fatalf("BindSession() = %v", err)
-	}
-	defer c.Close()
-	waitUntil(t, "the connection to be bound", func() bool { return ss.Bound() == 1 })
+	ss, c := bound(t, ts)
 	id := uint64(0)
 	for _, st := range []Strategy{ReadWrite, Mmap, Sendfile, Splice} {
 		for _, f := range []struct {
@@ -133,17 +124,7 @@ func TestSessionFrameIntoDestination(t *testing.T) {
 	dir := t.TempDir()
 	small, smallData := writeFile(t, dir, 5000)
 	big, bigData := writeFile(t, dir, 2<<20+3)
-	ss, err := ts.OpenSession(SessionConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	c, err := BindSession(context.Background(), ts.addr, ss.Ticket(), nil, ReceiveConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	waitUntil(t, "the connection to be bound", func() bool { return ss.Bound() == 1 })
+	ss, c := bound(t, ts)
 	for i, f := range []struct {
 		path string
 		data []byte
@@ -170,6 +151,24 @@ func TestSessionFrameIntoDestination(t *testing.T) {
 			t.Errorf("frame %d landed %d bytes, not the %d sent", id, len(got), len(f.data))
 		}
 	}
+}
+
+// bound opens a session on ts and binds one connection to it; cleanup
+// closes both.
+func bound(t *testing.T, ts *testServer) (*Session, net.Conn) {
+	t.Helper()
+	ss, err := ts.OpenSession(SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ss.Close)
+	c, err := BindSession(context.Background(), ts.addr, ss.Ticket(), nil, ReceiveConfig{})
+	if err != nil {
+		t.Fatalf("BindSession() = %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	waitUntil(t, "the connection to be bound", func() bool { return ss.Bound() == 1 })
+	return ss, c
 }
 
 // waitUntil polls ok for up to 10 s.
