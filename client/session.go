@@ -56,17 +56,18 @@ type GetOptions struct {
 // are safe for concurrent use: each Get is one request, and they run at
 // once up to the window. See "Sessions" in docs/design.md.
 type Session struct {
-	c      *Client
-	opts   SessionOptions
-	ctx    context.Context // the session's life: cancelled by Close or a failure
-	cancel context.CancelCauseFunc
-	stream grpc.BidiStreamingClient[ferryv1.SessionRequest, ferryv1.SessionResponse]
-	sendMu sync.Mutex
-	ready  *ferryv1.SessionReady
-	addr   string        // the data address to bind connections on
-	sec    *tls.Config   // TLS for the data connections; nil: plaintext
-	slots  chan struct{} // a place per Get in flight (the window)
-	ids    atomic.Uint64
+	c       *Client
+	opts    SessionOptions
+	ctx     context.Context // the session's life: cancelled by Close or a failure
+	cancel  context.CancelCauseFunc
+	stream  grpc.BidiStreamingClient[ferryv1.SessionRequest, ferryv1.SessionResponse]
+	sendMu  sync.Mutex
+	closing bool // Close has closed the sending side (under sendMu)
+	ready   *ferryv1.SessionReady
+	addr    string        // the data address to bind connections on
+	sec     *tls.Config   // TLS for the data connections; nil: plaintext
+	slots   chan struct{} // a place per Get in flight (the window)
+	ids     atomic.Uint64
 
 	mu    sync.Mutex
 	calls map[uint64]*call
@@ -166,6 +167,7 @@ func (s *Session) bind() error {
 // then cancels what is left and closes the data connections.
 func (s *Session) Close() error {
 	s.sendMu.Lock()
+	s.closing = true
 	s.stream.CloseSend()
 	s.sendMu.Unlock()
 	wait := s.opts.Receive.IdleLimit()
@@ -196,6 +198,9 @@ var errSessionClosed = errors.New("ferry: session closed")
 func (s *Session) send(m *ferryv1.SessionRequest) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
+	if s.closing {
+		return errSessionClosed
+	}
 	return s.stream.Send(m)
 }
 
@@ -342,7 +347,12 @@ func (s *Session) readConn(conn net.Conn) {
 		}
 		cl := s.lookup(h.ID)
 		if cl == nil || !cl.claim() {
-			return // a frame for no call (one cancelled): the rest of it cannot be skipped cheaply
+			// A request given up on: drop its frame and go on; the
+			// server cuts it short if it saw the cancel in time.
+			if transfer.SkipFrame(conn, h) != nil {
+				return
+			}
+			continue
 		}
 		if !cl.receiveFrame(conn, h) {
 			return

@@ -175,9 +175,9 @@ func (cl *call) receiveFrame(conn net.Conn, h transfer.FrameHeader) bool {
 		strategy, _ = apiconv.FromStrategy(cl.offer.GetStrategy())
 	}
 	cl.mu.Unlock()
-	st, err := transfer.ReceiveFrame(cl.ctx, conn, h, strategy, cl.dst, cl.s.opts.Receive)
+	st, reusable, err := transfer.ReceiveFrame(cl.ctx, conn, h, strategy, cl.dst, cl.s.opts.Receive)
 	cl.done(receivedOf(st, err))
-	return err == nil
+	return reusable
 }
 
 // done hands the receive's outcome to the Get.
@@ -185,9 +185,18 @@ func (cl *call) done(r received) {
 	cl.data <- r
 	cl.mu.Lock()
 	cl.received = true
-	ended := cl.isEnded()
 	cl.mu.Unlock()
-	if ended {
+	cl.forgetIfOver()
+}
+
+// forgetIfOver removes the call from the session once nothing more can
+// come for it: the server's last word came, and a receiver has been or
+// the call died unclaimed.
+func (cl *call) forgetIfOver() {
+	cl.mu.Lock()
+	over := cl.isEnded() && (cl.received || cl.state.Load() == callDead)
+	cl.mu.Unlock()
+	if over {
 		cl.s.forget(cl)
 	}
 }
@@ -211,19 +220,19 @@ func (cl *call) end(report *ferryv1.Report, err error) {
 	}
 	cl.report, cl.err = report, err
 	close(cl.ended)
-	gone := cl.received || err != nil && cl.kill()
-	waiting := !cl.received && err == nil
+	if err != nil {
+		cl.kill() // no receiver may come for it now; one running stops below
+	}
+	waiting := err == nil && cl.state.Load() == callOpen
 	cl.mu.Unlock()
 	<-cl.s.slots
 	if err != nil {
-		cl.abort(err) // a receiver still running stops
+		cl.abort(err)
 	}
 	if waiting { // the frame is on its way: it must come within the idle timeout
 		cl.arm("waiting for the bytes the report says were sent")
 	}
-	if gone {
-		cl.s.forget(cl)
-	}
+	cl.forgetIfOver()
 }
 
 // fail ends the call on this side: the server is told to cancel it.
@@ -248,6 +257,7 @@ func (cl *call) land(ctx context.Context) (*Result, error) {
 			<-cl.data // the receiver ends: cl.ctx is its context
 		}
 		cl.dst.Abort()
+		cl.forgetIfOver()
 		return nil, cl.why(cause)
 	}
 }

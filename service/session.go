@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -69,17 +70,32 @@ func sessionWindow(asked uint32) int {
 	return int(min(asked, maxSessionWindow))
 }
 
-// sessionOut sends a session's messages: one at a time, as gRPC asks.
+// sessionOut sends a session's messages: one at a time, as gRPC asks,
+// and none once the handler is returning (close).
 type sessionOut struct {
 	mu     sync.Mutex
 	stream sessionStream
+	closed bool
 }
 
 func (o *sessionOut) send(m *ferryv1.SessionResponse) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.closed {
+		return errSessionOver
+	}
 	return o.stream.Send(m)
 }
+
+// close stops every later send: the handler returns, and gRPC forbids
+// sending on its stream after that.
+func (o *sessionOut) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+}
+
+var errSessionOver = status.Error(codes.Canceled, "the session has ended")
 
 // fail answers request id with its error, as a status.
 func (o *sessionOut) fail(id uint64, err error) error {
@@ -88,6 +104,9 @@ func (o *sessionOut) fail(id uint64, err error) error {
 		Code: uint32(st.Code()), CodeName: st.Code().String(), Message: st.Message(),
 	}}})
 }
+
+// errDuplicate is admit's answer to an id already in flight.
+var errDuplicate = errors.New("duplicate id")
 
 // sessionRun is one Session call's state.
 type sessionRun struct {
@@ -186,7 +205,7 @@ func (r *sessionRun) admit(id uint64, cancel context.CancelFunc) error {
 	case r.draining:
 		return status.Error(codes.Unavailable, "server shutting down; retry on another")
 	case r.inflight[id] != nil:
-		return status.Errorf(codes.InvalidArgument, "id %d is already in flight on this session", id)
+		return errDuplicate
 	case len(r.inflight) >= r.window:
 		return status.Errorf(codes.ResourceExhausted, "the session's window is full: %d requests in flight", r.window)
 	case r.stopped:
@@ -218,6 +237,10 @@ func (r *sessionRun) start(ctx context.Context, g *ferryv1.GetRequest) {
 	gctx, cancel := context.WithCancel(ctx)
 	if err := r.admit(g.GetId(), cancel); err != nil {
 		cancel()
+		if err == errDuplicate { // answered as 0: under its id it would read as the first one's end
+			r.out.fail(0, status.Errorf(codes.InvalidArgument, "id %d is already in flight on this session", g.GetId()))
+			return
+		}
 		r.out.fail(g.GetId(), err)
 		return
 	}
@@ -241,6 +264,7 @@ func (r *sessionRun) start(ctx context.Context, g *ferryv1.GetRequest) {
 // stop cancels the requests still in flight and waits for their
 // goroutines, which release their transfers.
 func (r *sessionRun) stop() {
+	defer r.out.close()
 	r.mu.Lock()
 	r.stopped = true
 	for _, cancel := range r.inflight {

@@ -44,6 +44,7 @@ var runtimeErrors = []struct {
 	{transfer.ErrSourceChanged, codes.Aborted},
 	{transfer.ErrChecksumMismatch, codes.DataLoss},
 	{transfer.ErrClosed, codes.Unavailable},
+	{transfer.ErrSessionClosed, codes.Canceled},
 	// A data connection that presented the ticket in clear to a data
 	// channel that requires TLS; or a peer whose offer would downgrade.
 	{transfer.ErrTLSRequired, codes.FailedPrecondition},

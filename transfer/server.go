@@ -223,7 +223,10 @@ func (s *Server) offerVia(src Source, probe bool, ss *Session, id uint64) (*Tran
 		ttl := orDefault(src.TicketTTL, s.cfg.ticketTTL())
 		if ss != nil {
 			t.Framed, t.frameID, t.sess = true, id, ss
-			err = ss.dispatch(t, ttl)
+			if err = ss.dispatch(t, ttl); err == errNotBound { // none left: a ticket, as in Download
+				t.Framed, t.sess = false, nil
+				err = s.issue(t, ttl)
+			}
 		} else {
 			err = s.issue(t, ttl)
 		}

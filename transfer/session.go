@@ -111,11 +111,13 @@ func (ss *Session) Bound() int {
 }
 
 // Offer is Server.Offer for a transfer sent on one of the session's bound
-// connections in a frame carrying id, instead of behind a ticket: the
-// transfer joins the session's queue at once (Transfer.Framed is set). An
-// inline offer is made as Server.Offer makes it. A transfer no bound
-// connection takes within src.TicketTTL (or Config.TicketTTL) ends with
-// ErrTicketExpired.
+// connections in a frame carrying id, instead of behind a ticket: a
+// small READ_WRITE frame goes out at once on a connection that is
+// waiting, any other joins the session's queue (Transfer.Framed is set).
+// An inline offer is made as Server.Offer makes it, and so is one made
+// while no connection is bound (it gets a ticket). A queued transfer no
+// bound connection takes within src.TicketTTL (or Config.TicketTTL) ends
+// with ErrTicketExpired.
 func (ss *Session) Offer(src Source, id uint64) (*Transfer, error) {
 	return ss.srv.offerOn(src, ss, id)
 }
@@ -144,24 +146,60 @@ func (ss *Session) dispatch(t *Transfer, ttl time.Duration) error {
 		b.lent = true
 	}
 	ss.mu.Unlock()
+	if b != nil && !b.d.roomFor(FrameHeaderSize+int(t.Length)+1) {
+		ss.giveBack(b, true)
+		b = nil
+	}
 	if b == nil {
 		return ss.enqueue(t, ttl)
 	}
-	ok := b.d.serveFrame(t)
-	ss.mu.Lock()
-	b.lent, b.dead = false, !ok
-	ss.wake.Broadcast() // its goroutine goes on waiting, or ends
-	ss.mu.Unlock()
+	ss.giveBack(b, b.d.serveFrame(t))
 	return nil
 }
 
+// giveBack ends a loan of b: free again if its frame went out, dead
+// otherwise; its goroutine, waiting in next, goes on waiting or ends.
+func (ss *Session) giveBack(b *boundConn, ok bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	b.lent = false
+	if !ok {
+		b.dead = true
+	} else if !b.dead {
+		ss.free = append(ss.free, b)
+	}
+	ss.wake.Broadcast()
+}
+
+// watch marks b dead once its connection's client closes it or sends
+// anything (a bound connection carries nothing from the client after
+// the preamble; under TLS, a close_notify), so that no frame is sent
+// into a connection nobody reads and the place it holds is given back.
+// It reads the TCP socket itself, beneath any TLS, so that the read is
+// neither decrypted nor counted in a transfer's figures. It returns when
+// the connection closes.
+func (ss *Session) watch(b *boundConn) {
+	if tc, ok := b.d.tcp(); ok {
+		var one [1]byte
+		tc.Read(one[:]) // any outcome: data, EOF, reset or our own close
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	b.dead = true
+	ss.wake.Broadcast()
+}
+
 // enqueue puts t on the queue, to expire after ttl unless a connection
-// takes it first.
+// takes it first. With no connection bound (the last one gone since the
+// caller looked) it is errNotBound: the caller offers a ticket instead.
 func (ss *Session) enqueue(t *Transfer, ttl time.Duration) error {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.closed {
+	switch {
+	case ss.closed:
 		return ErrSessionClosed
+	case ss.conns == 0 || ss.draining:
+		return errNotBound
 	}
 	t.expiry = time.AfterFunc(ttl, func() {
 		if ss.remove(t) {
@@ -169,9 +207,12 @@ func (ss *Session) enqueue(t *Transfer, ttl time.Duration) error {
 		}
 	})
 	ss.queue = append(ss.queue, t)
-	ss.wake.Signal()
+	ss.wake.Broadcast() // a lent connection waits on wake too: Signal could pick it
 	return nil
 }
+
+// errNotBound is enqueue's answer when no connection is bound.
+var errNotBound = errors.New("no data connection is bound to the session")
 
 // remove takes t off the queue; it reports whether t was still queued
 // (no connection took it): whoever removes it finishes it.
@@ -231,17 +272,41 @@ func (ss *Session) bind(max int) bool {
 
 func (ss *Session) unbind() {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	ss.conns--
+	stranded := ss.strandedLocked()
+	ss.mu.Unlock()
+	finishAll(stranded, ErrClosed)
 }
 
 // drain lets the bound connections end once the queue is empty (the
-// server shuts down).
+// server shuts down). Transfers queued with no connection left to send
+// them end with ErrClosed.
 func (ss *Session) drain() {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	ss.draining = true
 	ss.wake.Broadcast()
+	stranded := ss.strandedLocked()
+	ss.mu.Unlock()
+	finishAll(stranded, ErrClosed)
+}
+
+// strandedLocked takes off the queue, and returns, what no bound
+// connection is left to send: all of it once the last connection of a
+// draining session is gone. Called with mu held.
+func (ss *Session) strandedLocked() []*Transfer {
+	if !ss.draining || ss.conns > 0 {
+		return nil
+	}
+	q := ss.queue
+	ss.queue = nil
+	return q
+}
+
+// finishAll ends transfers that never started with err.
+func finishAll(ts []*Transfer, err error) {
+	for _, t := range ts {
+		t.finish(Stats{Strategy: t.Strategy}, err)
+	}
 }
 
 // Close ends the session: its ticket binds no more connections, the
@@ -262,9 +327,7 @@ func (ss *Session) Close() {
 	ss.queue = nil
 	ss.wake.Broadcast()
 	ss.mu.Unlock()
-	for _, t := range queued {
-		t.finish(Stats{Strategy: t.Strategy}, ErrSessionClosed)
-	}
+	finishAll(queued, ErrSessionClosed)
 }
 
 // session finds the session a version 3 preamble's ticket names, or nil;

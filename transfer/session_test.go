@@ -90,10 +90,13 @@ func TestSessionFrames(t *testing.T) {
 func TestSessionQueue(t *testing.T) {
 	ts := startServer(t, Config{})
 	path, _ := writeFile(t, t.TempDir(), 1000)
-	ss, err := ts.OpenSession(SessionConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	big, _ := writeFile(t, t.TempDir(), 1<<20)
+	ss, _ := bound(t, ts)
+	// The one bound connection is busy (1 MiB at 64 KiB/s), so the
+	// transfers offered next wait in the queue.
+	busy := offerOn(t, ss, big, Source{RateLimit: 64 << 10}, 9)
+	defer busy.Cancel()
+	waitUntil(t, "the paced transfer to start", func() bool { return busy.Sent() > 0 })
 	expiring := offerOn(t, ss, path, Source{TicketTTL: 50 * time.Millisecond}, 1)
 	if _, err := expiring.Result(); !errors.Is(err, ErrTicketExpired) {
 		t.Errorf("a queued transfer past its TTL: %v, want %v", err, ErrTicketExpired)
@@ -108,11 +111,32 @@ func TestSessionQueue(t *testing.T) {
 	if _, err := left.Result(); !errors.Is(err, ErrSessionClosed) {
 		t.Errorf("a transfer queued when the session closed: %v, want %v", err, ErrSessionClosed)
 	}
+	busy.Cancel()
 	if v, n := verdictOf(t, ts.addr, appendPreambleVersion(nil, ProtocolVersionSession, ss.Ticket())); v != VerdictRefused || n != 0 {
 		t.Errorf("binding to a closed session: verdict %v and %d bytes, want %v and 0", v, n, VerdictRefused)
 	}
 	if got := ts.active.Load(); got != 0 {
 		t.Errorf("%d transfers still hold a place", got)
+	}
+}
+
+// TestSessionWithoutConnection: a session's offer made while no
+// connection is bound gets a ticket, as a Download's does, rather than
+// waiting in a queue nothing will take it from.
+func TestSessionWithoutConnection(t *testing.T) {
+	ts := startServer(t, Config{})
+	path, want := writeFile(t, t.TempDir(), 5000)
+	ss, err := ts.OpenSession(SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	tr := offerOn(t, ss, path, Source{}, 1)
+	if tr.Framed || ts.Pending() != 1 {
+		t.Fatalf("offer on a session with no connection: framed %v, %d tickets pending; want a ticket", tr.Framed, ts.Pending())
+	}
+	if _, got := ts.receiveFile(t, tr, t.TempDir(), ReceiveConfig{}); !bytes.Equal(got, want) {
+		t.Error("the ticket's bytes differ")
 	}
 }
 
@@ -140,7 +164,7 @@ func TestSessionFrameIntoDestination(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := ReceiveFrame(context.Background(), c, h, Splice, dst, ReceiveConfig{})
+		st, _, err := ReceiveFrame(context.Background(), c, h, Splice, dst, ReceiveConfig{})
 		if err != nil || st.Bytes != h.Length {
 			t.Fatalf("ReceiveFrame() = %d bytes, %v", st.Bytes, err)
 		}

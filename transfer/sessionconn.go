@@ -43,6 +43,7 @@ func (d *dataConn) serveSession(ss *Session) {
 		return
 	}
 	b := &boundConn{d: d}
+	go ss.watch(b) // ends when the connection closes, below
 	for t := ss.next(b); t != nil; t = ss.next(b) {
 		if !d.serveFrame(t) {
 			return
@@ -51,10 +52,18 @@ func (d *dataConn) serveSession(ss *Session) {
 }
 
 // serveFrame sends t as one frame: header, payload by t's strategy,
-// trailer. A failure, or t's cancellation, resets the connection, as a
-// failed transfer does on any data connection. It reports whether the
-// connection may carry the next frame.
+// trailer. A transfer cancelled before its header is finished without a
+// byte sent. A failure after the header, or a cancellation, ends the
+// connection with a FIN, not the reset other data connections get: the
+// frames before it, which their reports said were sent, must still
+// arrive, and the missing trailer already tells the receiver this frame
+// is not whole. It reports whether the connection may carry the next
+// frame.
 func (d *dataConn) serveFrame(t *Transfer) bool {
+	if t.ctx.Err() != nil {
+		t.finish(Stats{Strategy: t.Strategy}, context.Cause(t.ctx))
+		return true
+	}
 	t.peer, t.started = d.c.RemoteAddr().String(), true
 	if !t.probe {
 		d.cfg.Events.started()
@@ -83,10 +92,28 @@ func (d *dataConn) serveFrame(t *Transfer) bool {
 		err = d.writeTrailer(TrailerOK)
 	}
 	if tc, ok := d.tcp(); ok && err != nil {
-		tc.SetLinger(0) // reset: see serveTransfer
+		tc.CloseWrite()
 	}
 	t.finish(st, err)
 	return err == nil
+}
+
+// roomFor reports whether the socket's send buffer has room for n more
+// bytes now (SIOCOUTQ against SO_SNDBUF), so that a borrower's write of
+// a small frame does not wait on a connection whose earlier frame the
+// client is still reading.
+func (d *dataConn) roomFor(n int) bool {
+	rc, _, err := dataSocket(d.c)
+	if err != nil {
+		return false
+	}
+	ok := false
+	rc.Control(func(fd uintptr) {
+		queued, err1 := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+		size, err2 := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		ok = err1 == nil && err2 == nil && queued+n <= size/2
+	})
+	return ok
 }
 
 // smallFrameMax is the longest READ_WRITE frame sent with one write(2):

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 
@@ -36,11 +37,23 @@ func ReadFrameHeader(c net.Conn) (FrameHeader, error) {
 // its trailer, as Receive receives a transfer: measured, within
 // cfg.IdleTimeout, aborted when ctx ends. strategy is the sender's, for
 // the statistics. A frame of at most 64 KiB is read into a buffer, not
-// spliced. After an error the connection carries no more frames.
-func ReceiveFrame(ctx context.Context, c net.Conn, h FrameHeader, strategy Strategy, dst *fsroot.Destination, cfg ReceiveConfig) (Stats, error) {
+// spliced. It reports whether the connection can carry the next frame:
+// not after an error, nor when a cancellation touched it.
+func ReceiveFrame(ctx context.Context, c net.Conn, h FrameHeader, strategy Strategy, dst *fsroot.Destination, cfg ReceiveConfig) (Stats, bool, error) {
 	if h.Length <= smallFrameMax {
 		cfg.ReadWrite = true // one read, as the sender wrote it, beats socket -> pipe -> file
 	}
-	st, _, err := receiveOn(ctx, c, Ticket{Length: h.Length, Strategy: strategy}, dst, cfg, (*recvJob).trailer)
-	return st, err
+	return receiveOn(ctx, c, Ticket{Length: h.Length, Strategy: strategy}, dst, cfg, (*recvJob).trailer)
+}
+
+// SkipFrame reads and drops the payload and trailer of the frame h
+// heads, for a request the receiver has given up on, so that the frames
+// after it on the connection still arrive. It fails if the sender cut
+// the frame short (it does, for a cancelled request).
+func SkipFrame(c net.Conn, h FrameHeader) error {
+	n, err := io.CopyN(io.Discard, c, h.Length+1)
+	if err != nil {
+		return fmt.Errorf("%w: skipping frame %d: %d of %d bytes: %w", ErrShortTransfer, h.ID, n, h.Length+1, err)
+	}
+	return nil
 }

@@ -82,8 +82,9 @@ type TransferServiceClient interface {
 	DownloadTree(ctx context.Context, in *DownloadTreeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadTreeResponse], error)
 	// Session carries many transfers on one call. The client sends requests,
 	// each with an id of its own choosing; the server answers each with an
-	// offer, progress and a report (or a failure), every message carrying the
-	// id it answers. Requests run at once, up to the session's window, and
+	// offer (none for a framed transfer without a checksum: its frame says
+	// the length), progress and a report (or a failure), every message
+	// carrying the id it answers. Requests run at once, up to the session's window, and
 	// finish in any order; one that fails or is cancelled ends alone.
 	//
 	// The server's first message is SessionReady: its ticket binds data
@@ -267,8 +268,9 @@ type TransferServiceServer interface {
 	DownloadTree(*DownloadTreeRequest, grpc.ServerStreamingServer[DownloadTreeResponse]) error
 	// Session carries many transfers on one call. The client sends requests,
 	// each with an id of its own choosing; the server answers each with an
-	// offer, progress and a report (or a failure), every message carrying the
-	// id it answers. Requests run at once, up to the session's window, and
+	// offer (none for a framed transfer without a checksum: its frame says
+	// the length), progress and a report (or a failure), every message
+	// carrying the id it answers. Requests run at once, up to the session's window, and
 	// finish in any order; one that fails or is cancelled ends alone.
 	//
 	// The server's first message is SessionReady: its ticket binds data
