@@ -48,19 +48,7 @@ func TestClientKilledMidTransfer(t *testing.T) {
 			if _, err := io.ReadFull(r, make([]byte, 1<<20)); err != nil {
 				t.Fatalf("reading the pull's first MiB: %v\nstderr:\n%s", err, &pull.stderr)
 			}
-			d.awaitHoldings(t, "sending big.bin", releaseTimeout, func(h holdings) []string {
-				switch {
-				case !h.opens(big):
-					return []string{"without big.bin open"}
-				case s.flag == "mmap" && !h.mapsFile(big):
-					return []string{"without a mapping of big.bin"}
-				}
-				return nil
-			})
-			if err := pull.cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			<-pull.exited
+			killWhileSending(t, d, pull, big, s.flag)
 			d.awaitHoldings(t, "after its client was killed", releaseTimeout, func(h holdings) []string {
 				p := h.beyond(base, big)
 				if !finishedWithError.MatchString(d.Log.String()) {
@@ -72,6 +60,25 @@ func TestClientKilledMidTransfer(t *testing.T) {
 			sameBytes(t, "the next pull", []byte(res.stdout), small)
 		})
 	}
+}
+
+// killWhileSending waits until ferryd is sending big (open, and mapped
+// under mmap), then SIGKILLs the client pull and waits for it to exit.
+func killWhileSending(t *testing.T, d *ferryd, pull *ferryProc, big, strategy string) {
+	t.Helper()
+	d.awaitHoldings(t, "sending "+filepath.Base(big), releaseTimeout, func(h holdings) []string {
+		switch {
+		case !h.opens(big):
+			return []string{"without " + filepath.Base(big) + " open"}
+		case strategy == "mmap" && !h.mapsFile(big):
+			return []string{"without a mapping of " + filepath.Base(big)}
+		}
+		return nil
+	})
+	if err := pull.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-pull.exited
 }
 
 // finishedWithError matches ferryd's log line for a transfer that ended

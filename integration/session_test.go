@@ -121,19 +121,7 @@ func TestSessionClientKilled(t *testing.T) {
 
 			pull := startFerry(t, nil, "pull", "--server", d.Addr, "--concurrency", "1", "--strategy", s.flag, "--limit-rate", "1MiB",
 				"big.bin", "small.bin", t.TempDir())
-			d.awaitHoldings(t, "sending big.bin on a session", releaseTimeout, func(h holdings) []string {
-				switch {
-				case !h.opens(big):
-					return []string{"without big.bin open"}
-				case s.flag == "mmap" && !h.mapsFile(big):
-					return []string{"without a mapping of big.bin"}
-				}
-				return nil
-			})
-			if err := pull.cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			<-pull.exited
+			killWhileSending(t, d, pull, big, s.flag) // faults_test.go
 			d.awaitHoldings(t, "after its session's client was killed", releaseTimeout, func(h holdings) []string {
 				p := h.beyond(base, big)
 				if g := scrapeMetrics(t, m[1])["go_goroutines"]; g > goroutines {
