@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"os"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/fsroot"
@@ -10,12 +11,26 @@ import (
 	"github.com/ferrydev/ferry/transfer"
 )
 
-// downloadRequest is the Download call opts ask for.
-func downloadRequest(path string, opts DownloadOptions) *ferryv1.DownloadRequest {
+// downloadRequest is the Download call into dest that opts ask for.
+func downloadRequest(path, dest string, opts DownloadOptions) *ferryv1.DownloadRequest {
 	return &ferryv1.DownloadRequest{
 		Path: path, Offset: opts.Offset, Length: opts.Length, Strategy: opts.Strategy,
-		Checksum: opts.Checksum, InlineMax: opts.InlineMax, RateLimit: opts.RateLimit,
+		Checksum: opts.Checksum, InlineMax: opts.InlineMax, RateLimit: opts.RateLimit, Sink: sinkOf(dest),
 	}
+}
+
+// sinkOf tells the server what a receiver into dest does with the bytes,
+// for its choice of strategy: standard output ("-") and anything that is
+// not a regular file or a new name (/dev/null, a FIFO) pass them on;
+// everything else lands a file.
+func sinkOf(dest string) ferryv1.Sink {
+	if dest == "-" || dest == os.DevNull {
+		return ferryv1.Sink_SINK_STREAM
+	}
+	if fi, err := os.Stat(dest); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		return ferryv1.Sink_SINK_STREAM
+	}
+	return ferryv1.Sink_SINK_FILE
 }
 
 // expectChecksum returns the checksum the offer promises, when req asked

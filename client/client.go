@@ -216,7 +216,7 @@ func (c *Client) Download(ctx context.Context, path, dest string, opts DownloadO
 	if opts.Streams > 1 && dest == "-" {
 		return nil, errStdoutStreams
 	}
-	req := downloadRequest(path, opts)
+	req := downloadRequest(path, dest, opts)
 	if !opts.Resume {
 		if opts.Streams > 1 {
 			return c.downloadParts(ctx, req, dest, nil, opts)
@@ -251,7 +251,8 @@ func (c *Client) DownloadTo(ctx context.Context, path string, dst *fsroot.Destin
 	if opts.Resume {
 		return nil, errors.New("ferry: DownloadTo cannot resume")
 	}
-	req := downloadRequest(path, opts)
+	req := downloadRequest(path, dst.Path, opts)
+	req.Sink = ferryv1.Sink_SINK_FILE // dst lands a file, wherever its name points
 	if opts.Streams > 1 {
 		return c.downloadParts(ctx, req, dst.Path, dst, opts)
 	}

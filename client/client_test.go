@@ -257,3 +257,44 @@ func TestIdleClientDoesNotLockOthersOut(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadSaysItsSink: the client tells the server what it does with
+// the bytes, and the measuring auto files a large transfer under that
+// sink: /dev/null and standard output pass the bytes on, a path lands a
+// file. The report's size class names the one the server used, for a
+// Download and for a session's Get.
+func TestDownloadSaysItsSink(t *testing.T) {
+	cfg := service.Config{Data: transfer.Config{Auto: transfer.AutoMeasure, AutoExploreEvery: -1}}
+	c := startNode(t, cfg, randomBytes(16<<20))
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	for dest, want := range map[string]string{
+		os.DevNull:                   "[16 MiB, 256 MiB) loopback, to a stream",
+		filepath.Join(dir, "landed"): "[16 MiB, 256 MiB) loopback, to a file",
+	} {
+		rep, err := c.Download(ctx, "src", dest, client.DownloadOptions{})
+		if err != nil {
+			t.Fatalf("Download to %s: %v", dest, err)
+		}
+		if got := rep.GetAuto().GetSizeClass(); got != want {
+			t.Errorf("Download to %s: size class %q, want %q", dest, got, want)
+		}
+	}
+	s, err := c.OpenSession(ctx, client.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for dest, want := range map[string]string{
+		os.DevNull:                    "[16 MiB, 256 MiB) loopback, to a stream",
+		filepath.Join(dir, "session"): "[16 MiB, 256 MiB) loopback, to a file",
+	} {
+		rep, err := s.Download(ctx, "src", dest, client.GetOptions{})
+		if err != nil {
+			t.Fatalf("session Download to %s: %v", dest, err)
+		}
+		if got := rep.GetAuto().GetSizeClass(); got != want {
+			t.Errorf("session Download to %s: size class %q, want %q", dest, got, want)
+		}
+	}
+}

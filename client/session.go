@@ -237,7 +237,8 @@ func (s *Session) Download(ctx context.Context, path, dest string, opts GetOptio
 // and sends its request. On error the place is given back.
 func (s *Session) start(path, dest string, opts GetOptions) (*call, error) {
 	req := &ferryv1.GetRequest{Id: s.ids.Add(1), Path: path, Offset: opts.Offset, Length: opts.Length,
-		Strategy: opts.Strategy, Checksum: opts.Checksum, RateLimit: opts.RateLimit, InlineMax: opts.InlineMax}
+		Strategy: opts.Strategy, Checksum: opts.Checksum, RateLimit: opts.RateLimit, InlineMax: opts.InlineMax,
+		Sink: sinkOf(dest)}
 	dst, err := fsroot.CreateDestination(dest)
 	if err != nil {
 		<-s.slots

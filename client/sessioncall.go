@@ -145,7 +145,8 @@ func receivedOf(st transfer.Stats, err error) received { return received{st, err
 func (cl *call) downloadRequest() *ferryv1.DownloadRequest {
 	r := cl.req
 	return &ferryv1.DownloadRequest{Path: r.GetPath(), Offset: r.GetOffset(), Length: r.GetLength(),
-		Strategy: r.GetStrategy(), Checksum: r.GetChecksum(), RateLimit: r.GetRateLimit(), InlineMax: r.GetInlineMax()}
+		Strategy: r.GetStrategy(), Checksum: r.GetChecksum(), RateLimit: r.GetRateLimit(), InlineMax: r.GetInlineMax(),
+		Sink: r.GetSink()}
 }
 
 // checkLength refuses length bytes past the request, MaxBytes or the

@@ -278,7 +278,8 @@ func (r *sessionRun) stop() {
 // session has one, behind a ticket otherwise.
 func (r *sessionRun) offer(ctx context.Context, g *ferryv1.GetRequest) (*transfer.Transfer, error) {
 	req := &ferryv1.DownloadRequest{Path: g.GetPath(), Offset: g.GetOffset(), Length: g.GetLength(),
-		Strategy: g.GetStrategy(), Checksum: g.GetChecksum(), RateLimit: g.GetRateLimit(), InlineMax: g.GetInlineMax()}
+		Strategy: g.GetStrategy(), Checksum: g.GetChecksum(), RateLimit: g.GetRateLimit(), InlineMax: g.GetInlineMax(),
+		Sink: g.GetSink()}
 	via := r.s.data.Offer
 	if r.ss.Bound() > 0 {
 		via = func(src transfer.Source) (*transfer.Transfer, error) { return r.ss.Offer(src, g.GetId()) }

@@ -153,7 +153,7 @@ func (s *transferService) offerWith(ctx context.Context, req *ferryv1.DownloadRe
 	t, err := offerFn(transfer.Source{
 		File: f, Path: f.Name(), Offset: int64(req.GetOffset()), Length: int64(req.GetLength()), Strategy: strategy,
 		ClientIP: clientIP(ctx), RateLimit: rateLimit(req.GetRateLimit()),
-		Checksum: sum, InlineMax: inlineMax(req.GetInlineMax()), Context: ctx,
+		Checksum: sum, InlineMax: inlineMax(req.GetInlineMax()), Context: ctx, Sink: apiconv.FromSink(req.GetSink()),
 	})
 	if err != nil {
 		f.Close()

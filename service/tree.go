@@ -109,6 +109,7 @@ func (s *transferService) treeSource(ctx context.Context, req *ferryv1.DownloadT
 	return transfer.Source{
 		Strategy: strategy, ClientIP: clientIP(ctx), RateLimit: rateLimit(req.GetRateLimit()),
 		Checksum: sum, InlineMax: inlineMax(req.GetInlineMax()), Context: ctx,
+		Sink: transfer.SinkFile, // a tree's receiver lands every file
 		// Queued offers wait behind the files in flight, which may take
 		// longer than a ticket's lifetime; wait watches for a stall
 		// instead, and the call's end revokes them all.

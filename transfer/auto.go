@@ -61,6 +61,27 @@ func (n Network) String() string {
 	return "network"
 }
 
+// Sink is what the receiver does with the bytes, as its client says
+// (Source.Sink). A receiver writing to its disk holds every strategy to
+// the disk's pace, so a strategy's figures from such receivers say little
+// of how it does for one that passes the bytes on, and the other way
+// round: from liveFrom up, where transfers are measured live, the two are
+// measured apart. Smaller classes keep the probe's figures and do not
+// tell them apart.
+type Sink uint8
+
+const (
+	SinkFile   Sink = iota // lands a file on its disk; also what a client that says nothing gets
+	SinkStream             // passes the bytes on: standard output, a pipe, /dev/null
+)
+
+func (k Sink) String() string {
+	if k == SinkStream {
+		return "stream"
+	}
+	return "file"
+}
+
 // AutoChoice is how a transfer's strategy was chosen.
 type AutoChoice struct {
 	// ChosenByServer is true when the request left the strategy to the
@@ -69,8 +90,8 @@ type AutoChoice struct {
 	// Exploration is true when the server sent this transfer with another
 	// strategy than its current pick, to keep measuring that one.
 	Exploration bool
-	// Class names the size class and network, e.g. "[16 MiB, 256 MiB)
-	// loopback".
+	// Class names the size class, network and, from liveFrom, sink, e.g.
+	// "[16 MiB, 256 MiB) loopback, to a file".
 	Class string
 }
 
@@ -87,6 +108,8 @@ type StrategyCost struct {
 type AutoClass struct {
 	Min, Below int64 // bytes; Below 0 means no bound
 	Network    Network
+	Sink       Sink
+	BySink     bool // the class is one sink's (from liveFrom); false: both sinks share it
 	Pick       Strategy
 	Reason     string
 	Costs      []StrategyCost
@@ -122,6 +145,7 @@ type chooser struct {
 type classKey struct {
 	size int // index into the boundaries: 0 .. len(sizeClasses)
 	net  Network
+	sink Sink // SinkFile in the classes below liveFrom, which share it
 }
 
 type classCosts struct {
@@ -151,12 +175,38 @@ func newChooser(supported []Strategy, fixed func(int64) []Strategy, every int) *
 	}
 }
 
-func classOf(length int64, net Network) classKey {
+func classOf(length int64, net Network, sink Sink) classKey {
 	i := 0
 	for i < len(sizeClasses) && length >= sizeClasses[i] {
 		i++
 	}
-	return classKey{size: i, net: net}
+	k := classKey{size: i, net: net}
+	if k.bySink() {
+		k.sink = sink
+	}
+	return k
+}
+
+// bySink reports whether the class is measured apart per sink: the
+// classes of liveFrom and up.
+func (k classKey) bySink() bool {
+	min, _ := k.bounds()
+	return min >= liveFrom
+}
+
+// keys lists every class: by size, then network, then sink.
+func keys() []classKey {
+	var out []classKey
+	for _, net := range []Network{Loopback, Remote} {
+		for size := range len(sizeClasses) + 1 {
+			k := classKey{size: size, net: net}
+			out = append(out, k)
+			if k.bySink() {
+				out = append(out, classKey{size: size, net: net, sink: SinkStream})
+			}
+		}
+	}
+	return out
 }
 
 // bounds returns the class's byte range; below 0 means no bound.
@@ -170,15 +220,14 @@ func (k classKey) bounds() (min, below int64) {
 	return min, below
 }
 
-func (k classKey) String() string { return classNames[k.net][k.size] }
+func (k classKey) String() string { return classNames[k] }
 
 // classNames are the classes' names, made once: an Auto offer reports its
 // class and should not format it.
-var classNames = func() (names [2][]string) {
-	for _, net := range []Network{Loopback, Remote} {
-		for size := range len(sizeClasses) + 1 {
-			names[net] = append(names[net], classKey{size: size, net: net}.name())
-		}
+var classNames = func() map[classKey]string {
+	names := make(map[classKey]string)
+	for _, k := range keys() {
+		names[k] = k.name()
 	}
 	return names
 }()
@@ -189,7 +238,11 @@ func (k classKey) name() string {
 	if below > 0 {
 		hi = sizeName(below)
 	}
-	return fmt.Sprintf("[%s, %s) %v", sizeName(min), hi, k.net)
+	name := fmt.Sprintf("[%s, %s) %v", sizeName(min), hi, k.net)
+	if k.bySink() {
+		name += ", to a " + k.sink.String()
+	}
+	return name
 }
 
 func sizeName(n int64) string {
@@ -203,9 +256,9 @@ func sizeName(n int64) string {
 }
 
 // choose picks the strategy for an Auto transfer of length bytes to a
-// receiver on net.
-func (c *chooser) choose(length int64, net Network) (Strategy, AutoChoice) {
-	k := classOf(length, net)
+// receiver on net that puts the bytes in sink.
+func (c *chooser) choose(length int64, net Network, sink Sink) (Strategy, AutoChoice) {
+	k := classOf(length, net, sink)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cc := c.class(k)
@@ -244,8 +297,10 @@ func (c *chooser) usable() []Strategy {
 
 // pick returns the class's best measured strategy, or, with nothing
 // measured in it, the first usable one of the fixed order; the reason
-// says which. A remote class with no figures of its own borrows the
-// loopback class's: the best guess until its own come in.
+// says which. A class with no figures of its own borrows those of its
+// neighbours, the best guess until its own come in: the other sink's on
+// the same network, then loopback's with the same sink, then loopback's
+// with the other.
 func (c *chooser) pick(k classKey, length int64) (Strategy, string) {
 	usable := c.usable()
 	if len(usable) == 0 {
@@ -254,9 +309,9 @@ func (c *chooser) pick(k classKey, length int64) (Strategy, string) {
 	if st, reason, ok := c.best(k, usable); ok {
 		return st, reason
 	}
-	if k.net == Remote {
-		if st, reason, ok := c.best(classKey{size: k.size, net: Loopback}, usable); ok {
-			return st, "nothing measured across a network yet; on loopback, " + reason
+	for _, n := range k.neighbours() {
+		if st, reason, ok := c.best(n, usable); ok {
+			return st, "nothing measured in this class yet; " + n.String() + ": " + reason
 		}
 	}
 	for _, st := range c.fixed(length) {
@@ -265,6 +320,25 @@ func (c *chooser) pick(k classKey, length int64) (Strategy, string) {
 		}
 	}
 	return usable[0], "nothing measured yet"
+}
+
+// neighbours are the classes whose figures k borrows while it has none,
+// nearest first.
+func (k classKey) neighbours() []classKey {
+	var out []classKey
+	other := k
+	other.sink = SinkFile + SinkStream - k.sink
+	if k.bySink() {
+		out = append(out, other)
+	}
+	if k.net == Remote {
+		k.net, other.net = Loopback, Loopback
+		out = append(out, k)
+		if k.bySink() {
+			out = append(out, other)
+		}
+	}
+	return out
 }
 
 // best is the usable strategy with the highest measured rate in the
@@ -332,20 +406,20 @@ func (c *chooser) stalest(k classKey, pick Strategy) (Strategy, bool) {
 // observe keeps a live transfer's figures (the sender's), when the
 // transfer is long enough for them to say how fast it was delivered
 // (liveFrom).
-func (c *chooser) observe(length int64, net Network, st Stats, at time.Time) {
+func (c *chooser) observe(length int64, net Network, sink Sink, st Stats, at time.Time) {
 	if length >= liveFrom {
-		c.record(length, net, st, at)
+		c.record(length, net, sink, st, at)
 	}
 }
 
 // record keeps figures of a transfer of a class: bytes over the copy
 // loop's time, and CPU per GiB when the loop was thread-measured. Paced
 // transfers say nothing of a strategy's speed and are left out.
-func (c *chooser) record(length int64, net Network, st Stats, at time.Time) {
+func (c *chooser) record(length int64, net Network, sink Sink, st Stats, at time.Time) {
 	if st.Bytes <= 0 || st.Duration <= 0 || st.RateLimit > 0 {
 		return
 	}
-	k := classOf(length, net)
+	k := classOf(length, net, sink)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cc := c.class(k)
@@ -405,40 +479,38 @@ func (s *samples) median(f func(*samples, int) float64) float64 {
 
 func rateName(r float64) string { return fmt.Sprintf("%.2f GB/s", r/1e9) }
 
-// policy is the chooser's table: every class of both networks, with the
-// pick for a transfer of the class's lower bound.
+// policy is the chooser's table: every class of both networks (and, from
+// liveFrom, both sinks), with the pick for a transfer of the class's
+// lower bound.
 func (c *chooser) policy() []AutoClass {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []AutoClass
-	for _, net := range []Network{Loopback, Remote} {
-		for size := range len(sizeClasses) + 1 {
-			k := classKey{size: size, net: net}
-			min, below := k.bounds()
-			pick, reason := c.pick(k, min)
-			ac := AutoClass{Min: min, Below: below, Network: net, Pick: pick, Reason: reason}
-			for _, st := range c.support {
-				sc := StrategyCost{Strategy: st, Failed: c.failed[st]}
-				if s := c.classes[k]; s != nil && s.samples[st] != nil {
-					sm := s.samples[st]
-					sc.Samples = sm.n
-					sc.Rate = sm.median(func(s *samples, i int) float64 { return s.rate[i] })
-					sc.CPUPerGB = sm.median(func(s *samples, i int) float64 { return s.cpu[i] })
-				}
-				ac.Costs = append(ac.Costs, sc)
+	for _, k := range keys() {
+		min, below := k.bounds()
+		pick, reason := c.pick(k, min)
+		ac := AutoClass{Min: min, Below: below, Network: k.net, Sink: k.sink, BySink: k.bySink(), Pick: pick, Reason: reason}
+		for _, st := range c.support {
+			sc := StrategyCost{Strategy: st, Failed: c.failed[st]}
+			if s := c.classes[k]; s != nil && s.samples[st] != nil {
+				sm := s.samples[st]
+				sc.Samples = sm.n
+				sc.Rate = sm.median(func(s *samples, i int) float64 { return s.rate[i] })
+				sc.CPUPerGB = sm.median(func(s *samples, i int) float64 { return s.cpu[i] })
 			}
-			out = append(out, ac)
+			ac.Costs = append(ac.Costs, sc)
 		}
+		out = append(out, ac)
 	}
 	return out
 }
 
 // pickFor is the current pick for a transfer of length bytes to a
-// receiver on net, without exploring.
-func (c *chooser) pickFor(length int64, net Network) (Strategy, string) {
+// receiver on net that puts them in sink, without exploring.
+func (c *chooser) pickFor(length int64, net Network, sink Sink) (Strategy, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.pick(classOf(length, net), length)
+	return c.pick(classOf(length, net, sink), length)
 }
 
 // snapshot is the chooser's AutoPolicy.

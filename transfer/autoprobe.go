@@ -19,7 +19,9 @@ import (
 // interleaved, through this Server's own data path over loopback to a
 // receiver in the same process that discards the bytes (splicing into
 // /dev/null, as a real receiver does), and records what the receiver
-// saw: the time from dialling to the last byte delivered. The probe's
+// saw: the time from dialling to the last byte delivered. Its figures are
+// those of a receiver that passes the bytes on (SinkStream); the classes
+// of receivers that land files borrow them until their own come in. The probe's
 // transfers never leave the host, so neither Config.MaxRate nor
 // Config.FlowRate paces them: paced, every strategy would measure the
 // same. It runs in the background:
@@ -89,7 +91,7 @@ func (s *Server) probe(dir string, calls map[string]int64) error {
 					return fmt.Errorf("%v, %d bytes: %w", st, pr.length, err)
 				}
 				for _, l := range pr.seed {
-					s.auto.record(l, Loopback, got, time.Now())
+					s.auto.record(l, Loopback, SinkStream, got, time.Now())
 				}
 			}
 		}

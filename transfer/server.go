@@ -114,11 +114,11 @@ func (s *Server) AutoSmallBelow() int64 { return s.cfg.autoSmallBelow() }
 // ChooseFor is Choose for a transfer of length bytes. With the fixed
 // order (AutoFixed), Auto follows Config.SmallPreference under
 // Config.AutoSmallBelow, Config.Preference from there up; measuring
-// (AutoMeasure), it is the current pick for a loopback receiver, with no
-// exploration.
+// (AutoMeasure), it is the current pick for a loopback receiver that
+// lands a file, with no exploration.
 func (s *Server) ChooseFor(want Strategy, length int64) (Strategy, error) {
 	if want == Auto && s.auto != nil {
-		st, _ := s.auto.pickFor(length, Loopback)
+		st, _ := s.auto.pickFor(length, Loopback, SinkFile)
 		return st, nil
 	}
 	if want == Auto {
@@ -168,6 +168,9 @@ type Source struct {
 	// Context bounds the checksum's hashing. nil means
 	// context.Background().
 	Context context.Context
+	// Sink is what the receiver does with the bytes, as its client says:
+	// the measuring Auto keeps large transfers' figures apart per sink.
+	Sink Sink
 }
 
 // Offer registers a transfer of src and mints its ticket. On success the
@@ -243,7 +246,7 @@ func (s *Server) offerVia(src Source, probe bool, ss *Session, id uint64) (*Tran
 // how.
 func (s *Server) choose(src Source, length int64) (Strategy, AutoChoice, error) {
 	if src.Strategy == Auto && s.auto != nil {
-		st, choice := s.auto.choose(length, networkOf(src.ClientIP))
+		st, choice := s.auto.choose(length, networkOf(src.ClientIP), src.Sink)
 		return st, choice, nil
 	}
 	st, err := s.ChooseFor(src.Strategy, length)
@@ -324,7 +327,7 @@ func (s *Server) newTransfer(src Source, strategy Strategy, size, length int64) 
 	if src.ClientIP.IsValid() {
 		t.peer = src.ClientIP.Unmap().String()
 	}
-	t.net = networkOf(src.ClientIP)
+	t.net, t.sink = networkOf(src.ClientIP), src.Sink
 	t.ctx, t.cancel = context.WithCancelCause(s.ctx)
 	return t
 }

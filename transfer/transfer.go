@@ -41,6 +41,7 @@ type Transfer struct {
 
 	probe bool    // a start-up probe's transfer: not logged, counted or measured
 	net   Network // where the client is, for Auto's figures
+	sink  Sink    // what the client does with the bytes, likewise
 
 	file   *os.File
 	client netip.Addr // with BindDataToClient, the only source its ticket is good from
@@ -110,7 +111,7 @@ func (t *Transfer) finish(st Stats, err error) {
 		// Kernel-paced connections (FlowRate) run at the pace, whatever
 		// the strategy: no figure of it.
 		if auto := t.srv.auto; auto != nil && err == nil && !t.Inline && !t.probe && t.srv.cfg.FlowRate == 0 {
-			auto.observe(t.Length, t.net, st, time.Now())
+			auto.observe(t.Length, t.net, t.sink, st, time.Now())
 		}
 		if !t.probe {
 			f := Finish{ID: t.ID, Path: t.Path, Peer: t.peer, Started: t.started, Stats: st, Outcome: outcomeOf(err), Err: err}

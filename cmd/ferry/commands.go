@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
@@ -253,11 +254,20 @@ func printAuto(out io.Writer, p *ferryv1.AutoPolicy) {
 	}
 	fmt.Fprintf(out, "auto:             measured (seed: %s, explores %.0f%% of auto transfers)\n  objective: %s\n",
 		safe(p.GetSeed()), 100*p.GetExploreShare(), safe(p.GetObjective()))
+	var labels []string
+	width := 0
 	for _, c := range p.GetClasses() {
 		hi := "∞"
 		if c.GetBelowBytes() > 0 {
 			hi = humanBytes(c.GetBelowBytes())
 		}
+		label := fmt.Sprintf("%-8s [%s, %s)", safe(c.GetNetwork()), humanBytes(c.GetMinBytes()), hi)
+		if c.GetSink() != "" {
+			label += " to a " + safe(c.GetSink())
+		}
+		labels, width = append(labels, label+":"), max(width, utf8.RuneCountInString(label)+1)
+	}
+	for i, c := range p.GetClasses() {
 		var costs []string
 		for _, sc := range c.GetCosts() {
 			v := "-"
@@ -269,8 +279,7 @@ func printAuto(out io.Writer, p *ferryv1.AutoPolicy) {
 			}
 			costs = append(costs, strategyName(sc.GetStrategy())+" "+v)
 		}
-		fmt.Fprintf(out, "  %-8s [%s, %s): %-10s MEASURED %s\n", safe(c.GetNetwork()), humanBytes(c.GetMinBytes()), hi,
-			strategyName(c.GetPick()), strings.Join(costs, ", "))
+		fmt.Fprintf(out, "  %-*s %-10s MEASURED %s\n", width, labels[i], strategyName(c.GetPick()), strings.Join(costs, ", "))
 	}
 }
 

@@ -43,6 +43,15 @@ func FromStrategy(s ferryv1.Strategy) (transfer.Strategy, error) {
 	return 0, fmt.Errorf("unknown strategy %d", int32(s))
 }
 
+// FromSink maps what the receiver does with the bytes. It is a hint, so a
+// value this server does not know counts as a file, as an unset one does.
+func FromSink(k ferryv1.Sink) transfer.Sink {
+	if k == ferryv1.Sink_SINK_STREAM {
+		return transfer.SinkStream
+	}
+	return transfer.SinkFile
+}
+
 // Stats maps one side's statistics.
 func Stats(st transfer.Stats) *ferryv1.TransferStats {
 	sys := make(map[string]uint64, len(st.Syscalls))
@@ -142,6 +151,9 @@ func AutoPolicy(p transfer.AutoPolicy) *ferryv1.AutoPolicy {
 		ac := &ferryv1.AutoClass{
 			MinBytes: uint64(c.Min), BelowBytes: uint64(c.Below), Network: c.Network.String(),
 			Pick: Strategy(c.Pick), Reason: c.Reason,
+		}
+		if c.BySink {
+			ac.Sink = c.Sink.String()
 		}
 		for _, sc := range c.Costs {
 			ac.Costs = append(ac.Costs, &ferryv1.StrategyCost{

@@ -229,13 +229,18 @@ type RoundPicks struct {
 }
 
 // classLabel names a size class as the reports do: "[8 MiB, ∞)
-// loopback".
-func classLabel(minBytes, below uint64, network string) string {
+// loopback", and "[16 MiB, ∞) loopback, to a file" for a class the
+// server keeps apart per sink.
+func classLabel(minBytes, below uint64, network, sink string) string {
 	hi := "∞"
 	if below > 0 {
 		hi = FormatSize(int64(below))
 	}
-	return strings.TrimSpace("[" + FormatSize(int64(minBytes)) + ", " + hi + ") " + network)
+	label := strings.TrimSpace("[" + FormatSize(int64(minBytes)) + ", " + hi + ") " + network)
+	if sink != "" {
+		label += ", to a " + sink
+	}
+	return label
 }
 
 // policyOf converts what GetCapabilities said; nil policy: a note.
@@ -247,7 +252,7 @@ func policyOf(server string, p *ferryv1.AutoPolicy) *AutoPolicy {
 	}
 	ap.Objective, ap.ExploreShare, ap.Seed = p.GetObjective(), p.GetExploreShare(), p.GetSeed()
 	for _, c := range p.GetClasses() {
-		ac := AutoClass{Class: classLabel(c.GetMinBytes(), c.GetBelowBytes(), c.GetNetwork()), Network: c.GetNetwork(),
+		ac := AutoClass{Class: classLabel(c.GetMinBytes(), c.GetBelowBytes(), c.GetNetwork(), c.GetSink()), Network: c.GetNetwork(),
 			Pick: strategyName(c.GetPick()), Reason: c.GetReason()}
 		for _, sc := range c.GetCosts() {
 			ac.Costs = append(ac.Costs, StrategyCost{Strategy: strategyName(sc.GetStrategy()), Samples: sc.GetSamples(),

@@ -105,14 +105,16 @@ func TestClassLabel(t *testing.T) {
 	for _, tc := range []struct {
 		min, below uint64
 		network    string
+		sink       string
 		want       string
 	}{
-		{0, 8 << 20, "", "[0 B, 8 MiB)"},
-		{8 << 20, 0, "loopback", "[8 MiB, ∞) loopback"},
-		{64 << 10, 1 << 20, "network", "[64 KiB, 1 MiB) network"},
+		{0, 8 << 20, "", "", "[0 B, 8 MiB)"},
+		{8 << 20, 0, "loopback", "", "[8 MiB, ∞) loopback"},
+		{64 << 10, 1 << 20, "network", "", "[64 KiB, 1 MiB) network"},
+		{16 << 20, 256 << 20, "loopback", "stream", "[16 MiB, 256 MiB) loopback, to a stream"},
 	} {
-		if got := classLabel(tc.min, tc.below, tc.network); got != tc.want {
-			t.Errorf("classLabel(%d, %d, %q) = %q, want %q", tc.min, tc.below, tc.network, got, tc.want)
+		if got := classLabel(tc.min, tc.below, tc.network, tc.sink); got != tc.want {
+			t.Errorf("classLabel(%d, %d, %q, %q) = %q, want %q", tc.min, tc.below, tc.network, tc.sink, got, tc.want)
 		}
 	}
 }

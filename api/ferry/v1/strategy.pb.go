@@ -85,6 +85,65 @@ func (Strategy) EnumDescriptor() ([]byte, []int) {
 	return file_ferry_v1_strategy_proto_rawDescGZIP(), []int{0}
 }
 
+// Sink is what the receiver does with the bytes, as its client says. The
+// server's measuring auto keeps its figures for large transfers apart per
+// sink: a receiver that waits on its disk holds every strategy to the
+// disk's pace and hides the differences a fast receiver shows, so figures
+// from one kind say little of the other. It is a hint for that choice
+// only; nothing else depends on it.
+type Sink int32
+
+const (
+	// Not said: counted as SINK_FILE.
+	Sink_SINK_UNSPECIFIED Sink = 0
+	// The receiver lands the bytes in a file on its own disk.
+	Sink_SINK_FILE Sink = 1
+	// The receiver passes the bytes on without a file of its own: standard
+	// output, a pipe, a socket or /dev/null.
+	Sink_SINK_STREAM Sink = 2
+)
+
+// Enum value maps for Sink.
+var (
+	Sink_name = map[int32]string{
+		0: "SINK_UNSPECIFIED",
+		1: "SINK_FILE",
+		2: "SINK_STREAM",
+	}
+	Sink_value = map[string]int32{
+		"SINK_UNSPECIFIED": 0,
+		"SINK_FILE":        1,
+		"SINK_STREAM":      2,
+	}
+)
+
+func (x Sink) Enum() *Sink {
+	p := new(Sink)
+	*p = x
+	return p
+}
+
+func (x Sink) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Sink) Descriptor() protoreflect.EnumDescriptor {
+	return file_ferry_v1_strategy_proto_enumTypes[1].Descriptor()
+}
+
+func (Sink) Type() protoreflect.EnumType {
+	return &file_ferry_v1_strategy_proto_enumTypes[1]
+}
+
+func (x Sink) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Sink.Descriptor instead.
+func (Sink) EnumDescriptor() ([]byte, []int) {
+	return file_ferry_v1_strategy_proto_rawDescGZIP(), []int{1}
+}
+
 var File_ferry_v1_strategy_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_strategy_proto_rawDesc = "" +
@@ -95,7 +154,11 @@ const file_ferry_v1_strategy_proto_rawDesc = "" +
 	"\x13STRATEGY_READ_WRITE\x10\x01\x12\x11\n" +
 	"\rSTRATEGY_MMAP\x10\x02\x12\x15\n" +
 	"\x11STRATEGY_SENDFILE\x10\x03\x12\x13\n" +
-	"\x0fSTRATEGY_SPLICE\x10\x04B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
+	"\x0fSTRATEGY_SPLICE\x10\x04*<\n" +
+	"\x04Sink\x12\x14\n" +
+	"\x10SINK_UNSPECIFIED\x10\x00\x12\r\n" +
+	"\tSINK_FILE\x10\x01\x12\x0f\n" +
+	"\vSINK_STREAM\x10\x02B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
 
 var (
 	file_ferry_v1_strategy_proto_rawDescOnce sync.Once
@@ -109,9 +172,10 @@ func file_ferry_v1_strategy_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_strategy_proto_rawDescData
 }
 
-var file_ferry_v1_strategy_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ferry_v1_strategy_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_ferry_v1_strategy_proto_goTypes = []any{
 	(Strategy)(0), // 0: ferry.v1.Strategy
+	(Sink)(0),     // 1: ferry.v1.Sink
 }
 var file_ferry_v1_strategy_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -131,7 +195,7 @@ func file_ferry_v1_strategy_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_strategy_proto_rawDesc), len(file_ferry_v1_strategy_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   0,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -284,7 +284,11 @@ type AutoClass struct {
 	Costs []*StrategyCost `protobuf:"bytes,5,rep,name=costs,proto3" json:"costs,omitempty"`
 	// Where the receiver is: "loopback" (this host) or "network". Loopback
 	// hides zero-copy's saving, so the two are measured apart.
-	Network       string `protobuf:"bytes,6,opt,name=network,proto3" json:"network,omitempty"`
+	Network string `protobuf:"bytes,6,opt,name=network,proto3" json:"network,omitempty"`
+	// What the receiver does with the bytes: "file" or "stream" (see Sink),
+	// for the classes whose transfers are measured live; empty for the
+	// smaller classes, whose figures come from the start-up probe alone.
+	Sink          string `protobuf:"bytes,7,opt,name=sink,proto3" json:"sink,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -357,6 +361,13 @@ func (x *AutoClass) GetCosts() []*StrategyCost {
 func (x *AutoClass) GetNetwork() string {
 	if x != nil {
 		return x.Network
+	}
+	return ""
+}
+
+func (x *AutoClass) GetSink() string {
+	if x != nil {
+		return x.Sink
 	}
 	return ""
 }
@@ -600,7 +611,10 @@ type DownloadRequest struct {
 	// The client accepts the bytes inside the offer (Offer.data) when the
 	// range is at most this many bytes: no data connection at all. The server
 	// caps it at its own limit (64 KiB); 0 means never inline.
-	InlineMax     uint64 `protobuf:"varint,7,opt,name=inline_max,json=inlineMax,proto3" json:"inline_max,omitempty"`
+	InlineMax uint64 `protobuf:"varint,7,opt,name=inline_max,json=inlineMax,proto3" json:"inline_max,omitempty"`
+	// What the receiver does with the bytes: a hint for the server's own
+	// choice of strategy (see Sink). Ferry's clients set it themselves.
+	Sink          Sink `protobuf:"varint,8,opt,name=sink,proto3,enum=ferry.v1.Sink" json:"sink,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -682,6 +696,13 @@ func (x *DownloadRequest) GetInlineMax() uint64 {
 		return x.InlineMax
 	}
 	return 0
+}
+
+func (x *DownloadRequest) GetSink() Sink {
+	if x != nil {
+		return x.Sink
+	}
+	return Sink_SINK_UNSPECIFIED
 }
 
 // DownloadResponse is one event of a Download stream: an offer first, then
@@ -1666,7 +1687,9 @@ type GetRequest struct {
 	RateLimit uint64 `protobuf:"varint,7,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
 	// Accept the bytes inside the offer when the range is at most this many
 	// bytes (the server caps it at 64 KiB); 0 means never inline.
-	InlineMax     uint64 `protobuf:"varint,8,opt,name=inline_max,json=inlineMax,proto3" json:"inline_max,omitempty"`
+	InlineMax uint64 `protobuf:"varint,8,opt,name=inline_max,json=inlineMax,proto3" json:"inline_max,omitempty"`
+	// What the receiver does with the bytes (see Sink).
+	Sink          Sink `protobuf:"varint,9,opt,name=sink,proto3,enum=ferry.v1.Sink" json:"sink,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1755,6 +1778,13 @@ func (x *GetRequest) GetInlineMax() uint64 {
 		return x.InlineMax
 	}
 	return 0
+}
+
+func (x *GetRequest) GetSink() Sink {
+	if x != nil {
+		return x.Sink
+	}
+	return Sink_SINK_UNSPECIFIED
 }
 
 // CancelRequest cancels one request of the session.
@@ -2130,7 +2160,7 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\tobjective\x18\x01 \x01(\tR\tobjective\x12#\n" +
 	"\rexplore_share\x18\x02 \x01(\x01R\fexploreShare\x12\x12\n" +
 	"\x04seed\x18\x03 \x01(\tR\x04seed\x12-\n" +
-	"\aclasses\x18\x04 \x03(\v2\x13.ferry.v1.AutoClassR\aclasses\"\xd1\x01\n" +
+	"\aclasses\x18\x04 \x03(\v2\x13.ferry.v1.AutoClassR\aclasses\"\xe5\x01\n" +
 	"\tAutoClass\x12\x1b\n" +
 	"\tmin_bytes\x18\x01 \x01(\x04R\bminBytes\x12\x1f\n" +
 	"\vbelow_bytes\x18\x02 \x01(\x04R\n" +
@@ -2138,7 +2168,8 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x04pick\x18\x03 \x01(\x0e2\x12.ferry.v1.StrategyR\x04pick\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12,\n" +
 	"\x05costs\x18\x05 \x03(\v2\x16.ferry.v1.StrategyCostR\x05costs\x12\x18\n" +
-	"\anetwork\x18\x06 \x01(\tR\anetwork\"\xc9\x01\n" +
+	"\anetwork\x18\x06 \x01(\tR\anetwork\x12\x12\n" +
+	"\x04sink\x18\a \x01(\tR\x04sink\"\xc9\x01\n" +
 	"\fStrategyCost\x12.\n" +
 	"\bstrategy\x18\x01 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x12\x18\n" +
 	"\asamples\x18\x02 \x01(\x04R\asamples\x12(\n" +
@@ -2153,7 +2184,7 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x04mode\x18\x03 \x01(\rR\x04mode\x12;\n" +
 	"\vmodify_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"modifyTime\x12\x15\n" +
-	"\x06is_dir\x18\x05 \x01(\bR\x05isDir\"\xfc\x01\n" +
+	"\x06is_dir\x18\x05 \x01(\bR\x05isDir\"\xa0\x02\n" +
 	"\x0fDownloadRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
@@ -2163,7 +2194,8 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
 	"rate_limit\x18\x06 \x01(\x04R\trateLimit\x12\x1d\n" +
 	"\n" +
-	"inline_max\x18\a \x01(\x04R\tinlineMax\"\xa2\x01\n" +
+	"inline_max\x18\a \x01(\x04R\tinlineMax\x12\"\n" +
+	"\x04sink\x18\b \x01(\x0e2\x0e.ferry.v1.SinkR\x04sink\"\xa2\x01\n" +
 	"\x10DownloadResponse\x12'\n" +
 	"\x05offer\x18\x01 \x01(\v2\x0f.ferry.v1.OfferH\x00R\x05offer\x120\n" +
 	"\bprogress\x18\x02 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
@@ -2235,7 +2267,7 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x06cancel\x18\x03 \x01(\v2\x17.ferry.v1.CancelRequestH\x00R\x06cancelB\t\n" +
 	"\arequest\"%\n" +
 	"\vSessionOpen\x12\x16\n" +
-	"\x06window\x18\x01 \x01(\rR\x06window\"\x87\x02\n" +
+	"\x06window\x18\x01 \x01(\rR\x06window\"\xab\x02\n" +
 	"\n" +
 	"GetRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
@@ -2247,7 +2279,8 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
 	"rate_limit\x18\a \x01(\x04R\trateLimit\x12\x1d\n" +
 	"\n" +
-	"inline_max\x18\b \x01(\x04R\tinlineMax\"\x1f\n" +
+	"inline_max\x18\b \x01(\x04R\tinlineMax\x12\"\n" +
+	"\x04sink\x18\t \x01(\x0e2\x0e.ferry.v1.SinkR\x04sink\"\x1f\n" +
 	"\rCancelRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\"\x94\x02\n" +
 	"\x0fSessionResponse\x12\x0e\n" +
@@ -2318,14 +2351,15 @@ var file_ferry_v1_transfer_proto_goTypes = []any{
 	(Strategy)(0),                   // 23: ferry.v1.Strategy
 	(*timestamppb.Timestamp)(nil),   // 24: google.protobuf.Timestamp
 	(ChecksumAlgorithm)(0),          // 25: ferry.v1.ChecksumAlgorithm
-	(*Report)(nil),                  // 26: ferry.v1.Report
-	(*Checksum)(nil),                // 27: ferry.v1.Checksum
-	(*TreeReport)(nil),              // 28: ferry.v1.TreeReport
-	(*FileEntry)(nil),               // 29: ferry.v1.FileEntry
-	(*ListFilesRequest)(nil),        // 30: ferry.v1.ListFilesRequest
-	(*ListTransfersRequest)(nil),    // 31: ferry.v1.ListTransfersRequest
-	(*ListFilesResponse)(nil),       // 32: ferry.v1.ListFilesResponse
-	(*ListTransfersResponse)(nil),   // 33: ferry.v1.ListTransfersResponse
+	(Sink)(0),                       // 26: ferry.v1.Sink
+	(*Report)(nil),                  // 27: ferry.v1.Report
+	(*Checksum)(nil),                // 28: ferry.v1.Checksum
+	(*TreeReport)(nil),              // 29: ferry.v1.TreeReport
+	(*FileEntry)(nil),               // 30: ferry.v1.FileEntry
+	(*ListFilesRequest)(nil),        // 31: ferry.v1.ListFilesRequest
+	(*ListTransfersRequest)(nil),    // 32: ferry.v1.ListTransfersRequest
+	(*ListFilesResponse)(nil),       // 33: ferry.v1.ListFilesResponse
+	(*ListTransfersResponse)(nil),   // 34: ferry.v1.ListTransfersResponse
 }
 var file_ferry_v1_transfer_proto_depIdxs = []int32{
 	23, // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
@@ -2339,54 +2373,56 @@ var file_ferry_v1_transfer_proto_depIdxs = []int32{
 	24, // 8: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
 	23, // 9: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
 	25, // 10: ferry.v1.DownloadRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	9,  // 11: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
-	10, // 12: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
-	26, // 13: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
-	23, // 14: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
-	27, // 15: ferry.v1.Offer.checksum:type_name -> ferry.v1.Checksum
-	23, // 16: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
-	25, // 17: ferry.v1.PullRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	10, // 18: ferry.v1.PullResponse.progress:type_name -> ferry.v1.Progress
-	26, // 19: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
-	28, // 20: ferry.v1.PullResponse.tree_report:type_name -> ferry.v1.TreeReport
-	23, // 21: ferry.v1.DownloadTreeRequest.strategy:type_name -> ferry.v1.Strategy
-	25, // 22: ferry.v1.DownloadTreeRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	29, // 23: ferry.v1.TreeEntry.file:type_name -> ferry.v1.FileEntry
-	9,  // 24: ferry.v1.TreeEntry.offer:type_name -> ferry.v1.Offer
-	14, // 25: ferry.v1.DownloadTreeResponse.entries:type_name -> ferry.v1.TreeEntry
-	26, // 26: ferry.v1.DownloadTreeResponse.reports:type_name -> ferry.v1.Report
-	28, // 27: ferry.v1.DownloadTreeResponse.report:type_name -> ferry.v1.TreeReport
-	17, // 28: ferry.v1.SessionRequest.open:type_name -> ferry.v1.SessionOpen
-	18, // 29: ferry.v1.SessionRequest.get:type_name -> ferry.v1.GetRequest
-	19, // 30: ferry.v1.SessionRequest.cancel:type_name -> ferry.v1.CancelRequest
-	23, // 31: ferry.v1.GetRequest.strategy:type_name -> ferry.v1.Strategy
-	25, // 32: ferry.v1.GetRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	21, // 33: ferry.v1.SessionResponse.ready:type_name -> ferry.v1.SessionReady
-	9,  // 34: ferry.v1.SessionResponse.offer:type_name -> ferry.v1.Offer
-	10, // 35: ferry.v1.SessionResponse.progress:type_name -> ferry.v1.Progress
-	26, // 36: ferry.v1.SessionResponse.report:type_name -> ferry.v1.Report
-	22, // 37: ferry.v1.SessionResponse.failed:type_name -> ferry.v1.RequestFailed
-	0,  // 38: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
-	5,  // 39: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
-	7,  // 40: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
-	11, // 41: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
-	30, // 42: ferry.v1.TransferService.ListFiles:input_type -> ferry.v1.ListFilesRequest
-	31, // 43: ferry.v1.TransferService.ListTransfers:input_type -> ferry.v1.ListTransfersRequest
-	13, // 44: ferry.v1.TransferService.DownloadTree:input_type -> ferry.v1.DownloadTreeRequest
-	16, // 45: ferry.v1.TransferService.Session:input_type -> ferry.v1.SessionRequest
-	1,  // 46: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
-	6,  // 47: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
-	8,  // 48: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
-	12, // 49: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
-	32, // 50: ferry.v1.TransferService.ListFiles:output_type -> ferry.v1.ListFilesResponse
-	33, // 51: ferry.v1.TransferService.ListTransfers:output_type -> ferry.v1.ListTransfersResponse
-	15, // 52: ferry.v1.TransferService.DownloadTree:output_type -> ferry.v1.DownloadTreeResponse
-	20, // 53: ferry.v1.TransferService.Session:output_type -> ferry.v1.SessionResponse
-	46, // [46:54] is the sub-list for method output_type
-	38, // [38:46] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	26, // 11: ferry.v1.DownloadRequest.sink:type_name -> ferry.v1.Sink
+	9,  // 12: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
+	10, // 13: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
+	27, // 14: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
+	23, // 15: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
+	28, // 16: ferry.v1.Offer.checksum:type_name -> ferry.v1.Checksum
+	23, // 17: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
+	25, // 18: ferry.v1.PullRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	10, // 19: ferry.v1.PullResponse.progress:type_name -> ferry.v1.Progress
+	27, // 20: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
+	29, // 21: ferry.v1.PullResponse.tree_report:type_name -> ferry.v1.TreeReport
+	23, // 22: ferry.v1.DownloadTreeRequest.strategy:type_name -> ferry.v1.Strategy
+	25, // 23: ferry.v1.DownloadTreeRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	30, // 24: ferry.v1.TreeEntry.file:type_name -> ferry.v1.FileEntry
+	9,  // 25: ferry.v1.TreeEntry.offer:type_name -> ferry.v1.Offer
+	14, // 26: ferry.v1.DownloadTreeResponse.entries:type_name -> ferry.v1.TreeEntry
+	27, // 27: ferry.v1.DownloadTreeResponse.reports:type_name -> ferry.v1.Report
+	29, // 28: ferry.v1.DownloadTreeResponse.report:type_name -> ferry.v1.TreeReport
+	17, // 29: ferry.v1.SessionRequest.open:type_name -> ferry.v1.SessionOpen
+	18, // 30: ferry.v1.SessionRequest.get:type_name -> ferry.v1.GetRequest
+	19, // 31: ferry.v1.SessionRequest.cancel:type_name -> ferry.v1.CancelRequest
+	23, // 32: ferry.v1.GetRequest.strategy:type_name -> ferry.v1.Strategy
+	25, // 33: ferry.v1.GetRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	26, // 34: ferry.v1.GetRequest.sink:type_name -> ferry.v1.Sink
+	21, // 35: ferry.v1.SessionResponse.ready:type_name -> ferry.v1.SessionReady
+	9,  // 36: ferry.v1.SessionResponse.offer:type_name -> ferry.v1.Offer
+	10, // 37: ferry.v1.SessionResponse.progress:type_name -> ferry.v1.Progress
+	27, // 38: ferry.v1.SessionResponse.report:type_name -> ferry.v1.Report
+	22, // 39: ferry.v1.SessionResponse.failed:type_name -> ferry.v1.RequestFailed
+	0,  // 40: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
+	5,  // 41: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
+	7,  // 42: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
+	11, // 43: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
+	31, // 44: ferry.v1.TransferService.ListFiles:input_type -> ferry.v1.ListFilesRequest
+	32, // 45: ferry.v1.TransferService.ListTransfers:input_type -> ferry.v1.ListTransfersRequest
+	13, // 46: ferry.v1.TransferService.DownloadTree:input_type -> ferry.v1.DownloadTreeRequest
+	16, // 47: ferry.v1.TransferService.Session:input_type -> ferry.v1.SessionRequest
+	1,  // 48: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
+	6,  // 49: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
+	8,  // 50: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
+	12, // 51: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
+	33, // 52: ferry.v1.TransferService.ListFiles:output_type -> ferry.v1.ListFilesResponse
+	34, // 53: ferry.v1.TransferService.ListTransfers:output_type -> ferry.v1.ListTransfersResponse
+	15, // 54: ferry.v1.TransferService.DownloadTree:output_type -> ferry.v1.DownloadTreeResponse
+	20, // 55: ferry.v1.TransferService.Session:output_type -> ferry.v1.SessionResponse
+	48, // [48:56] is the sub-list for method output_type
+	40, // [40:48] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_transfer_proto_init() }
