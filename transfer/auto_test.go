@@ -252,6 +252,49 @@ func TestAutoMeasureServer(t *testing.T) {
 	}
 }
 
+// TestAutoFiguresOnlyAlone: a live transfer that shared the server with
+// another is no figure (its rate was its share of the host); one that had
+// the server to itself is. Two offers taken up one after the other
+// overlap from the second's admission to the first's end.
+func TestAutoFiguresOnlyAlone(t *testing.T) {
+	ts := startServer(t, Config{Auto: AutoMeasure, AutoExploreEvery: -1})
+	dir := t.TempDir()
+	path, data := writeFile(t, dir, liveFrom)
+	samples := func() (n int) {
+		for _, c := range ts.AutoPolicy().Classes {
+			if c.Network == Loopback && c.Min == liveFrom && c.Sink == SinkFile {
+				for _, sc := range c.Costs {
+					n += sc.Samples
+				}
+			}
+		}
+		return n
+	}
+	first := ts.offer(t, path, Source{Strategy: ReadWrite, ClientIP: loopbackIP})
+	second := ts.offer(t, path, Source{Strategy: ReadWrite, ClientIP: loopbackIP})
+	for _, tr := range []*Transfer{first, second} {
+		if _, got := ts.receiveFile(t, tr, dir, ReceiveConfig{}); !bytes.Equal(got, data) {
+			t.Fatal("received bytes differ")
+		}
+		if _, err := tr.Result(); err != nil { // the sender has finished, and kept or dropped its figure
+			t.Fatal(err)
+		}
+	}
+	if n := samples(); n != 0 {
+		t.Errorf("after two overlapping transfers the class has %d figures, want 0", n)
+	}
+	alone := ts.offer(t, path, Source{Strategy: ReadWrite, ClientIP: loopbackIP})
+	if _, got := ts.receiveFile(t, alone, dir, ReceiveConfig{}); !bytes.Equal(got, data) {
+		t.Fatal("received bytes differ")
+	}
+	if _, err := alone.Result(); err != nil {
+		t.Fatal(err)
+	}
+	if n := samples(); n != 1 {
+		t.Errorf("after a transfer alone the class has %d figures, want 1", n)
+	}
+}
+
 // TestAutoProbeStopsWithServer: closing the server while the probe runs
 // ends the probe and leaves no goroutine or descriptor behind.
 func TestAutoProbeStopsWithServer(t *testing.T) {

@@ -32,7 +32,11 @@ type Server struct {
 	// active counts transfers from Offer to finish (MaxTransfers);
 	// handshakes counts connections from Accept to the end of their
 	// preamble (MaxHandshakes).
-	active     atomic.Int64
+	active atomic.Int64
+	// admitted counts transfers ever admitted: a transfer that sees it
+	// unchanged at its end, and was alone when admitted, had the server
+	// to itself (Transfer.alone).
+	admitted   atomic.Uint64
 	handshakes atomic.Int64
 	perIP      sources // handshakes per source address (MaxHandshakesPerIP)
 	// idleConns counts keep-alive connections waiting for their next
@@ -363,12 +367,14 @@ func (s *Server) admit(t *Transfer) error {
 		t.cancel(ErrClosed)
 		return ErrClosed
 	}
-	if max := s.cfg.maxTransfers(); s.active.Add(1) > int64(max) {
+	n := s.active.Add(1)
+	if max := s.cfg.maxTransfers(); n > int64(max) {
 		s.active.Add(-1)
 		t.cancel(ErrBusy)
 		s.cfg.Events.refused(RefusedBusy)
 		return fmt.Errorf("%w (the limit is %d); retry later", ErrBusy, max)
 	}
+	t.alone, t.admission = n == 1, s.admitted.Add(1)
 	return nil
 }
 

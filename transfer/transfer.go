@@ -42,6 +42,11 @@ type Transfer struct {
 	probe bool    // a start-up probe's transfer: not logged, counted or measured
 	net   Network // where the client is, for Auto's figures
 	sink  Sink    // what the client does with the bytes, likewise
+	// alone is true when no other transfer was running when this one was
+	// admitted, and admission is the server's admitted count then: if it
+	// is still that at the end, nothing overlapped this transfer.
+	alone     bool
+	admission uint64
 
 	file   *os.File
 	client netip.Addr // with BindDataToClient, the only source its ticket is good from
@@ -97,6 +102,15 @@ func (t *Transfer) unclaimed() bool {
 	return t.srv.tickets.revoke(t)
 }
 
+// hadServerAlone reports whether no other transfer ran at any time while
+// t did: none was running when it was admitted, and none was admitted
+// since. Parallel streams of one file, a tree's files, or many clients
+// at once each move at a share of the host, which says little of the
+// strategy, so the measuring Auto keeps only figures of transfers alone.
+func (t *Transfer) hadServerAlone() bool {
+	return t.alone && t.srv.admitted.Load() == t.admission
+}
+
 // finish records the outcome once, releases the file and wakes waiters.
 func (t *Transfer) finish(st Stats, err error) {
 	t.once.Do(func() {
@@ -109,8 +123,9 @@ func (t *Transfer) finish(st Stats, err error) {
 		st.ChecksumCPU, st.ChecksumCached = t.Checksum.CPU, t.Checksum.Cached
 		t.stats, t.err = st, err
 		// Kernel-paced connections (FlowRate) run at the pace, whatever
-		// the strategy: no figure of it.
-		if auto := t.srv.auto; auto != nil && err == nil && !t.Inline && !t.probe && t.srv.cfg.FlowRate == 0 {
+		// the strategy: no figure of it. Nor is a transfer that shared
+		// the server with another: its rate is its share of the host.
+		if auto := t.srv.auto; auto != nil && err == nil && !t.Inline && !t.probe && t.srv.cfg.FlowRate == 0 && t.hadServerAlone() {
 			auto.observe(t.Length, t.net, t.sink, st, time.Now())
 		}
 		if !t.probe {
