@@ -64,7 +64,7 @@ func parse(args []string) (bench.Config, error) {
 	fs.StringVar(&cfg.Dir, "dir", "", "parent of the work directory for fixtures and logs (default: the system temp dir)")
 	fs.StringVar(&cfg.DestDir, "dest-dir", "", "where the to-a-file workloads land (default: the work directory)")
 	fs.IntVar(&cfg.SmallCount, "small-count", 1000, "4 KiB pulls per path and round")
-	fs.IntVar(&cfg.MediumCount, "medium-count", 200, "1 MiB pulls per path and round")
+	fs.IntVar(&cfg.MediumCount, "medium-count", 500, "1 MiB pulls per path and round")
 	fs.IntVar(&cfg.DirFiles, "dir-files", 10000, "4 KiB files in the directory workload")
 	fs.IntVar(&cfg.DirConcurrency, "dir-concurrency", 4, "Ferry's concurrent pulls in the directory workload")
 	streamsSize := fs.String("streams-size", "1GiB", "size of the streams workload's file")

@@ -27,7 +27,7 @@ type Config struct {
 	// 1000.
 	SmallCount int
 	// MediumCount is the number of 1 MiB pulls per path and round. 0
-	// means 200.
+	// means 500.
 	MediumCount int
 	// DirFiles is the number of 4 KiB files in the directory workload. 0
 	// means 10,000.
@@ -65,7 +65,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.Out = orStr(c.Out, "docs/bench")
 	c.SmallCount = orInt(c.SmallCount, 1000)
-	c.MediumCount = orInt(c.MediumCount, 200)
+	c.MediumCount = orInt(c.MediumCount, 500)
 	c.DirFiles = orInt(c.DirFiles, 10000)
 	c.DirConcurrency = orInt(c.DirConcurrency, 4)
 	if c.StreamsSize == 0 {
