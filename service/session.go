@@ -48,7 +48,7 @@ func (s *transferService) Session(stream sessionStream) error {
 	defer ss.Close()
 	r := &sessionRun{s: s, ss: ss, out: &sessionOut{stream: stream},
 		window: sessionWindow(first.GetOpen().GetWindow()), peer: callerAddr(stream),
-		inflight: make(map[uint64]context.CancelFunc), changed: make(chan struct{}, 1)}
+		inflight: make(map[uint64]context.CancelFunc), changed: make(chan struct{}, 1), work: newWorkers()}
 	defer r.stop()
 	if err := r.out.send(&ferryv1.SessionResponse{Event: &ferryv1.SessionResponse_Ready{Ready: &ferryv1.SessionReady{
 		DataAddress: s.address, Ticket: ss.Ticket(), Window: uint32(r.window), MaxConnections: uint32(ss.MaxConns()),
@@ -122,6 +122,7 @@ type sessionRun struct {
 	stopped  bool                          // the call is ending: nothing new starts
 	changed  chan struct{}                 // a request ended (capacity 1: a wakeup)
 	wg       sync.WaitGroup
+	work     *workers // run each request's serve
 }
 
 // run serves requests as they arrive, on the receiving goroutine, until
@@ -245,20 +246,20 @@ func (r *sessionRun) start(ctx context.Context, g *ferryv1.GetRequest) {
 		return
 	}
 	if g.GetChecksum() != ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
-		go func() {
+		r.work.run(func() {
 			defer r.wg.Done()
 			defer cancel()
 			t, err := r.offer(gctx, g)
 			r.serve(gctx, g, t, err)
-		}()
+		})
 		return
 	}
 	t, err := r.offer(gctx, g)
-	go func() {
+	r.work.run(func() {
 		defer r.wg.Done()
 		defer cancel()
 		r.serve(gctx, g, t, err)
-	}()
+	})
 }
 
 // stop cancels the requests still in flight and waits for their
@@ -272,6 +273,7 @@ func (r *sessionRun) stop() {
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
+	r.work.close()
 }
 
 // offer makes a get's offer: framed on a bound data connection when the
