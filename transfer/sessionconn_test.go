@@ -373,3 +373,39 @@ func collectFrames(t *testing.T, in <-chan frame, n int) map[uint64][]byte {
 	}
 	return got
 }
+
+// borrow waits until ss's one bound connection waits for work, then
+// lends it to the test as dispatch would; cleanup gives it back.
+func borrow(t *testing.T, ss *Session) *boundConn {
+	t.Helper()
+	var b *boundConn
+	waitUntil(t, "the connection to wait for work", func() bool {
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		if len(ss.free) == 1 {
+			b, ss.free = ss.free[0], nil
+			b.lent = true
+		}
+		return b != nil
+	})
+	t.Cleanup(func() { ss.giveBack(b, true) })
+	return b
+}
+
+// TestSessionRoomForSeesGrownBuffer: roomFor judges by the SO_SNDBUF
+// read when the connection was bound, and reads it again when that
+// value says there is no room, so a buffer that autotuning has grown
+// since is seen, and kept.
+func TestSessionRoomForSeesGrownBuffer(t *testing.T) {
+	ts := startServer(t, Config{})
+	ss, _ := bound(t, ts)
+	b := borrow(t, ss)
+	actual := b.d.sendBuffer()
+	if b.sndBuf != actual || actual < 4*smallFrameMax {
+		t.Fatalf("SO_SNDBUF known when bound: %d; the socket's: %d, want the same and room for a small frame", b.sndBuf, actual)
+	}
+	b.sndBuf = smallFrameMax // as if it had grown since it was read
+	if room := b.roomFor(FrameHeaderSize + smallFrameMax + 1); !room || b.sndBuf != actual {
+		t.Errorf("an empty socket whose buffer grew: room %v, SO_SNDBUF known %d; want room and %d", room, b.sndBuf, actual)
+	}
+}
