@@ -126,9 +126,10 @@ func (ss *Session) Offer(src Source, id uint64) (*Transfer, error) {
 // sends what next hands it; while it waits there, an offer of a small
 // frame may borrow it (lent) and send on it directly, sparing a wakeup.
 type boundConn struct {
-	d    *dataConn
-	lent bool // an offer is sending on it
-	dead bool // a frame sent by a borrower failed: the connection ends
+	d      *dataConn
+	sndBuf int  // SO_SNDBUF, read when bound and again when it seemed short (roomFor); only a borrower uses it
+	lent   bool // an offer is sending on it
+	dead   bool // a frame sent by a borrower failed: the connection ends
 }
 
 // dispatch sends t now on a free bound connection when it is a small
@@ -146,7 +147,7 @@ func (ss *Session) dispatch(t *Transfer, ttl time.Duration) error {
 		b.lent = true
 	}
 	ss.mu.Unlock()
-	if b != nil && !b.d.roomFor(FrameHeaderSize+int(t.Length)+1) {
+	if b != nil && !b.roomFor(FrameHeaderSize+int(t.Length)+1) {
 		ss.giveBack(b, true)
 		b = nil
 	}

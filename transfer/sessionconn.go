@@ -42,7 +42,7 @@ func (d *dataConn) serveSession(ss *Session) {
 	if _, err := d.c.Write([]byte{byte(VerdictOK)}); err != nil {
 		return
 	}
-	b := &boundConn{d: d}
+	b := &boundConn{d: d, sndBuf: d.sendBuffer()}
 	go ss.watch(b) // ends when the connection closes, below
 	for t := ss.next(b); t != nil; t = ss.next(b) {
 		if !d.serveFrame(t) {
@@ -98,22 +98,53 @@ func (d *dataConn) serveFrame(t *Transfer) bool {
 	return err == nil
 }
 
-// roomFor reports whether the socket's send buffer has room for n more
-// bytes now (SIOCOUTQ against SO_SNDBUF), so that a borrower's write of
-// a small frame does not wait on a connection whose earlier frame the
-// client is still reading.
-func (d *dataConn) roomFor(n int) bool {
-	rc, _, err := dataSocket(d.c)
+// roomFor reports whether b's socket has room in its send buffer for n
+// more bytes now (the bytes queued, SIOCOUTQ, and n within half of
+// SO_SNDBUF), so that a borrower's write of a small frame does not wait
+// on a connection whose earlier frames the client is still reading.
+// SO_SNDBUF is the value read when b was bound: a frame sent directly
+// costs one system call. Autotuning may have grown the buffer since, so
+// it is read again, and kept, when the value known says there is no
+// room. Only b's borrower calls it.
+func (b *boundConn) roomFor(n int) bool {
+	rc, _, err := dataSocket(b.d.c)
 	if err != nil {
 		return false
 	}
 	ok := false
 	rc.Control(func(fd uintptr) {
-		queued, err1 := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
-		size, err2 := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
-		ok = err1 == nil && err2 == nil && queued+n <= size/2
+		queued, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+		if err != nil {
+			return
+		}
+		if queued+n > b.sndBuf/2 {
+			b.sndBuf = sendBufferOf(int(fd))
+		}
+		ok = queued+n <= b.sndBuf/2
 	})
 	return ok
+}
+
+// sendBuffer is the connection's SO_SNDBUF now, or 0 if it cannot be
+// read (then roomFor reads it again, and finds no room if it still
+// cannot).
+func (d *dataConn) sendBuffer() int {
+	rc, _, err := dataSocket(d.c)
+	if err != nil {
+		return 0
+	}
+	size := 0
+	rc.Control(func(fd uintptr) { size = sendBufferOf(int(fd)) })
+	return size
+}
+
+// sendBufferOf is socket fd's SO_SNDBUF, or 0 if it cannot be read.
+func sendBufferOf(fd int) int {
+	size, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		return 0
+	}
+	return size
 }
 
 // smallFrameMax is the longest READ_WRITE frame sent with one write(2):
