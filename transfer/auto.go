@@ -98,7 +98,7 @@ type AutoChoice struct {
 // StrategyCost is what one strategy measured in one class.
 type StrategyCost struct {
 	Strategy Strategy
-	Samples  int     // transfers measured (at most the last few are kept)
+	Samples  int     // figures behind Rate: live transfers once there are any, else probe runs (at most the last few are kept)
 	Rate     float64 // bytes per second of copy-loop time: the median of those kept
 	CPUPerGB float64 // sender CPU seconds per GiB, median of the thread-measured ones; 0 if none
 	Failed   bool    // refused on this host: never picked again
@@ -125,7 +125,7 @@ type AutoPolicy struct {
 }
 
 // autoObjective is what the chooser maximises, in words.
-const autoObjective = "throughput: the most bytes per second delivered, median of each strategy's last 8 measurements (the start-up probe's from the receiver's dial to its last byte; live transfers' of 16 MiB and more at the sender)"
+const autoObjective = "throughput: the most bytes per second delivered, median of each strategy's last 8 measurements (live transfers' of 16 MiB and more, timed at the sender, once it has any; until then the start-up probe's, from the receiver's dial to its last byte)"
 
 // chooser is the measuring Auto (AutoMeasure). Its methods are safe for
 // concurrent use.
@@ -149,8 +149,9 @@ type classKey struct {
 }
 
 type classCosts struct {
-	autos   int // Auto transfers chosen in the class, for the exploration schedule
-	samples map[Strategy]*samples
+	autos   int                   // Auto transfers chosen in the class, for the exploration schedule
+	samples map[Strategy]*samples // live transfers' figures
+	probed  map[Strategy]*samples // the start-up probe's figures
 	// The class's best measured strategy, kept until a figure or a
 	// failure changes it, so that an Auto offer sorts no medians.
 	best       Strategy
@@ -277,7 +278,7 @@ func (c *chooser) choose(length int64, net Network, sink Sink) (Strategy, AutoCh
 func (c *chooser) class(k classKey) *classCosts {
 	cc := c.classes[k]
 	if cc == nil {
-		cc = &classCosts{samples: make(map[Strategy]*samples)}
+		cc = &classCosts{samples: make(map[Strategy]*samples), probed: make(map[Strategy]*samples)}
 		c.classes[k] = cc
 	}
 	return cc
@@ -374,10 +375,25 @@ func (c *chooser) measureBest(k classKey, usable []Strategy) (Strategy, string, 
 
 func (c *chooser) rate(k classKey, st Strategy) (float64, bool) {
 	cc := c.classes[k]
-	if cc == nil || cc.samples[st] == nil || cc.samples[st].n == 0 {
+	if cc == nil || cc.figures(st) == nil {
 		return 0, false
 	}
-	return cc.samples[st].median(func(s *samples, i int) float64 { return s.rate[i] }), true
+	return cc.figures(st).median(func(s *samples, i int) float64 { return s.rate[i] }), true
+}
+
+// figures are st's figures in the class: its live transfers' once it has
+// any, the start-up probe's until then. The probe sends short ranges
+// (64 MiB for the large classes) a couple of times; mixed with the live
+// figures they held a class's medians for rounds after the transfers
+// themselves had shown another order.
+func (cc *classCosts) figures(st Strategy) *samples {
+	if s := cc.samples[st]; s != nil && s.n > 0 {
+		return s
+	}
+	if s := cc.probed[st]; s != nil && s.n > 0 {
+		return s
+	}
+	return nil
 }
 
 // stalest is the usable strategy other than pick whose figures in the
@@ -412,10 +428,20 @@ func (c *chooser) observe(length int64, net Network, sink Sink, st Stats, at tim
 	}
 }
 
-// record keeps figures of a transfer of a class: bytes over the copy
+// record keeps figures of a live transfer of a class: bytes over the copy
 // loop's time, and CPU per GiB when the loop was thread-measured. Paced
 // transfers say nothing of a strategy's speed and are left out.
 func (c *chooser) record(length int64, net Network, sink Sink, st Stats, at time.Time) {
+	c.keep(length, net, sink, st, at, false)
+}
+
+// seed is record for the start-up probe's figures, which stand for a
+// strategy only until it has live ones (classCosts.figures).
+func (c *chooser) seed(length int64, net Network, sink Sink, st Stats, at time.Time) {
+	c.keep(length, net, sink, st, at, true)
+}
+
+func (c *chooser) keep(length int64, net Network, sink Sink, st Stats, at time.Time, probe bool) {
 	if st.Bytes <= 0 || st.Duration <= 0 || st.RateLimit > 0 {
 		return
 	}
@@ -423,10 +449,14 @@ func (c *chooser) record(length int64, net Network, sink Sink, st Stats, at time
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cc := c.class(k)
-	s := cc.samples[st.Strategy]
+	into := cc.samples
+	if probe {
+		into = cc.probed
+	}
+	s := into[st.Strategy]
 	if s == nil {
 		s = &samples{}
-		cc.samples[st.Strategy] = s
+		into[st.Strategy] = s
 	}
 	i := s.n % autoWindow
 	s.rate[i] = float64(st.Bytes) / st.Duration.Seconds()
@@ -492,8 +522,8 @@ func (c *chooser) policy() []AutoClass {
 		ac := AutoClass{Min: min, Below: below, Network: k.net, Sink: k.sink, BySink: k.bySink(), Pick: pick, Reason: reason}
 		for _, st := range c.support {
 			sc := StrategyCost{Strategy: st, Failed: c.failed[st]}
-			if s := c.classes[k]; s != nil && s.samples[st] != nil {
-				sm := s.samples[st]
+			if s := c.classes[k]; s != nil && s.figures(st) != nil {
+				sm := s.figures(st)
 				sc.Samples = sm.n
 				sc.Rate = sm.median(func(s *samples, i int) float64 { return s.rate[i] })
 				sc.CPUPerGB = sm.median(func(s *samples, i int) float64 { return s.cpu[i] })

@@ -154,6 +154,41 @@ func TestChooserUnmeasured(t *testing.T) {
 	}
 }
 
+// TestChooserProbeGivesWay: the probe's figures stand for a strategy
+// until it has live ones, and then no longer count. Mixed in, two probe
+// runs would have outvoted one live transfer.
+func TestChooserProbeGivesWay(t *testing.T) {
+	c := newChooser(Strategies, fixedOrder, 0)
+	at := time.Now()
+	at1 := func(st Strategy, gbps float64) Stats {
+		return Stats{Strategy: st, Bytes: 1 << 30, Duration: time.Duration(float64(time.Second) / gbps)}
+	}
+	for range 2 {
+		for st, gbps := range map[Strategy]float64{Splice: 5, Mmap: 1, Sendfile: 1, ReadWrite: 1} {
+			c.seed(1<<30, Loopback, SinkStream, at1(st, gbps), at)
+		}
+	}
+	c.record(1<<30, Loopback, SinkStream, at1(Mmap, 4), at)
+	if got, reason := c.pickFor(1<<30, Loopback, SinkStream); got != Splice {
+		t.Errorf("pick = %v (%s), want %v: its probe figures stand until it has live ones", got, reason, Splice)
+	}
+	for st, gbps := range map[Strategy]float64{Splice: 3, Sendfile: 2, ReadWrite: 2} {
+		c.record(1<<30, Loopback, SinkStream, at1(st, gbps), at)
+	}
+	if got, reason := c.pickFor(1<<30, Loopback, SinkStream); got != Mmap {
+		t.Errorf("pick = %v (%s), want %v: with live figures for every strategy the probe's no longer count", got, reason, Mmap)
+	}
+	for _, ac := range c.policy() {
+		if ac.BySink && ac.Sink == SinkStream && ac.Min == 256*mib && ac.Network == Loopback {
+			for _, sc := range ac.Costs {
+				if sc.Samples != 1 {
+					t.Errorf("%v: %d samples shown, want the 1 live one", sc.Strategy, sc.Samples)
+				}
+			}
+		}
+	}
+}
+
 // TestChooserSinks: a large class keeps the figures of receivers that land
 // files apart from those of receivers that pass the bytes on. Mixed, the
 // slow disk-bound figures of one strategy would sink it below the others

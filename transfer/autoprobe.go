@@ -91,7 +91,7 @@ func (s *Server) probe(dir string, calls map[string]int64) error {
 					return fmt.Errorf("%v, %d bytes: %w", st, pr.length, err)
 				}
 				for _, l := range pr.seed {
-					s.auto.record(l, Loopback, SinkStream, got, time.Now())
+					s.auto.seed(l, Loopback, SinkStream, got, time.Now())
 				}
 			}
 		}
