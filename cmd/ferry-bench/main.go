@@ -60,6 +60,7 @@ func parse(args []string) (bench.Config, error) {
 	fs := flag.NewFlagSet("ferry-bench", flag.ContinueOnError)
 	fs.IntVar(&cfg.Runs, "runs", 5, "interleaved rounds; the tables show medians")
 	size := fs.String("size", "2GiB", "size of the large file (256MiB, 2GiB, ...)")
+	fs.IntVar(&cfg.LargeRepeat, "large-repeat", 3, "times each large-null path moves the file per round; the round's sample sums them")
 	fs.StringVar(&cfg.Out, "out", "docs/bench", "directory for results.md, results.json and throughput.svg")
 	fs.StringVar(&cfg.Dir, "dir", "", "parent of the work directory for fixtures and logs (default: the system temp dir)")
 	fs.StringVar(&cfg.DestDir, "dest-dir", "", "where the to-a-file workloads land (default: the work directory)")
@@ -97,8 +98,8 @@ func parse(args []string) (bench.Config, error) {
 			}
 		}
 	}
-	if cfg.Runs < 1 || cfg.SmallCount < 1 || cfg.MediumCount < 1 || cfg.DirFiles < 1 || cfg.DirConcurrency < 1 {
-		return cfg, fmt.Errorf("-runs, -small-count, -medium-count, -dir-files and -dir-concurrency must be at least 1")
+	if cfg.Runs < 1 || cfg.LargeRepeat < 1 || cfg.SmallCount < 1 || cfg.MediumCount < 1 || cfg.DirFiles < 1 || cfg.DirConcurrency < 1 {
+		return cfg, fmt.Errorf("-runs, -large-repeat, -small-count, -medium-count, -dir-files and -dir-concurrency must be at least 1")
 	}
 	return cfg, nil
 }

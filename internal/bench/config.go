@@ -14,6 +14,9 @@ type Config struct {
 	Runs int
 	// Size is the large file's size in bytes. 0 means 2 GiB.
 	Size int64
+	// LargeRepeat is how many times each path of the large-null workload
+	// moves the file in a round; the round's sample sums them. 0 means 3.
+	LargeRepeat int
 	// Out is where results.md, results.json and throughput.svg go.
 	// "" means docs/bench.
 	Out string
@@ -66,6 +69,7 @@ func (c Config) withDefaults() Config {
 	c.Out = orStr(c.Out, "docs/bench")
 	c.SmallCount = orInt(c.SmallCount, 1000)
 	c.MediumCount = orInt(c.MediumCount, 500)
+	c.LargeRepeat = orInt(c.LargeRepeat, 3)
 	c.DirFiles = orInt(c.DirFiles, 10000)
 	c.DirConcurrency = orInt(c.DirConcurrency, 4)
 	if c.StreamsSize == 0 {

@@ -44,7 +44,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 
 func settings(cfg Config) map[string]string {
 	return map[string]string{
-		"runs": fmt.Sprint(cfg.Runs), "size": FormatSize(cfg.Size),
+		"runs": fmt.Sprint(cfg.Runs), "size": FormatSize(cfg.Size), "large_repeat": fmt.Sprint(cfg.LargeRepeat),
 		"small_count": fmt.Sprint(cfg.SmallCount), "medium_count": fmt.Sprint(cfg.MediumCount),
 		"dir_files": fmt.Sprint(cfg.DirFiles), "dir_concurrency": fmt.Sprint(cfg.DirConcurrency),
 		"streams_size": FormatSize(cfg.StreamsSize), "flow_rate": fmt.Sprint(cfg.FlowRate),

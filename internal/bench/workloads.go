@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strconv"
 
@@ -24,7 +25,10 @@ type workload struct {
 	latency         bool
 	before          func() error // untimed, before the round's paths
 	settle          func() error // untimed, before each path
-	paths           []path
+	// repeat runs each path this many times in a row per round, its
+	// samples summed into the round's one; 0 or 1: once.
+	repeat int
+	paths  []path
 }
 
 // peers is everything the workloads run against.
@@ -74,8 +78,10 @@ func (p *peers) rewarm() error { return warm(filepath.Join(p.fx.root, p.fx.big))
 
 func (p *peers) largeNull() workload {
 	size, big := p.cfg.Size, p.fx.big
-	w := workload{id: "large-null", before: p.rewarm,
+	w := workload{id: "large-null", before: p.rewarm, repeat: p.cfg.LargeRepeat,
 		title: FormatSize(size) + " file in the page cache → /dev/null",
+		note: fmt.Sprintf("Each path moves the file %d times in a row in each round; the round's figure is their sum (bytes over summed time).",
+			max(p.cfg.LargeRepeat, 1)),
 		paths: []path{
 			p.iperf.path(size, false), p.iperf.path(size, true),
 			p.nginx.curlPath(p.tools["curl"], big, size, true), p.nginx.curlPath(p.tools["curl"], big, size, false),
