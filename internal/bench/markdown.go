@@ -15,6 +15,8 @@ func RenderMarkdown(w io.Writer, r *Results) {
 		m.Date, m.Cores, m.CPUModel, m.Kernel, m.GoVersion, m.MemTotal, m.LoadStart, m.LoadEnd,
 		m.FixtureFS, m.DestFS, r.Settings["runs"], r.Took)
 	fmt.Fprintf(w, "Host: %s; virtualization: %s.\n\n", m.CPUModel, orStr(m.Virt, "not recorded"))
+	fmt.Fprintf(w, "A run during which the hypervisor took more than %.0f%% of the machine's CPU time (steal, /proc/stat) was made again, "+
+		"at most %d times: %d runs were. Each sample's steal is in results.json (steal_s).\n\n", 100*stealLimit, stealRetries, r.RerunForSteal)
 	fmt.Fprintf(w, "Command: `%s`\n\n", r.Settings["command"])
 	fmt.Fprintf(w, "Peers: %s.\n\n", toolList(m.Tools))
 	renderTargets(w, r.Targets)

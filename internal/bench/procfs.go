@@ -120,3 +120,29 @@ func parseStatusKiB(b []byte, key string) (int64, error) {
 	}
 	return 0, fmt.Errorf("status: no %s line", key)
 }
+
+// parseSteal reads the time the hypervisor took from every CPU (steal,
+// the 8th number of /proc/stat's "cpu" line), in seconds.
+func parseSteal(b []byte) (float64, error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: no cpu line with a steal field")
+	}
+	ticks, err := strconv.ParseUint(f[8], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/stat steal: %w", err)
+	}
+	return float64(ticks) / userHZ, nil
+}
+
+// stealNow is parseSteal of this machine's /proc/stat; 0 when it cannot
+// be read (then no sample is ever run again for it).
+func stealNow() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	s, _ := parseSteal(b)
+	return s
+}

@@ -84,3 +84,13 @@ func TestHasCPUFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSteal(t *testing.T) {
+	got, err := parseSteal([]byte("cpu  928886 0 840851 9476470 36705 0 121561 74768 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"))
+	if err != nil || got != 747.68 {
+		t.Errorf("parseSteal = %v, %v; want 747.68 s", got, err)
+	}
+	if _, err := parseSteal([]byte("intr 1 2 3\n")); err == nil {
+		t.Error("parseSteal of a file with no cpu line: no error")
+	}
+}

@@ -22,6 +22,9 @@ type Sample struct {
 	// receiver, Ferry's receiver stats); the table uses WallSec.
 	ToolGBps float64 `json:"tool_gbps,omitempty"`
 	Note     string  `json:"note,omitempty"`
+	// StealSec is the CPU time the hypervisor took from this machine
+	// while the sample ran (/proc/stat steal), after any reruns.
+	StealSec float64 `json:"steal_s,omitempty"`
 	// Auto is, for a row whose strategy the server chose, how it chose
 	// in this round (from each transfer's report).
 	Auto *AutoUse `json:"auto,omitempty"`
@@ -87,8 +90,11 @@ type Results struct {
 	AutoPolicies []*AutoPolicy `json:"auto_policies,omitempty"`
 	Targets      []Target      `json:"targets"`
 	Errors       []string      `json:"errors,omitempty"`
-	Took         string        `json:"took"`
-	started      time.Time
+	// RerunForSteal counts the runs made again because the hypervisor
+	// took too much of the machine meanwhile (see runRepeated).
+	RerunForSteal int    `json:"rerun_for_steal"`
+	Took          string `json:"took"`
+	started       time.Time
 }
 
 func (r *Results) workload(id string) *WorkloadResult {

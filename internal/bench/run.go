@@ -35,6 +35,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			failed = append(failed, fmt.Errorf("memory probe: %w", err))
 		}
 	}
+	res.RerunForSteal = p.reran
 	res.finish(failed)
 	if err := writeResults(cfg.Out, res); err != nil {
 		return res, err

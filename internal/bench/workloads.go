@@ -33,6 +33,7 @@ type workload struct {
 
 // peers is everything the workloads run against.
 type peers struct {
+	reran int // runs made again for steal (runRepeated)
 	cfg   Config
 	tools map[string]string
 	self  string // this executable, for the helper processes
