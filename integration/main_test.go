@@ -67,14 +67,16 @@ func buildBinaries(dir string) error {
 // cleanEnv is the environment for the binaries: this one without FERRY_*
 // variables, so that only the flags the tests pass configure them. Race
 // binaries are told not to linger a second at exit (the race runtime's
-// default), which would cost that second per ferry command.
+// default), which would cost that second per ferry command. GOTRACEBACK=all
+// makes a SIGQUIT print every goroutine (dumpGoroutines).
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FERRY_") && !strings.HasPrefix(kv, "GORACE=") {
+		if !strings.HasPrefix(kv, "FERRY_") && !strings.HasPrefix(kv, "GORACE=") && !strings.HasPrefix(kv, "GOTRACEBACK=") {
 			env = append(env, kv)
 		}
 	}
+	env = append(env, "GOTRACEBACK=all") // a SIGQUIT dumps every goroutine
 	if raceEnabled {
 		env = append(env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	}

@@ -168,12 +168,20 @@ func fields(rec map[string]any, keys ...string) map[string]any {
 	return out
 }
 
+// scrapeClient holds at most one connection per ferryd: a scrape waits
+// for the connection the last one used instead of dialling another. A
+// test that compares ferryd's go_goroutines over time (each of ferryd's
+// HTTP connections is a goroutine) must not see a second connection,
+// which net/http's default client dials when, on a loaded machine, the
+// last response's connection has not yet gone back to its idle pool.
+var scrapeClient = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+
 // scrapeMetrics GETs url, parses the text exposition format and returns
 // each counter and gauge sample as `name{label="value",...}` (labels
 // sorted) -> value.
 func scrapeMetrics(t *testing.T, url string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := scrapeClient.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -93,9 +94,23 @@ func (d *ferryd) awaitHoldings(t *testing.T, what string, timeout time.Duration,
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ferryd %s: still %s after %v\nferryd log:\n%s", what, strings.Join(p, ", "), timeout, d.Log)
+			d.dumpGoroutines()
+			t.Fatalf("ferryd %s: still %s after %v\nferryd log, ending in its goroutines:\n%s", what, strings.Join(p, ", "), timeout, d.Log)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// dumpGoroutines ends ferryd with SIGQUIT, whose stack dump of every
+// goroutine (GOTRACEBACK=all, see cleanEnv) lands in d.Log: what a test
+// that found ferryd holding too much needs to say what it held.
+func (d *ferryd) dumpGoroutines() {
+	if d.cmd.Process.Signal(syscall.SIGQUIT) != nil {
+		return
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(5 * time.Second):
 	}
 }
 

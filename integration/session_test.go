@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -97,10 +98,13 @@ func parseJSONReports(t *testing.T, out string) []*ferryv1.Report {
 // sends A on a session's bound connection, for each strategy: ferryd
 // must close the file, drop its mapping, close the session's sockets
 // and end their goroutines, back to what it held before, and serve the
-// next session.
+// next session. The pull is stopped (SIGSTOP) once ferryd has A open, so
+// that ferryd's write blocks on full socket buffers, in the middle of A
+// and, under MMAP, with a window mapped: the kill finds it there, not
+// between two paced rounds, when no window is mapped.
 func TestSessionClientKilled(t *testing.T) {
 	root := t.TempDir()
-	big := sparseFile(t, root, "big.bin", 64<<20)
+	big := sparseFile(t, root, "big.bin", 1<<30) // 64 s at the pull's rate
 	small := writeRandom(t, root, "small.bin", 1<<20+5)
 	writeRandom(t, root, "tiny.bin", 100)
 	for _, s := range strategies[:4] {
@@ -119,8 +123,17 @@ func TestSessionClientKilled(t *testing.T) {
 			goroutines := scrapeMetrics(t, m[1])["go_goroutines"]
 			base := d.holdings(t)
 
-			pull := startFerry(t, nil, "pull", "--server", d.Addr, "--concurrency", "1", "--strategy", s.flag, "--limit-rate", "1MiB",
+			pull := startFerry(t, nil, "pull", "--server", d.Addr, "--concurrency", "1", "--strategy", s.flag, "--limit-rate", "16MiB",
 				"big.bin", "small.bin", t.TempDir())
+			d.awaitHoldings(t, "opening big.bin", releaseTimeout, func(h holdings) []string {
+				if !h.opens(big) {
+					return []string{"without big.bin open"}
+				}
+				return nil
+			})
+			if err := pull.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
 			killWhileSending(t, d, pull, big, s.flag) // faults_test.go
 			d.awaitHoldings(t, "after its session's client was killed", releaseTimeout, func(h holdings) []string {
 				p := h.beyond(base, big)

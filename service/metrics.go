@@ -142,6 +142,13 @@ type metricsServer struct {
 	srv *http.Server
 }
 
+// metricsIdleTimeout closes a scraper's keep-alive connection that has
+// carried no request for this long. Prometheus scrapes every 15 s to 1 min
+// and keeps its connection; a client that stops scraping, or one that
+// opens connections and leaves them, does not hold a goroutine and a
+// descriptor of ferryd's for ever (the endpoint has no authentication).
+const metricsIdleTimeout = 2 * time.Minute
+
 func listenMetrics(addr string, reg *prometheus.Registry) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -149,7 +156,8 @@ func listenMetrics(addr string, reg *prometheus.Registry) (*metricsServer, error
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	return &metricsServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+	return &metricsServer{ln: ln, srv: &http.Server{Handler: mux,
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: metricsIdleTimeout}}, nil
 }
 
 // serve runs until shutdown; it returns nil after a shutdown.
