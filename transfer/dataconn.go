@@ -55,6 +55,7 @@ func (d *dataConn) serveTransfer(t *Transfer, version byte) bool {
 		d.pace(d.cfg.FlowRate)
 	}
 	stop := context.AfterFunc(t.ctx, func() { d.c.SetDeadline(aLongTimeAgo) })
+	release := d.hold(t)
 	st, err := d.send(t)
 	stop()
 	if t.ctx.Err() != nil {
@@ -63,6 +64,7 @@ func (d *dataConn) serveTransfer(t *Transfer, version byte) bool {
 	if err == nil && version == ProtocolVersionKeepAlive {
 		err = d.writeTrailer(TrailerOK)
 	}
+	release()
 	if tc, ok := d.tcp(); ok {
 		if err == nil && version != ProtocolVersionKeepAlive {
 			tc.CloseWrite()
@@ -202,6 +204,44 @@ func (d *dataConn) copyOut(t *Transfer) (Stats, error) {
 	}
 	m.stop(&st, &j.n)
 	return st, err
+}
+
+// hold keeps the socket's partial segments back (TCP_CORK) while t's
+// pieces are written: the verdict or frame header, the payload by t's
+// strategy, the trailer. Written apart on a socket with TCP_NODELAY (Go
+// sets it on every TCP connection), each piece would leave as a segment
+// of its own and wake the receiver once more; a small file then cost
+// three segments under SENDFILE, SPLICE or MMAP, where READ_WRITE's small
+// frame costs one. Full segments leave as they fill; the release, once
+// the trailer is written, sends what was held. A paced transfer is not
+// held: its rounds must leave when the pacer lets them. The two
+// setsockopt calls are the connection's framing, as the verdict, header
+// and trailer writes are, and not counted in t's system calls.
+func (d *dataConn) hold(t *Transfer) (release func()) {
+	none := func() {}
+	if t.RateLimit > 0 || d.cfg.FlowRate > 0 {
+		return none
+	}
+	tc, ok := d.tcp()
+	if !ok {
+		return none
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return none
+	}
+	cork := func(on int) (err error) {
+		if cerr := rc.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, on)
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	}
+	if cork(1) != nil {
+		return none
+	}
+	return func() { cork(0) }
 }
 
 // writeTrailer writes a trailer byte, within the handshake timeout: the

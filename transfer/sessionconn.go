@@ -73,6 +73,10 @@ func (d *dataConn) serveFrame(t *Transfer) bool {
 	}
 	stop := context.AfterFunc(t.ctx, func() { d.c.SetDeadline(aLongTimeAgo) })
 	small := d.smallFrame(t)
+	release := func() {}
+	if !small {
+		release = d.hold(t) // header, payload and trailer as few segments
+	}
 	var st Stats
 	var err error
 	if small {
@@ -91,6 +95,7 @@ func (d *dataConn) serveFrame(t *Transfer) bool {
 	if err == nil && !small {
 		err = d.writeTrailer(TrailerOK)
 	}
+	release()
 	if tc, ok := d.tcp(); ok && err != nil {
 		tc.CloseWrite()
 	}

@@ -409,3 +409,47 @@ func TestSessionRoomForSeesGrownBuffer(t *testing.T) {
 		t.Errorf("an empty socket whose buffer grew: room %v, SO_SNDBUF known %d; want room and %d", room, b.sndBuf, actual)
 	}
 }
+
+// dataSegsIn is how many segments carrying data c's socket has received
+// (tcpi_data_segs_in).
+func dataSegsIn(t *testing.T, c net.Conn) uint32 {
+	t.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info *unix.TCPInfo
+	rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Data_segs_in
+}
+
+// TestSmallFrameLeavesAsOneSegment: a 4 KiB frame, whatever its
+// strategy, reaches the client as one TCP segment, header, payload and
+// trailer together, so that it wakes the receiver once. Written apart on
+// a socket with TCP_NODELAY, a SENDFILE, SPLICE or MMAP frame was three.
+func TestSmallFrameLeavesAsOneSegment(t *testing.T) {
+	ts := startServer(t, Config{})
+	small, data := writeFile(t, t.TempDir(), 4096)
+	ss, c := bound(t, ts)
+	const frames = 20
+	id := uint64(0)
+	for _, st := range []Strategy{ReadWrite, Mmap, Sendfile, Splice} {
+		before := dataSegsIn(t, c)
+		for range frames {
+			id++
+			tr := offerOn(t, ss, small, Source{Strategy: st}, id)
+			if got := readFrame(t, c, id); !bytes.Equal(got, data) {
+				t.Fatalf("%v frame %d: not the bytes sent", st, id)
+			}
+			if _, err := resultWithin(t, tr, st.String()+" frame"); err != nil {
+				t.Fatalf("%v frame %d: %v", st, id, err)
+			}
+		}
+		if segs := dataSegsIn(t, c) - before; segs > frames {
+			t.Errorf("%d frames of 4 KiB by %v came in %d segments, want at most one each", frames, st, segs)
+		}
+	}
+}
