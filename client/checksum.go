@@ -15,22 +15,30 @@ import (
 func downloadRequest(path, dest string, opts DownloadOptions) *ferryv1.DownloadRequest {
 	return &ferryv1.DownloadRequest{
 		Path: path, Offset: opts.Offset, Length: opts.Length, Strategy: opts.Strategy,
-		Checksum: opts.Checksum, InlineMax: opts.InlineMax, RateLimit: opts.RateLimit, Sink: sinkOf(dest),
+		Checksum: opts.Checksum, InlineMax: opts.InlineMax, RateLimit: opts.RateLimit, Sink: sinkOf(dest, readsAll(opts.Checksum, opts.Receive)),
 	}
 }
 
 // sinkOf tells the server what a receiver into dest does with the bytes,
-// for its choice of strategy: standard output ("-") and anything that is
-// not a regular file or a new name (/dev/null, a FIFO) pass them on;
-// everything else lands a file.
-func sinkOf(dest string) ferryv1.Sink {
-	if dest == "-" || dest == os.DevNull {
+// for its choice of strategy, as the receive loop will do it
+// (transfer.ReceiveConfig): /dev/null takes them unread, spliced, unless
+// the receiver reads them anyway (reads: it verifies a checksum, or its
+// configuration says ReadWrite); standard output ("-") is always read and
+// written on; any other name lands a file.
+func sinkOf(dest string, reads bool) ferryv1.Sink {
+	switch {
+	case dest == os.DevNull && !reads:
 		return ferryv1.Sink_SINK_STREAM
-	}
-	if fi, err := os.Stat(dest); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
-		return ferryv1.Sink_SINK_STREAM
+	case dest == os.DevNull || dest == "-":
+		return ferryv1.Sink_SINK_READER
 	}
 	return ferryv1.Sink_SINK_FILE
+}
+
+// readsAll reports whether a receive with checksum and cfg reads every
+// byte into memory: to hash it, or because cfg says so.
+func readsAll(checksum ferryv1.ChecksumAlgorithm, cfg ReceiveConfig) bool {
+	return checksum != ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED || cfg.ReadWrite
 }
 
 // expectChecksum returns the checksum the offer promises, when req asked

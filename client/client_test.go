@@ -268,16 +268,26 @@ func TestDownloadSaysItsSink(t *testing.T) {
 	c := startNode(t, cfg, randomBytes(16<<20))
 	ctx := testCtx(t)
 	dir := t.TempDir()
-	for dest, want := range map[string]string{
-		os.DevNull:                   "[16 MiB, 256 MiB) loopback, to a stream",
-		filepath.Join(dir, "landed"): "[16 MiB, 256 MiB) loopback, to a file",
+	reads := client.DownloadOptions{Receive: client.ReceiveConfig{ReadWrite: true}}
+	hashes := client.DownloadOptions{Checksum: ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_SHA256}
+	for _, tt := range []struct {
+		dest string
+		opts client.DownloadOptions
+		want string
+	}{
+		{os.DevNull, client.DownloadOptions{}, "[16 MiB, 256 MiB) loopback, to a stream"},
+		{os.DevNull, reads, "[16 MiB, 256 MiB) loopback, to a reader"},
+		{os.DevNull, hashes, "[16 MiB, 256 MiB) loopback, to a reader"},
+		{filepath.Join(dir, "landed"), client.DownloadOptions{}, "[16 MiB, 256 MiB) loopback, to a file"},
+		{filepath.Join(dir, "read"), reads, "[16 MiB, 256 MiB) loopback, to a file"},
 	} {
-		rep, err := c.Download(ctx, "src", dest, client.DownloadOptions{})
+		rep, err := c.Download(ctx, "src", tt.dest, tt.opts)
 		if err != nil {
-			t.Fatalf("Download to %s: %v", dest, err)
+			t.Fatalf("Download to %s: %v", tt.dest, err)
 		}
-		if got := rep.GetAuto().GetSizeClass(); got != want {
-			t.Errorf("Download to %s: size class %q, want %q", dest, got, want)
+		if got := rep.GetAuto().GetSizeClass(); got != tt.want {
+			t.Errorf("Download to %s, read %v, checksum %v: size class %q, want %q",
+				tt.dest, tt.opts.Receive.ReadWrite, tt.opts.Checksum, got, tt.want)
 		}
 	}
 	s, err := c.OpenSession(ctx, client.SessionOptions{})

@@ -238,7 +238,7 @@ func (s *Session) Download(ctx context.Context, path, dest string, opts GetOptio
 func (s *Session) start(path, dest string, opts GetOptions) (*call, error) {
 	req := &ferryv1.GetRequest{Id: s.ids.Add(1), Path: path, Offset: opts.Offset, Length: opts.Length,
 		Strategy: opts.Strategy, Checksum: opts.Checksum, RateLimit: opts.RateLimit, InlineMax: opts.InlineMax,
-		Sink: sinkOf(dest)}
+		Sink: sinkOf(dest, readsAll(opts.Checksum, s.opts.Receive))}
 	dst, err := fsroot.CreateDestination(dest)
 	if err != nil {
 		<-s.slots

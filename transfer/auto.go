@@ -63,21 +63,31 @@ func (n Network) String() string {
 
 // Sink is what the receiver does with the bytes, as its client says
 // (Source.Sink). A receiver writing to its disk holds every strategy to
-// the disk's pace, so a strategy's figures from such receivers say little
-// of how it does for one that passes the bytes on, and the other way
-// round: from liveFrom up, where transfers are measured live, the two are
-// measured apart. Smaller classes keep the probe's figures and do not
-// tell them apart.
+// the disk's pace, and one that reads every byte into its memory to its
+// reads' pace, so a strategy's figures from one kind of receiver say
+// little of how it does for another: from liveFrom up, where transfers
+// are measured live, the kinds are measured apart. Were they mixed, the
+// strategy auto picks would collect the slow receivers' figures while
+// the others kept the fast ones', and auto would turn from each pick in
+// turn. Smaller classes keep the probe's figures and do not tell them
+// apart.
 type Sink uint8
 
 const (
 	SinkFile   Sink = iota // lands a file on its disk; also what a client that says nothing gets
-	SinkStream             // passes the bytes on: standard output, a pipe, /dev/null
+	SinkStream             // passes the bytes on unread: spliced to /dev/null
+	SinkReader             // reads them into its memory: a checksum, a pipe, standard output
 )
 
+// sinks are the sinks in the order the classes list them.
+var sinks = [...]Sink{SinkFile, SinkStream, SinkReader}
+
 func (k Sink) String() string {
-	if k == SinkStream {
+	switch k {
+	case SinkStream:
 		return "stream"
+	case SinkReader:
+		return "reader"
 	}
 	return "file"
 }
@@ -203,7 +213,9 @@ func keys() []classKey {
 			k := classKey{size: size, net: net}
 			out = append(out, k)
 			if k.bySink() {
-				out = append(out, classKey{size: size, net: net, sink: SinkStream})
+				for _, sink := range sinks[1:] {
+					out = append(out, classKey{size: size, net: net, sink: sink})
+				}
 			}
 		}
 	}
@@ -324,22 +336,35 @@ func (c *chooser) pick(k classKey, length int64) (Strategy, string) {
 }
 
 // neighbours are the classes whose figures k borrows while it has none,
-// nearest first.
+// nearest first: the same size and network for the other sinks (the
+// other receiver that does not land a file before one that does), then
+// the same on loopback for a remote class.
 func (k classKey) neighbours() []classKey {
 	var out []classKey
-	other := k
-	other.sink = SinkFile + SinkStream - k.sink
-	if k.bySink() {
-		out = append(out, other)
-	}
-	if k.net == Remote {
-		k.net, other.net = Loopback, Loopback
-		out = append(out, k)
-		if k.bySink() {
-			out = append(out, other)
+	others := func(k classKey) {
+		if !k.bySink() {
+			return
+		}
+		for _, sink := range sinkOrder[k.sink] {
+			o := k
+			o.sink = sink
+			out = append(out, o)
 		}
 	}
+	others(k)
+	if k.net == Remote {
+		k.net = Loopback
+		out = append(out, k)
+		others(k)
+	}
 	return out
+}
+
+// sinkOrder is, for each sink, the other sinks nearest first.
+var sinkOrder = map[Sink][]Sink{
+	SinkFile:   {SinkStream, SinkReader},
+	SinkStream: {SinkReader, SinkFile},
+	SinkReader: {SinkStream, SinkFile},
 }
 
 // best is the usable strategy with the highest measured rate in the

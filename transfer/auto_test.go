@@ -231,17 +231,53 @@ func TestChooserSinks(t *testing.T) {
 			t.Errorf("class %s: BySink %v", k, ac.BySink)
 		}
 	}
-	for _, want := range []string{"[256 MiB, ∞) loopback, to a file", "[256 MiB, ∞) loopback, to a stream", "[0 B, 64 KiB) network"} {
+	for _, want := range []string{"[256 MiB, ∞) loopback, to a file", "[256 MiB, ∞) loopback, to a stream", "[256 MiB, ∞) loopback, to a reader", "[0 B, 64 KiB) network"} {
 		if !names[want] {
 			t.Errorf("policy has no class %q; has %v", want, names)
 		}
 	}
 }
 
+// TestChooserReadersApart: figures from receivers that read every byte
+// into memory, slower whatever the strategy, are kept apart from those of
+// a receiver that splices. Mixed (as a reading receiver's were with a
+// stream's), the strategy auto picked collected the slow readers'
+// figures while the others kept only fast ones, and auto turned away
+// from each pick in turn.
+func TestChooserReadersApart(t *testing.T) {
+	c := newChooser(Strategies, fixedOrder, 0)
+	at := time.Now()
+	record := func(sink Sink, st Strategy, gbps float64) {
+		c.record(1<<30, Loopback, sink, Stats{Strategy: st, Bytes: 1 << 30, Duration: time.Duration(float64(time.Second) / gbps)}, at)
+	}
+	// Every strategy named by splicing receivers: MMAP the fastest.
+	for range autoWindow {
+		for st, gbps := range map[Strategy]float64{Mmap: 3.4, ReadWrite: 3.0, Sendfile: 2.9, Splice: 2.8} {
+			record(SinkStream, st, gbps)
+		}
+	}
+	// Reading receivers take what auto picks for them, and every one of
+	// their transfers runs at their own pace, below any stream figure.
+	first, _ := c.pickFor(1<<30, Loopback, SinkReader)
+	if first != Mmap {
+		t.Errorf("reader pick with only stream figures = %v, want theirs, %v", first, Mmap)
+	}
+	for range 2 * autoWindow {
+		st, _ := c.pickFor(1<<30, Loopback, SinkReader)
+		record(SinkReader, st, 2.4)
+	}
+	if got, reason := c.pickFor(1<<30, Loopback, SinkStream); got != Mmap {
+		t.Errorf("stream pick after readers' figures = %v (%s), want %v: a reader's pace says nothing of a stream's", got, reason, Mmap)
+	}
+	if a, b := classOf(1<<30, Loopback, SinkReader), classOf(1<<30, Loopback, SinkStream); a == b {
+		t.Errorf("readers and streams share the class %v", a)
+	}
+}
+
 // TestAutoMeasureServer runs the measuring Auto in a real server: the
 // start-up probe seeds every loopback class of a passing-on receiver
 // with a figure for every supported strategy (the classes of receivers
-// landing files borrow them), an Auto offer reports that the server chose it and in which
+// landing files or reading the bytes borrow them), an Auto offer reports that the server chose it and in which
 // class, a named strategy is always honoured, and the offer's strategy
 // is the policy's pick for its class unless the offer explored.
 func TestAutoMeasureServer(t *testing.T) {
@@ -255,9 +291,9 @@ func TestAutoMeasureServer(t *testing.T) {
 		if class.Network != Loopback {
 			continue
 		}
-		if class.BySink && class.Sink == SinkFile {
+		if class.BySink && class.Sink != SinkStream {
 			if !strings.Contains(class.Reason, "to a stream: ") {
-				t.Errorf("class [%d, %d) to a file: reason %q; want the stream class's figures borrowed", class.Min, class.Below, class.Reason)
+				t.Errorf("class [%d, %d) to a %v: reason %q; want the stream class's figures borrowed", class.Min, class.Below, class.Sink, class.Reason)
 			}
 			continue
 		}

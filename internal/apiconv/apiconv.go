@@ -46,8 +46,11 @@ func FromStrategy(s ferryv1.Strategy) (transfer.Strategy, error) {
 // FromSink maps what the receiver does with the bytes. It is a hint, so a
 // value this server does not know counts as a file, as an unset one does.
 func FromSink(k ferryv1.Sink) transfer.Sink {
-	if k == ferryv1.Sink_SINK_STREAM {
+	switch k {
+	case ferryv1.Sink_SINK_STREAM:
 		return transfer.SinkStream
+	case ferryv1.Sink_SINK_READER:
+		return transfer.SinkReader
 	}
 	return transfer.SinkFile
 }

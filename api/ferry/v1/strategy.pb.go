@@ -87,10 +87,10 @@ func (Strategy) EnumDescriptor() ([]byte, []int) {
 
 // Sink is what the receiver does with the bytes, as its client says. The
 // server's measuring auto keeps its figures for large transfers apart per
-// sink: a receiver that waits on its disk holds every strategy to the
-// disk's pace and hides the differences a fast receiver shows, so figures
-// from one kind say little of the other. It is a hint for that choice
-// only; nothing else depends on it.
+// sink: a receiver that waits on its disk, or on its own reads, holds
+// every strategy to its pace and hides the differences a fast receiver
+// shows, so figures from one kind say little of another. It is a hint for
+// that choice only; nothing else depends on it.
 type Sink int32
 
 const (
@@ -98,9 +98,13 @@ const (
 	Sink_SINK_UNSPECIFIED Sink = 0
 	// The receiver lands the bytes in a file on its own disk.
 	Sink_SINK_FILE Sink = 1
-	// The receiver passes the bytes on without a file of its own: standard
-	// output, a pipe, a socket or /dev/null.
+	// The receiver passes the bytes on without a file of its own and
+	// without reading them (Ferry's receiver splices them to /dev/null).
 	Sink_SINK_STREAM Sink = 2
+	// The receiver reads the bytes into its own memory, with no file of its
+	// own: to verify a checksum, to hand them to a program (standard output,
+	// a pipe), or because it was told to read (`ferry pull --receive-read`).
+	Sink_SINK_READER Sink = 3
 )
 
 // Enum value maps for Sink.
@@ -109,11 +113,13 @@ var (
 		0: "SINK_UNSPECIFIED",
 		1: "SINK_FILE",
 		2: "SINK_STREAM",
+		3: "SINK_READER",
 	}
 	Sink_value = map[string]int32{
 		"SINK_UNSPECIFIED": 0,
 		"SINK_FILE":        1,
 		"SINK_STREAM":      2,
+		"SINK_READER":      3,
 	}
 )
 
@@ -154,11 +160,12 @@ const file_ferry_v1_strategy_proto_rawDesc = "" +
 	"\x13STRATEGY_READ_WRITE\x10\x01\x12\x11\n" +
 	"\rSTRATEGY_MMAP\x10\x02\x12\x15\n" +
 	"\x11STRATEGY_SENDFILE\x10\x03\x12\x13\n" +
-	"\x0fSTRATEGY_SPLICE\x10\x04*<\n" +
+	"\x0fSTRATEGY_SPLICE\x10\x04*M\n" +
 	"\x04Sink\x12\x14\n" +
 	"\x10SINK_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSINK_FILE\x10\x01\x12\x0f\n" +
-	"\vSINK_STREAM\x10\x02B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
+	"\vSINK_STREAM\x10\x02\x12\x0f\n" +
+	"\vSINK_READER\x10\x03B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
 
 var (
 	file_ferry_v1_strategy_proto_rawDescOnce sync.Once

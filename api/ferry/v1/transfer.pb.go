@@ -285,7 +285,8 @@ type AutoClass struct {
 	// Where the receiver is: "loopback" (this host) or "network". Loopback
 	// hides zero-copy's saving, so the two are measured apart.
 	Network string `protobuf:"bytes,6,opt,name=network,proto3" json:"network,omitempty"`
-	// What the receiver does with the bytes: "file" or "stream" (see Sink),
+	// What the receiver does with the bytes: "file", "stream" or "reader"
+	// (see Sink),
 	// for the classes whose transfers are measured live; empty for the
 	// smaller classes, whose figures come from the start-up probe alone.
 	Sink          string `protobuf:"bytes,7,opt,name=sink,proto3" json:"sink,omitempty"`
