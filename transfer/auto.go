@@ -311,9 +311,7 @@ func (c *chooser) usable() []Strategy {
 // pick returns the class's best measured strategy, or, with nothing
 // measured in it, the first usable one of the fixed order; the reason
 // says which. A class with no figures of its own borrows those of its
-// neighbours, the best guess until its own come in: the other sink's on
-// the same network, then loopback's with the same sink, then loopback's
-// with the other.
+// neighbours (classKey.neighbours), the best guess until its own come in.
 func (c *chooser) pick(k classKey, length int64) (Strategy, string) {
 	usable := c.usable()
 	if len(usable) == 0 {
