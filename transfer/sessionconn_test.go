@@ -448,8 +448,10 @@ func TestSmallFrameLeavesAsOneSegment(t *testing.T) {
 				t.Fatalf("%v frame %d: %v", st, id, err)
 			}
 		}
-		if segs := dataSegsIn(t, c) - before; segs > frames {
-			t.Errorf("%d frames of 4 KiB by %v came in %d segments, want at most one each", frames, st, segs)
+		// One each; a few more allowed, should the cork's 200 ms timer
+		// fire while a loaded machine holds the sender between its calls.
+		if segs := dataSegsIn(t, c) - before; segs > frames+frames/4 {
+			t.Errorf("%d frames of 4 KiB by %v came in %d segments, want about one each", frames, st, segs)
 		}
 	}
 }
