@@ -18,7 +18,9 @@ const (
 	// strategy whose transfers moved the most bytes per second of
 	// copy-loop time on this host, and sends every AutoExploreEvery-th
 	// Auto transfer of a class with another strategy to keep measuring
-	// it. Until a class has figures, it follows the fixed order.
+	// it; early on, once each with every strategy the class has no live
+	// figure of (chooser.choose). Until a class has figures, it follows
+	// the fixed order.
 	AutoMeasure
 )
 
@@ -160,6 +162,7 @@ type classKey struct {
 
 type classCosts struct {
 	autos   int                   // Auto transfers chosen in the class, for the exploration schedule
+	tried   map[Strategy]bool     // sent by an Auto transfer of the class: picked or explored
 	samples map[Strategy]*samples // live transfers' figures
 	probed  map[Strategy]*samples // the start-up probe's figures
 	// The class's best measured strategy, kept until a figure or a
@@ -278,19 +281,53 @@ func (c *chooser) choose(length int64, net Network, sink Sink) (Strategy, AutoCh
 	cc.autos++
 	pick, _ := c.pick(k, length)
 	choice := AutoChoice{ChosenByServer: true, Class: k.String()}
-	if c.every > 0 && length >= liveFrom && cc.autos%c.every == 0 {
-		if other, ok := c.stalest(k, pick); ok {
+	if c.every > 0 && length >= liveFrom {
+		other, ok := c.untried(k, pick)
+		if !ok && cc.autos%c.every == 0 {
+			other, ok = c.stalest(k, pick)
+		}
+		if ok {
+			cc.tried[other] = true
 			choice.Exploration = true
 			return other, choice
 		}
 	}
+	cc.tried[pick] = true
 	return pick, choice
+}
+
+// untried is a usable strategy other than pick that no Auto transfer of
+// the class has sent yet and that has no live figure there, once the
+// class has sent one with its pick: the first few Auto transfers of a
+// class measure each strategy once, instead of one in AutoExploreEvery.
+// The start-up probe's short ranges (64 MiB for the largest class) can
+// order the strategies otherwise than long transfers do, and a pick's
+// live figure would otherwise stand against the others' probe figures
+// for 3 × AutoExploreEvery transfers. Each strategy is sent this way at
+// most once per class, whether or not its figure is kept (a transfer
+// that shared the server keeps none): the cost is bounded by the number
+// of strategies.
+func (c *chooser) untried(k classKey, pick Strategy) (Strategy, bool) {
+	cc := c.class(k)
+	if !cc.tried[pick] {
+		return 0, false
+	}
+	for _, st := range c.usable() {
+		if st == pick || cc.tried[st] {
+			continue
+		}
+		if s := cc.samples[st]; s != nil && s.n > 0 {
+			continue
+		}
+		return st, true
+	}
+	return 0, false
 }
 
 func (c *chooser) class(k classKey) *classCosts {
 	cc := c.classes[k]
 	if cc == nil {
-		cc = &classCosts{samples: make(map[Strategy]*samples), probed: make(map[Strategy]*samples)}
+		cc = &classCosts{samples: make(map[Strategy]*samples), probed: make(map[Strategy]*samples), tried: make(map[Strategy]bool)}
 		c.classes[k] = cc
 	}
 	return cc
