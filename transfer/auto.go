@@ -282,7 +282,7 @@ func (c *chooser) choose(length int64, net Network, sink Sink) (Strategy, AutoCh
 	pick, _ := c.pick(k, length)
 	choice := AutoChoice{ChosenByServer: true, Class: k.String()}
 	if c.every > 0 && length >= liveFrom {
-		other, ok := c.untried(k, pick)
+		other, ok := c.untried(cc, pick)
 		if !ok && cc.autos%c.every == 0 {
 			other, ok = c.stalest(k, pick)
 		}
@@ -307,8 +307,7 @@ func (c *chooser) choose(length int64, net Network, sink Sink) (Strategy, AutoCh
 // most once per class, whether or not its figure is kept (a transfer
 // that shared the server keeps none): the cost is bounded by the number
 // of strategies.
-func (c *chooser) untried(k classKey, pick Strategy) (Strategy, bool) {
-	cc := c.class(k)
+func (c *chooser) untried(cc *classCosts, pick Strategy) (Strategy, bool) {
 	if !cc.tried[pick] {
 		return 0, false
 	}
