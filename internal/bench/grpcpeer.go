@@ -33,12 +33,13 @@ const (
 var blobStream = grpc.StreamDesc{StreamName: "Download", ServerStreams: true}
 
 func blobService(root *os.Root) *grpc.ServiceDesc {
-	sd := blobStream
+	sd, fd := blobStream, floorStream
 	sd.Handler = func(_ any, stream grpc.ServerStream) error { return sendBlob(root, stream) }
+	fd.Handler = func(_ any, stream grpc.ServerStream) error { return serveFloor(root, stream) } // floor.go
 	return &grpc.ServiceDesc{
 		ServiceName: "ferrybench.Blob",
 		HandlerType: (*any)(nil),
-		Streams:     []grpc.StreamDesc{sd},
+		Streams:     []grpc.StreamDesc{sd, fd},
 	}
 }
 
@@ -109,10 +110,12 @@ func serveGRPCPeerOpts(ctx context.Context, l net.Listener, dir string, opts ...
 
 // grpcPeer is the running peer server and the warm client connection.
 type grpcPeer struct {
-	srv  *server
-	conn *grpc.ClientConn
-	cpu  cpuClock
-	tls  bool
+	srv         *server
+	conn        *grpc.ClientConn
+	cpu         cpuClock
+	tls         bool
+	floor       floorClient // floor.go
+	floorReport floorClient
 }
 
 func startGRPCPeer(ctx context.Context, self, work, root string, port int) (*grpcPeer, error) {
@@ -135,7 +138,7 @@ func startGRPCPeerWith(ctx context.Context, self, work, root string, port int, p
 	if err != nil {
 		return nil, err
 	}
-	p := &grpcPeer{srv: s, cpu: treeCPU([]int{s.pid()}), tls: pki != nil}
+	p := &grpcPeer{srv: s, cpu: treeCPU([]int{s.pid()}), tls: pki != nil, floorReport: floorClient{report: true}}
 	if err := waitListening(ctx, s, port); err != nil {
 		return p, err
 	}
@@ -192,6 +195,8 @@ func (p *grpcPeer) path(name string, size int64, chunk int) path {
 }
 
 func (p *grpcPeer) stop() {
+	p.floor.close()
+	p.floorReport.close()
 	if p.conn != nil {
 		p.conn.Close()
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -87,5 +88,53 @@ func TestNginxConfig(t *testing.T) {
 	out, err := exec.Command(bin, "-t", "-c", path, "-p", prefix+"/", "-e", filepath.Join(prefix, "error.log")).CombinedOutput()
 	if err != nil {
 		t.Errorf("nginx -t: %v\n%s", err, out)
+	}
+}
+
+// TestFloor fetches a file twice over each floor stream (the second on
+// the warm stream), checks the bytes, and, for the floor with a report,
+// that a report followed each file.
+func TestFloor(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("floor"), 900) // 4,500 bytes
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- serveGRPCPeer(ctx, l, dir) }()
+	defer func() { cancel(); <-done }()
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, report := range []bool{false, true} {
+		f := &floorClient{report: report}
+		for i := range 2 {
+			n, err := f.fetch(conn, "f")
+			if err != nil || n != int64(len(data)) || !bytes.Equal(f.buf[:n], data) {
+				t.Fatalf("report %v, fetch %d: %d bytes, %v; want the file's %d bytes", report, i, n, err, len(data))
+			}
+		}
+		want := int64(0)
+		if report {
+			want = 2
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for f.reports.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got := f.reports.Load(); got != want {
+			t.Errorf("report %v: %d reports read, want %d", report, got, want)
+		}
+		if n, err := f.fetch(conn, "../escape"); err == nil {
+			t.Errorf("report %v: fetch(../escape) = %d bytes, want an error", report, n)
+		}
+		f.close()
 	}
 }

@@ -189,12 +189,23 @@ func sessionTargets(r *Results) []Target {
 	}
 	p50, _ := roundRatioBest(sm.path("ferry-session"), nginx(sm, ""), inverse)
 	one, _ := roundRatioBest(md.path("ferry-session"), nginx(md, ""), tput)
+	floorP50, _ := roundRatioBest(sm.path("grpc-floor"), nginx(sm, ""), inverse)
+	floorReportP50, _ := roundRatioBest(sm.path("grpc-floor-report"), nginx(sm, ""), inverse)
+	floorOne, _ := roundRatioBest(md.path("grpc-floor"), nginx(md, ""), tput)
 	eight, _ := roundRatioBest(md.path("ferry-session-8"), nginx(md, "-8"), tput)
 	return []Target{
 		target("6a", "4 KiB, one at a time: Ferry session p50 vs nginx keep-alive p50 (the better of sendfile on/off; nginx p50 / Ferry p50)",
 			">=", 1.0, "x", p50),
+		info("6a", "4 KiB, one at a time: the floor (a gRPC bidi request, the bytes back on a bound TCP connection, no Ferry code) vs nginx keep-alive, by p50 (nginx p50 / floor p50)",
+			floorP50),
+		info("6a", "4 KiB, one at a time: the floor with a report per file vs nginx keep-alive, by p50 (nginx p50 / floor p50)",
+			floorReportP50),
+		info("6a", "4 KiB, one at a time: Ferry session vs the floor with a report per file, by p50 (floor p50 / Ferry p50)",
+			roundRatio(sm.path("ferry-session"), sm.path("grpc-floor-report"), inverse)),
 		target("6b", "4 KiB, one at a time: Ferry session p99", "<=", 1000, "µs", summaryP99(sm.path("ferry-session"))),
 		target("7a", "1 MiB files, one at a time: Ferry session vs nginx keep-alive (the better of sendfile on/off), GB/s", ">=", 1.0, "x", one),
+		info("7a", "1 MiB files, one at a time: the floor (which reads and writes the file through user space) vs nginx keep-alive, GB/s", floorOne),
+		info("7a", "1 MiB files, one at a time: Ferry session vs the floor, GB/s", roundRatio(md.path("ferry-session"), md.path("grpc-floor"), tput)),
 		target("7b", "1 MiB files, 8 in flight: Ferry session vs nginx over 8 keep-alive connections (the better of sendfile on/off), GB/s",
 			">=", 1.3, "x", eight),
 		target("8", "directory of 4 KiB files: ferry pull -r (files landed durably) vs tar c | nc | tar x (not fsynced)",

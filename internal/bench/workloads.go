@@ -153,6 +153,13 @@ func (p *peers) batch(id, title string, names []string, count int, size int64, c
 				return fetched{bytes: n}, err
 			}))
 	}
+	for _, f := range []*floorClient{&p.grpc.floor, &p.grpc.floorReport} {
+		w.paths = append(w.paths, batchPath(floorRow(f.report), p.grpc.cpu, selfCPU, names, count, size,
+			func(ctx context.Context, name string) (fetched, error) {
+				n, err := f.fetch(p.grpc.conn, name)
+				return fetched{bytes: n}, err
+			}))
+	}
 	for _, st := range p.ferry.ferryStrategies() {
 		w.paths = append(w.paths, batchPath(ferryRow(st, "", ""), p.ferry.cpu, selfCPU, names, count, size, p.ferry.fetch(st)))
 	}
