@@ -455,3 +455,54 @@ func TestSmallFrameLeavesAsOneSegment(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionSmallAutoFrameIsOneWrite: a framed transfer left to the
+// server goes out as one READ_WRITE write when it is 64 KiB or less and
+// nothing paces it, whatever the chooser prefers (here SPLICE, by a fixed
+// order); a longer one, a paced one and one behind a ticket get the
+// chooser's pick.
+func TestSessionSmallAutoFrameIsOneWrite(t *testing.T) {
+	splice := []Strategy{Splice, Sendfile, ReadWrite, Mmap}
+	ts := startServer(t, Config{SmallPreference: splice, Preference: splice})
+	dir := t.TempDir()
+	small, data := writeFile(t, dir, smallFrameMax)
+	large, _ := writeFile(t, dir, smallFrameMax+1)
+	ss, c := bound(t, ts)
+	cases := []struct {
+		name  string
+		path  string
+		src   Source
+		want  Strategy
+		class string
+	}{
+		{"64 KiB", small, Source{}, ReadWrite, OneWriteClass},
+		{"64 KiB and a byte", large, Source{}, Splice, ""},
+		{"64 KiB, paced", small, Source{RateLimit: 1 << 30}, Splice, ""},
+	}
+	for i, tc := range cases {
+		id := uint64(i + 1)
+		tr := offerOn(t, ss, tc.path, tc.src, id)
+		if tr.Strategy != tc.want || !tr.Auto.ChosenByServer || tc.class != "" && tr.Auto.Class != tc.class {
+			t.Errorf("%s: strategy %v, auto %+v; want %v chosen by the server, class %q", tc.name, tr.Strategy, tr.Auto, tc.want, tc.class)
+		}
+		got := readFrame(t, c, id)
+		if tc.path == small && !bytes.Equal(got, data) {
+			t.Errorf("%s: not the bytes sent", tc.name)
+		}
+		if st, err := resultWithin(t, tr, tc.name); err != nil || st.Strategy != tc.want {
+			t.Errorf("%s: sent by %v, %v; want %v", tc.name, st.Strategy, err, tc.want)
+		}
+	}
+	f, err := os.Open(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := ts.Offer(Source{File: f, Path: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Cancel()
+	if tr.Strategy != Splice {
+		t.Errorf("64 KiB behind a ticket: strategy %v, want the chooser's %v", tr.Strategy, Splice)
+	}
+}
