@@ -42,6 +42,10 @@ type ReceiveConfig struct {
 	// cannot get a pipe, open /dev/null, or splice from the socket or
 	// into the file; the report's receiver model says which path ran.
 	ReadWrite bool
+	// trailerAhead: a trailer byte follows the payload (a session's
+	// frame), so a read round that asks for the payload's last bytes asks
+	// for it too, sparing the trailer a read(2) of its own.
+	trailerAhead bool
 }
 
 // Ticket is what a receiver needs from an offer.
@@ -159,6 +163,7 @@ func receiveOn(ctx context.Context, c net.Conn, tk Ticket, dst *fsroot.Destinati
 		defer func() { sec.raw.n = nil }()
 	}
 	r := newRecvJob(rc, dst, cfg)
+	r.trailerAhead = cfg.trailerAhead
 	defer r.release()
 	if sec != nil {
 		r.useTLS(sec)
@@ -276,6 +281,12 @@ type recvJob struct {
 	// goes.
 	positioned bool
 	at         int64
+
+	// A trailer read with the payload's last bytes (trailerAhead), for
+	// trailer to check.
+	trailerAhead bool
+	trailerRead  bool
+	trailerByte  byte
 
 	// The idle timeout, when armed (armIdle): conn's read deadline is
 	// last+idle at most, last being when the latest round ended; ctxErr
@@ -480,12 +491,20 @@ func (r *recvJob) idleMore() error {
 // readRound reads what the socket holds, up to the buffer's size and left
 // bytes, and writes it to the destination.
 func (r *recvJob) readRound(left int64) error {
-	n, err := r.read(r.buf[:min(int64(len(r.buf)), left)])
+	want := min(int64(len(r.buf)), left)
+	if r.trailerAhead && left < int64(len(r.buf)) {
+		want = left + 1 // the trailer, if it came with them: still this frame's
+	}
+	n, err := r.read(r.buf[:want])
 	if err != nil {
 		return err
 	}
 	if n == 0 {
 		return fmt.Errorf("%w: got %d of %d bytes", ErrShortTransfer, r.got, r.got+left)
+	}
+	if int64(n) > left {
+		r.trailerByte, r.trailerRead = r.buf[left], true
+		n = int(left)
 	}
 	if err := r.write(r.buf[:n]); err != nil {
 		return err
@@ -723,18 +742,24 @@ func (r *recvJob) writeOnce(fd int, p []byte) (int, error) {
 	return n, err
 }
 
-// trailer reads the byte a keep-alive server writes after the payload.
+// trailer reads the byte a keep-alive server writes after the payload,
+// unless the payload's last read took it already (trailerAhead).
 func (r *recvJob) trailer() error {
-	n, err := r.read(r.buf[:1])
-	switch {
-	case err != nil:
-		return err
-	case n == 0:
-		return fmt.Errorf("%w: the connection closed before the trailer", ErrShortTransfer)
-	case r.buf[0] == TrailerFailed:
-		return fmt.Errorf("%w: the sender failed after the last byte", ErrShortTransfer)
-	case r.buf[0] != TrailerOK:
-		return fmt.Errorf("%w: unknown trailer %d", ErrShortTransfer, r.buf[0])
+	if !r.trailerRead {
+		n, err := r.read(r.buf[:1])
+		switch {
+		case err != nil:
+			return err
+		case n == 0:
+			return fmt.Errorf("%w: the connection closed before the trailer", ErrShortTransfer)
+		}
+		r.trailerByte = r.buf[0]
 	}
-	return nil
+	switch r.trailerByte {
+	case TrailerOK:
+		return nil
+	case TrailerFailed:
+		return fmt.Errorf("%w: the sender failed after the last byte", ErrShortTransfer)
+	}
+	return fmt.Errorf("%w: unknown trailer %d", ErrShortTransfer, r.trailerByte)
 }

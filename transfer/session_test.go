@@ -204,3 +204,84 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		}
 	}
 }
+
+// TestSessionFrameTrailerWithPayload: a small frame's trailer is read
+// with the payload's last bytes when it came with them (one read(2) for
+// both), and alone when it came later; a failed or unknown trailer still
+// fails the receive.
+func TestSessionFrameTrailerWithPayload(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	send, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.Close()
+	recv, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	payload := randomBytes(4096)
+	cases := []struct {
+		name    string
+		trailer byte
+		apart   bool // the trailer written after the receiver has the payload
+		reads   int64 // read(2) calls counted; apart: at least
+		wantErr bool
+	}{
+		{"trailer with the payload", TrailerOK, false, 1, false},
+		{"trailer later", TrailerOK, true, 2, false},
+		{"failed trailer with the payload", TrailerFailed, false, 1, true},
+		{"unknown trailer with the payload", 7, false, 1, true},
+	}
+	for i, tc := range cases {
+		id := uint64(i + 1)
+		frame := append(appendFrameHeader(nil, id, int64(len(payload))), payload...)
+		if !tc.apart {
+			frame = append(frame, tc.trailer)
+		}
+		if _, err := send.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		h, err := ReadFrameHeader(recv)
+		if err != nil || h.ID != id {
+			t.Fatalf("%s: header %+v, %v", tc.name, h, err)
+		}
+		if tc.apart {
+			waitUntil(t, "the payload to arrive", func() bool { return inQueue(t, recv) == len(payload) })
+			go func() {
+				time.Sleep(20 * time.Millisecond) // let the receiver read the payload alone first
+				send.Write([]byte{tc.trailer})
+			}()
+		}
+		dest := filepath.Join(t.TempDir(), "dst")
+		dst, err := fsroot.CreateDestination(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := ReceiveFrame(context.Background(), recv, h, ReadWrite, dst, ReceiveConfig{})
+		if tc.wantErr {
+			if !errors.Is(err, ErrShortTransfer) {
+				t.Errorf("%s: ReceiveFrame() = %v, want ErrShortTransfer", tc.name, err)
+			}
+			dst.Abort()
+			continue
+		}
+		if err != nil || st.Bytes != int64(len(payload)) {
+			t.Fatalf("%s: ReceiveFrame() = %d bytes, %v", tc.name, st.Bytes, err)
+		}
+		if got := st.Syscalls["read"]; got != tc.reads && !(tc.apart && got > tc.reads) { // apart: an EAGAIN read may come between
+			t.Errorf("%s: %d reads counted, want %d", tc.name, got, tc.reads)
+		}
+		if err := dst.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(dest); !bytes.Equal(got, payload) {
+			t.Errorf("%s: landed %d bytes, not the %d sent", tc.name, len(got), len(payload))
+		}
+	}
+}

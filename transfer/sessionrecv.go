@@ -43,6 +43,7 @@ func ReceiveFrame(ctx context.Context, c net.Conn, h FrameHeader, strategy Strat
 	if h.Length <= smallFrameMax {
 		cfg.ReadWrite = true // one read, as the sender wrote it, beats socket -> pipe -> file
 	}
+	cfg.trailerAhead = true
 	return receiveOn(ctx, c, Ticket{Length: h.Length, Strategy: strategy}, dst, cfg, (*recvJob).trailer)
 }
 
