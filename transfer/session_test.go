@@ -229,7 +229,7 @@ func TestSessionFrameTrailerWithPayload(t *testing.T) {
 	cases := []struct {
 		name    string
 		trailer byte
-		apart   bool // the trailer written after the receiver has the payload
+		apart   bool  // the trailer written after the receiver has the payload
 		reads   int64 // read(2) calls counted; apart: at least
 		wantErr bool
 	}{
