@@ -29,6 +29,17 @@ const (
 // shrugs off the odd transfer that a busy neighbour slowed down.
 const autoWindow = 8
 
+// autoMargin is how much more bytes per second a strategy must show than
+// a class's current pick to take its place. Without it, two strategies
+// within noise of each other traded places on a single figure: in one
+// full ferry-bench run on a 2-core AMD EPYC guest, auto moved a 2 GiB
+// file with MMAP in two transfers of round 3 and one of round 5, between
+// READ_WRITE transfers, as MMAP's median of its last 8 passed
+// READ_WRITE's and fell back. The target it serves allows auto 5% below
+// the best strategy; a margin of as much keeps the pick through such
+// noise and still lets a strategy that is clearly faster take over.
+const autoMargin = 0.05
+
 // liveFrom is the shortest transfer whose own figures the chooser keeps.
 // The sender's copy loop ends when the kernel has taken the last byte,
 // not when the receiver has it: a range that fits in the socket buffer
@@ -137,7 +148,7 @@ type AutoPolicy struct {
 }
 
 // autoObjective is what the chooser maximises, in words.
-const autoObjective = "throughput: the most bytes per second delivered, median of each strategy's last 8 measurements (live transfers' of 16 MiB and more, timed at the sender, once it has any; until then the start-up probe's, from the receiver's dial to its last byte)"
+const autoObjective = "throughput: the most bytes per second delivered, median of each strategy's last 8 measurements (live transfers' of 16 MiB and more, timed at the sender, once it has any; until then the start-up probe's, from the receiver's dial to its last byte); another strategy replaces the pick once its figure is 5% above the pick's"
 
 // chooser is the measuring Auto (AutoMeasure). Its methods are safe for
 // concurrent use.
@@ -428,6 +439,13 @@ func (c *chooser) measureBest(k classKey, usable []Strategy) (Strategy, string, 
 	}
 	if n == 0 {
 		return 0, "", false
+	}
+	// The pick so far stays unless best beats it by autoMargin.
+	if cc := c.classes[k]; cc != nil && cc.bestOK && cc.best != best && slices.Contains(usable, cc.best) {
+		if held, ok := c.rate(k, cc.best); ok && bestRate < held*(1+autoMargin) {
+			return cc.best, fmt.Sprintf("kept: %s is the fastest of %d measured strategies (%s), but less than %.0f%% above %s (%s)",
+				best, n, rateName(bestRate), autoMargin*100, cc.best, rateName(held)), true
+		}
 	}
 	return best, fmt.Sprintf("the most bytes per second of %d measured strategies (%s)", n, rateName(bestRate)), true
 }

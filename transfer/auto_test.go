@@ -85,6 +85,50 @@ func TestChooserFollowsChange(t *testing.T) {
 	}
 }
 
+// TestChooserKeepsPickWithinMargin: two strategies within noise of each
+// other (their figures alternate, READ_WRITE's median a little above
+// MMAP's, then a little below) do not trade the pick: the pick moves only
+// to a strategy whose figure is autoMargin above it, and then at once.
+func TestChooserKeepsPickWithinMargin(t *testing.T) {
+	c := newChooser(Strategies, fixedOrder, 0)
+	at := time.Unix(0, 0)
+	feed := func(st Strategy, rate float64, n int) {
+		for range n {
+			at = at.Add(time.Second)
+			c.record(64*mib, Loopback, SinkFile, Stats{Strategy: st, Bytes: 64 * mib,
+				Duration: time.Duration(64 * mib / rate * float64(time.Second))}, at)
+		}
+	}
+	feed(ReadWrite, 3.0e9, autoWindow)
+	feed(Mmap, 2.9e9, autoWindow)
+	feed(Sendfile, 2.0e9, autoWindow)
+	if got, reason := c.pickFor(64*mib, Loopback, SinkFile); got != ReadWrite {
+		t.Fatalf("pick = %v (%s), want %v", got, reason, ReadWrite)
+	}
+	// MMAP's median now 3% above READ_WRITE's: within the margin.
+	feed(Mmap, 3.09e9, autoWindow)
+	if got, reason := c.pickFor(64*mib, Loopback, SinkFile); got != ReadWrite || !strings.Contains(reason, "kept") {
+		t.Errorf("with MMAP 3%% above READ_WRITE the pick = %v (%s), want %v kept", got, reason, ReadWrite)
+	}
+	// And 10% above: MMAP takes the pick.
+	feed(Mmap, 3.3e9, autoWindow)
+	if got, reason := c.pickFor(64*mib, Loopback, SinkFile); got != Mmap {
+		t.Errorf("with MMAP 10%% above READ_WRITE the pick = %v (%s), want %v", got, reason, Mmap)
+	}
+	// READ_WRITE back 3% above MMAP: MMAP, now the pick, is kept.
+	feed(ReadWrite, 3.4e9, autoWindow)
+	if got, reason := c.pickFor(64*mib, Loopback, SinkFile); got != Mmap {
+		t.Errorf("with READ_WRITE 3%% above MMAP the pick = %v (%s), want %v kept", got, reason, Mmap)
+	}
+	// A pick that fails on the host is dropped whatever the margin.
+	for range failAfter {
+		c.fail(Mmap)
+	}
+	if got, reason := c.pickFor(64*mib, Loopback, SinkFile); got != ReadWrite {
+		t.Errorf("after MMAP failed the pick = %v (%s), want %v", got, reason, ReadWrite)
+	}
+}
+
 // TestChooserExplorationBudget: exploration takes exactly one Auto
 // transfer in every AutoExploreEvery of a class, plus one early transfer
 // for each strategy other than the first pick (three here), and none
