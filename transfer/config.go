@@ -103,7 +103,8 @@ type Config struct {
 	Preference []Strategy
 	// SmallPreference is that order for shorter transfers. nil means
 	// READ_WRITE, SENDFILE, SPLICE, MMAP, or Preference when only that is
-	// set.
+	// set. A session's Auto transfer of at most 64 KiB goes as one
+	// READ_WRITE write whatever it says (see Session.Offer).
 	SmallPreference []Strategy
 	// AutoSmallBelow is the length under which Auto uses SmallPreference.
 	// 0 means 8 MiB.

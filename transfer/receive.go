@@ -420,7 +420,9 @@ func (r *recvJob) eof() error {
 	return nil
 }
 
-// payload receives exactly length bytes, never more, into the destination.
+// payload receives exactly length bytes into the destination. With
+// trailerAhead its last read may also take the trailer byte that follows
+// them (readRound), which no destination sees.
 func (r *recvJob) payload(length int64) error {
 	for r.got < length {
 		var err error
@@ -489,7 +491,9 @@ func (r *recvJob) idleMore() error {
 }
 
 // readRound reads what the socket holds, up to the buffer's size and left
-// bytes, and writes it to the destination.
+// bytes, and writes it to the destination. With trailerAhead, when the
+// left bytes fit in the buffer it asks for one more: the frame's trailer,
+// kept for trailer() and never written.
 func (r *recvJob) readRound(left int64) error {
 	want := min(int64(len(r.buf)), left)
 	if r.trailerAhead && left < int64(len(r.buf)) {

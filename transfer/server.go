@@ -254,17 +254,22 @@ func (s *Server) offerVia(src Source, probe bool, ss *Session, id uint64) (*Tran
 const OneWriteClass = "[0 B, 64 KiB] on a session: one write"
 
 // oneWriteFrame reports whether a framed transfer left to the server goes
-// out as one write, READ_WRITE, whatever the chooser would say: a range of
-// at most smallFrameMax bytes, paced by nothing, on a plaintext data
-// channel. The offering goroutine sends such a frame itself, with one
+// out as one write, READ_WRITE, whatever the chooser (or, with the fixed
+// rule, Config.SmallPreference) would say: a range of at most
+// smallFrameMax bytes, paced by nothing, on a plaintext data channel, on
+// a server that supports READ_WRITE. The offering goroutine sends such a
+// frame itself when a bound connection is waiting with room for it (else
+// the connection's goroutine sends it the same way), with one
 // pread(2) and one write(2) (sendSmallFrame). Any other strategy hands the
 // frame to the connection's goroutine (a wakeup) and corks around it; the
 // chooser's figures time the copy loop alone, which for a few KiB is
 // mostly fixed costs, and cannot see that. On a 2-core AMD EPYC guest,
 // where the chooser picked SPLICE for the class, a 4 KiB session get
-// took about 10% less at the median this way (see docs/strategies.md).
+// took 5% and 14% less at the median this way in two interleaved pairs
+// of short benchmark runs (see docs/strategies.md).
 func (s *Server) oneWriteFrame(src Source, length int64) bool {
-	return length <= smallFrameMax && appliedRate(src.RateLimit, s.cfg.MaxRate) == 0 && s.cfg.FlowRate == 0 && s.tlsCfg == nil
+	return length <= smallFrameMax && appliedRate(src.RateLimit, s.cfg.MaxRate) == 0 && s.cfg.FlowRate == 0 && s.tlsCfg == nil &&
+		slices.Contains(s.supported, ReadWrite)
 }
 
 // choose resolves src's strategy for a range of length bytes, and says

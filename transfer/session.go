@@ -114,6 +114,9 @@ func (ss *Session) Bound() int {
 // connections in a frame carrying id, instead of behind a ticket: a
 // small READ_WRITE frame goes out at once on a connection that is
 // waiting, any other joins the session's queue (Transfer.Framed is set).
+// An Auto transfer of at most 64 KiB that nothing paces, on a plaintext
+// data channel, is such a frame whatever the server's choice would be
+// (Auto.Class says OneWriteClass).
 // An inline offer is made as Server.Offer makes it, and so is one made
 // while no connection is bound (it gets a ticket). A queued transfer no
 // bound connection takes within src.TicketTTL (or Config.TicketTTL) ends

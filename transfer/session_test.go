@@ -8,10 +8,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ferrydev/ferry/fsroot"
+	"golang.org/x/sys/unix"
 )
 
 // offerOn opens path and offers src's range of it on session ss, framed
@@ -253,8 +255,10 @@ func TestSessionFrameTrailerWithPayload(t *testing.T) {
 		}
 		if tc.apart {
 			waitUntil(t, "the payload to arrive", func() bool { return inQueue(t, recv) == len(payload) })
-			go func() {
-				time.Sleep(20 * time.Millisecond) // let the receiver read the payload alone first
+			go func() { // the trailer once the receiver has read the payload: apart for sure
+				for queued(recv) != 0 {
+					time.Sleep(time.Millisecond)
+				}
 				send.Write([]byte{tc.trailer})
 			}()
 		}
@@ -284,4 +288,20 @@ func TestSessionFrameTrailerWithPayload(t *testing.T) {
 			t.Errorf("%s: landed %d bytes, not the %d sent", tc.name, len(got), len(payload))
 		}
 	}
+}
+
+// queued is how many bytes c's socket holds unread (SIOCINQ), -1 on
+// error; unlike inQueue it may be called off the test's goroutine.
+func queued(c net.Conn) int {
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return -1
+	}
+	n := -1
+	rc.Control(func(fd uintptr) {
+		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ); err == nil {
+			n = v
+		}
+	})
+	return n
 }

@@ -493,6 +493,14 @@ func TestSessionSmallAutoFrameIsOneWrite(t *testing.T) {
 			t.Errorf("%s: sent by %v, %v; want %v", tc.name, st.Strategy, err, tc.want)
 		}
 	}
+	// A server without READ_WRITE sends it by its order.
+	noRW := startServer(t, Config{SmallPreference: splice, Preference: splice, Disable: []Strategy{ReadWrite}})
+	ss2, c2 := bound(t, noRW)
+	tr2 := offerOn(t, ss2, small, Source{}, 1)
+	readFrame(t, c2, 1)
+	if tr2.Strategy != Splice {
+		t.Errorf("64 KiB on a server without READ_WRITE: strategy %v, want %v", tr2.Strategy, Splice)
+	}
 	f, err := os.Open(small)
 	if err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ func serveFloor(root *os.Root, stream grpc.ServerStream) error {
 	}
 	defer conn.Close()
 	l.Close()
-	buf := make([]byte, 8+(4<<20))
+	buf := make([]byte, 8+(4<<20)+1) // a file of 4 MiB fits; one byte more says it is larger
 	var report *wrapperspb.BytesValue
 	if v := metadata.ValueFromIncomingContext(stream.Context(), floorReportMDKey); len(v) == 1 {
 		if n, err := strconv.Atoi(v[0]); err == nil && n > 0 && n <= 64<<10 {
@@ -104,7 +104,7 @@ func readSmall(root *os.Root, name string, buf []byte) (int, error) {
 		return n, nil
 	}
 	if err == nil {
-		return n, fmt.Errorf("floor: %s is larger than %d bytes", name, len(buf))
+		return n, fmt.Errorf("floor: %s is larger than %d bytes", name, len(buf)-1)
 	}
 	return n, err
 }
