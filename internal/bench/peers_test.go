@@ -18,25 +18,8 @@ import (
 // TestGRPCPeer runs the codec-only blob service on loopback and fetches
 // a file in 64 KiB messages.
 func TestGRPCPeer(t *testing.T) {
-	dir := t.TempDir()
 	data := bytes.Repeat([]byte("ferry"), 40000) // 200,000 bytes: 3 whole chunks and a tail
-	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- serveGRPCPeer(ctx, l, dir) }()
-	defer func() { cancel(); <-done }()
-	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	p := &grpcPeer{conn: conn}
+	p := &grpcPeer{conn: peerWithFile(t, data)}
 	if n, err := p.fetch(t.Context(), "f", 64<<10); err != nil || n != int64(len(data)) {
 		t.Errorf("fetch(f) = %d, %v, want %d bytes", n, err, len(data))
 	}
@@ -95,24 +78,8 @@ func TestNginxConfig(t *testing.T) {
 // the warm stream), checks the bytes, and, for the floor with a report,
 // that a report followed each file.
 func TestFloor(t *testing.T) {
-	dir := t.TempDir()
 	data := bytes.Repeat([]byte("floor"), 900) // 4,500 bytes
-	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- serveGRPCPeer(ctx, l, dir) }()
-	defer func() { cancel(); <-done }()
-	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := peerWithFile(t, data)
 	for _, report := range []bool{false, true} {
 		f := &floorClient{report: report}
 		for i := range 2 {
@@ -137,4 +104,29 @@ func TestFloor(t *testing.T) {
 		}
 		f.close()
 	}
+}
+
+// peerWithFile serves a directory holding data as "f" with the gRPC
+// peer, in process, and returns a client connection to it; both end
+// with the test.
+func peerWithFile(t *testing.T, data []byte) *grpc.ClientConn {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveGRPCPeer(ctx, l, dir) }()
+	t.Cleanup(func() { cancel(); <-done })
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
