@@ -58,14 +58,9 @@ func bindConn(t *testing.T, ts *testServer, ss *Session, rcvBuf int) net.Conn {
 // inQueue is how many bytes wait in c's receive queue (SIOCINQ).
 func inQueue(t *testing.T, c net.Conn) int {
 	t.Helper()
-	rc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, ierr := 0, error(nil)
-	rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
-	if ierr != nil {
-		t.Fatal(ierr)
+	n := queued(c) // session_test.go
+	if n < 0 {
+		t.Fatal("SIOCINQ failed")
 	}
 	return n
 }
