@@ -14,7 +14,7 @@ import (
 // 1 MiB tmpfs: refused before a byte is written, by the free-space check,
 // with an error that says so, and nothing left. Into a tmpfs that has
 // room when the pull starts and fills up under it (another writer takes
-// the space once the partial file exists; the pull is paced so that it
+// the space once the partial file holds a byte; the pull is paced so that it
 // is still running then): without --resume, exit 1, an error that names
 // the partial file and says the device is full, and no file left; with
 // --resume, the same error, and the partial file kept with the bytes
@@ -38,7 +38,10 @@ func TestReceiverDiskFull(t *testing.T) {
 	fillWhenStarted := func() {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if _, err := os.Stat(dest + ".partial"); err == nil {
+			// The receiver opens the partial file before it checks the
+			// free space, and writes its first byte only after the check:
+			// fill once a byte has landed, or the filler races the check.
+			if fi, err := os.Stat(dest + ".partial"); err == nil && fi.Size() > 0 {
 				var fs unix.Statfs_t
 				check(t, unix.Statfs(dir, &fs))
 				free := int64(fs.Bavail) * fs.Bsize
@@ -46,7 +49,7 @@ func TestReceiverDiskFull(t *testing.T) {
 				return
 			}
 		}
-		t.Fatal("the pull never created its partial file")
+		t.Fatal("the pull never wrote to its partial file")
 	}
 	pull := func(args ...string) result {
 		t.Helper()
