@@ -1080,7 +1080,20 @@ type PullRequest struct {
 	// For a file: the data connections its range is split over (parallel
 	// streams), each a Download of its own part; the peer caps it
 	// (GetCapabilitiesResponse.max_streams). 0 or 1 means one stream.
-	Streams       uint32 `protobuf:"varint,11,opt,name=streams,proto3" json:"streams,omitempty"`
+	Streams uint32 `protobuf:"varint,11,opt,name=streams,proto3" json:"streams,omitempty"`
+	// For a directory: sync instead of copy (SyncTree). The destination may
+	// exist; files it holds that match at this level are skipped, the
+	// others replaced whole, and a non-directory where the tree has a
+	// directory is replaced. SYNC_LEVEL_UNSPECIFIED copies everything (and
+	// needs overwrite for an existing destination).
+	Sync SyncLevel `protobuf:"varint,12,opt,name=sync,proto3,enum=ferry.v1.SyncLevel" json:"sync,omitempty"`
+	// With sync: remove from the destination what the tree does not have
+	// (never outside the destination, never through a symlink), after every
+	// file has landed; and let a file or symlink replace a directory.
+	Delete bool `protobuf:"varint,13,opt,name=delete,proto3" json:"delete,omitempty"`
+	// With sync: change nothing; the stream lists the changes (change
+	// events), then the TreeReport counts them.
+	DryRun        bool `protobuf:"varint,14,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1192,6 +1205,27 @@ func (x *PullRequest) GetStreams() uint32 {
 	return 0
 }
 
+func (x *PullRequest) GetSync() SyncLevel {
+	if x != nil {
+		return x.Sync
+	}
+	return SyncLevel_SYNC_LEVEL_UNSPECIFIED
+}
+
+func (x *PullRequest) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+func (x *PullRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 // PullResponse is one event of a Pull stream: progress, then the report.
 type PullResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1202,6 +1236,7 @@ type PullResponse struct {
 	//	*PullResponse_Progress
 	//	*PullResponse_Report
 	//	*PullResponse_TreeReport
+	//	*PullResponse_Change
 	Event         isPullResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1271,6 +1306,15 @@ func (x *PullResponse) GetTreeReport() *TreeReport {
 	return nil
 }
 
+func (x *PullResponse) GetChange() *TreeChange {
+	if x != nil {
+		if x, ok := x.Event.(*PullResponse_Change); ok {
+			return x.Change
+		}
+	}
+	return nil
+}
+
 type isPullResponse_Event interface {
 	isPullResponse_Event()
 }
@@ -1292,11 +1336,18 @@ type PullResponse_TreeReport struct {
 	TreeReport *TreeReport `protobuf:"bytes,3,opt,name=tree_report,json=treeReport,proto3,oneof"`
 }
 
+type PullResponse_Change struct {
+	// A dry run's changes, one per event, before the TreeReport.
+	Change *TreeChange `protobuf:"bytes,4,opt,name=change,proto3,oneof"`
+}
+
 func (*PullResponse_Progress) isPullResponse_Event() {}
 
 func (*PullResponse_Report) isPullResponse_Event() {}
 
 func (*PullResponse_TreeReport) isPullResponse_Event() {}
+
+func (*PullResponse_Change) isPullResponse_Event() {}
 
 // DownloadTreeRequest asks for a whole directory.
 type DownloadTreeRequest struct {
@@ -1394,21 +1445,179 @@ func (x *DownloadTreeRequest) GetInlineMax() uint64 {
 	return 0
 }
 
+// SyncTreeRequest is one message of a SyncTree call: first start, then
+// any number of held, then the client closes its side.
+type SyncTreeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message.
+	//
+	// Types that are valid to be assigned to Request:
+	//
+	//	*SyncTreeRequest_Start
+	//	*SyncTreeRequest_Held
+	Request       isSyncTreeRequest_Request `protobuf_oneof:"request"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncTreeRequest) Reset() {
+	*x = SyncTreeRequest{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncTreeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncTreeRequest) ProtoMessage() {}
+
+func (x *SyncTreeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncTreeRequest.ProtoReflect.Descriptor instead.
+func (*SyncTreeRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SyncTreeRequest) GetRequest() isSyncTreeRequest_Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *SyncTreeRequest) GetStart() *SyncTreeStart {
+	if x != nil {
+		if x, ok := x.Request.(*SyncTreeRequest_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *SyncTreeRequest) GetHeld() *SyncHeld {
+	if x != nil {
+		if x, ok := x.Request.(*SyncTreeRequest_Held); ok {
+			return x.Held
+		}
+	}
+	return nil
+}
+
+type isSyncTreeRequest_Request interface {
+	isSyncTreeRequest_Request()
+}
+
+type SyncTreeRequest_Start struct {
+	// First message only.
+	Start *SyncTreeStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type SyncTreeRequest_Held struct {
+	// What the destination holds, a batch at a time.
+	Held *SyncHeld `protobuf:"bytes,2,opt,name=held,proto3,oneof"`
+}
+
+func (*SyncTreeRequest_Start) isSyncTreeRequest_Request() {}
+
+func (*SyncTreeRequest_Held) isSyncTreeRequest_Request() {}
+
+// SyncTreeStart opens a SyncTree call.
+type SyncTreeStart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tree and how to send it, as in DownloadTree.
+	Tree *DownloadTreeRequest `protobuf:"bytes,1,opt,name=tree,proto3" json:"tree,omitempty"`
+	// When a held file counts as the same; SYNC_LEVEL_UNSPECIFIED is
+	// INVALID_ARGUMENT (use DownloadTree).
+	Level SyncLevel `protobuf:"varint,2,opt,name=level,proto3,enum=ferry.v1.SyncLevel" json:"level,omitempty"`
+	// Walk and judge, but offer nothing: every regular file's entry comes
+	// without an offer, marked unchanged or not, and no byte moves.
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncTreeStart) Reset() {
+	*x = SyncTreeStart{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncTreeStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncTreeStart) ProtoMessage() {}
+
+func (x *SyncTreeStart) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncTreeStart.ProtoReflect.Descriptor instead.
+func (*SyncTreeStart) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SyncTreeStart) GetTree() *DownloadTreeRequest {
+	if x != nil {
+		return x.Tree
+	}
+	return nil
+}
+
+func (x *SyncTreeStart) GetLevel() SyncLevel {
+	if x != nil {
+		return x.Level
+	}
+	return SyncLevel_SYNC_LEVEL_UNSPECIFIED
+}
+
+func (x *SyncTreeStart) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 // TreeEntry is one entry of the tree.
 type TreeEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entry; its path is relative to the requested directory.
 	File *FileEntry `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
 	// For a regular file: its offer (connect, send the ticket, read
-	// offer.length bytes; or take offer.data when inline).
-	Offer         *Offer `protobuf:"bytes,2,opt,name=offer,proto3" json:"offer,omitempty"`
+	// offer.length bytes; or take offer.data when inline). None for a file
+	// a SyncTree call found unchanged, nor for any file of a dry run.
+	Offer *Offer `protobuf:"bytes,2,opt,name=offer,proto3" json:"offer,omitempty"`
+	// SyncTree: the destination holds this regular file already, as the
+	// call's level judges; nothing moves.
+	Unchanged     bool `protobuf:"varint,3,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TreeEntry) Reset() {
 	*x = TreeEntry{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[14]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1629,7 @@ func (x *TreeEntry) String() string {
 func (*TreeEntry) ProtoMessage() {}
 
 func (x *TreeEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[14]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1642,7 @@ func (x *TreeEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeEntry.ProtoReflect.Descriptor instead.
 func (*TreeEntry) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{14}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TreeEntry) GetFile() *FileEntry {
@@ -1448,6 +1657,13 @@ func (x *TreeEntry) GetOffer() *Offer {
 		return x.Offer
 	}
 	return nil
+}
+
+func (x *TreeEntry) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
 }
 
 // DownloadTreeResponse is a batch of events of a DownloadTree stream.
@@ -1467,7 +1683,7 @@ type DownloadTreeResponse struct {
 
 func (x *DownloadTreeResponse) Reset() {
 	*x = DownloadTreeResponse{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[15]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1695,7 @@ func (x *DownloadTreeResponse) String() string {
 func (*DownloadTreeResponse) ProtoMessage() {}
 
 func (x *DownloadTreeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[15]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1708,7 @@ func (x *DownloadTreeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadTreeResponse.ProtoReflect.Descriptor instead.
 func (*DownloadTreeResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{15}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DownloadTreeResponse) GetEntries() []*TreeEntry {
@@ -1516,6 +1732,72 @@ func (x *DownloadTreeResponse) GetReport() *TreeReport {
 	return nil
 }
 
+// SyncTreeResponse is a batch of events of a SyncTree stream, as
+// DownloadTreeResponse is of a DownloadTree stream.
+type SyncTreeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Entries in walk order; a regular file the destination holds comes
+	// with unchanged set and no offer.
+	Entries []*TreeEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Reports of files whose transfers finished since the previous message.
+	Reports []*Report `protobuf:"bytes,2,rep,name=reports,proto3" json:"reports,omitempty"`
+	// Set on the last message only.
+	Report        *TreeReport `protobuf:"bytes,3,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncTreeResponse) Reset() {
+	*x = SyncTreeResponse{}
+	mi := &file_ferry_v1_transfer_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncTreeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncTreeResponse) ProtoMessage() {}
+
+func (x *SyncTreeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_transfer_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncTreeResponse.ProtoReflect.Descriptor instead.
+func (*SyncTreeResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SyncTreeResponse) GetEntries() []*TreeEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *SyncTreeResponse) GetReports() []*Report {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+func (x *SyncTreeResponse) GetReport() *TreeReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 // SessionRequest is one message from the client on a Session call.
 type SessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1533,7 +1815,7 @@ type SessionRequest struct {
 
 func (x *SessionRequest) Reset() {
 	*x = SessionRequest{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[16]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1827,7 @@ func (x *SessionRequest) String() string {
 func (*SessionRequest) ProtoMessage() {}
 
 func (x *SessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[16]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1840,7 @@ func (x *SessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
 func (*SessionRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{16}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SessionRequest) GetRequest() isSessionRequest_Request {
@@ -1632,7 +1914,7 @@ type SessionOpen struct {
 
 func (x *SessionOpen) Reset() {
 	*x = SessionOpen{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[17]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1926,7 @@ func (x *SessionOpen) String() string {
 func (*SessionOpen) ProtoMessage() {}
 
 func (x *SessionOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[17]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1939,7 @@ func (x *SessionOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionOpen.ProtoReflect.Descriptor instead.
 func (*SessionOpen) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{17}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SessionOpen) GetWindow() uint32 {
@@ -1697,7 +1979,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[18]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1991,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[18]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +2004,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{18}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetRequest) GetId() uint64 {
@@ -1799,7 +2081,7 @@ type CancelRequest struct {
 
 func (x *CancelRequest) Reset() {
 	*x = CancelRequest{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[19]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +2093,7 @@ func (x *CancelRequest) String() string {
 func (*CancelRequest) ProtoMessage() {}
 
 func (x *CancelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[19]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +2106,7 @@ func (x *CancelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
 func (*CancelRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{19}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CancelRequest) GetId() uint64 {
@@ -1855,7 +2137,7 @@ type SessionResponse struct {
 
 func (x *SessionResponse) Reset() {
 	*x = SessionResponse{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[20]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +2149,7 @@ func (x *SessionResponse) String() string {
 func (*SessionResponse) ProtoMessage() {}
 
 func (x *SessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[20]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +2162,7 @@ func (x *SessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionResponse.ProtoReflect.Descriptor instead.
 func (*SessionResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{20}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SessionResponse) GetId() uint64 {
@@ -2007,7 +2289,7 @@ type SessionReady struct {
 
 func (x *SessionReady) Reset() {
 	*x = SessionReady{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[21]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2301,7 @@ func (x *SessionReady) String() string {
 func (*SessionReady) ProtoMessage() {}
 
 func (x *SessionReady) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[21]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2314,7 @@ func (x *SessionReady) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionReady.ProtoReflect.Descriptor instead.
 func (*SessionReady) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{21}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SessionReady) GetDataAddress() string {
@@ -2086,7 +2368,7 @@ type RequestFailed struct {
 
 func (x *RequestFailed) Reset() {
 	*x = RequestFailed{}
-	mi := &file_ferry_v1_transfer_proto_msgTypes[22]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2380,7 @@ func (x *RequestFailed) String() string {
 func (*RequestFailed) ProtoMessage() {}
 
 func (x *RequestFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_transfer_proto_msgTypes[22]
+	mi := &file_ferry_v1_transfer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2393,7 @@ func (x *RequestFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestFailed.ProtoReflect.Descriptor instead.
 func (*RequestFailed) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{22}
+	return file_ferry_v1_transfer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RequestFailed) GetCode() uint32 {
@@ -2139,7 +2421,7 @@ var File_ferry_v1_transfer_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
-	"\x17ferry/v1/transfer.proto\x12\bferry.v1\x1a\x17ferry/v1/checksum.proto\x1a\x14ferry/v1/files.proto\x1a\x14ferry/v1/stats.proto\x1a\x17ferry/v1/strategy.proto\x1a\x18ferry/v1/transfers.proto\x1a\x13ferry/v1/tree.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n" +
+	"\x17ferry/v1/transfer.proto\x12\bferry.v1\x1a\x17ferry/v1/checksum.proto\x1a\x14ferry/v1/files.proto\x1a\x14ferry/v1/stats.proto\x1a\x17ferry/v1/strategy.proto\x1a\x13ferry/v1/sync.proto\x1a\x18ferry/v1/transfers.proto\x1a\x13ferry/v1/tree.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n" +
 	"\x16GetCapabilitiesRequest\"\xab\x03\n" +
 	"\x17GetCapabilitiesResponse\x122\n" +
 	"\n" +
@@ -2225,7 +2507,7 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\n" +
 	"files_done\x18\x03 \x01(\x04R\tfilesDone\x12\x1f\n" +
 	"\vfiles_total\x18\x04 \x01(\x04R\n" +
-	"filesTotal\"\xe9\x02\n" +
+	"filesTotal\"\xc3\x03\n" +
 	"\vPullRequest\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12 \n" +
@@ -2239,12 +2521,16 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"rate_limit\x18\t \x01(\x04R\trateLimit\x12 \n" +
 	"\vconcurrency\x18\n" +
 	" \x01(\rR\vconcurrency\x12\x18\n" +
-	"\astreams\x18\v \x01(\rR\astreams\"\xae\x01\n" +
+	"\astreams\x18\v \x01(\rR\astreams\x12'\n" +
+	"\x04sync\x18\f \x01(\x0e2\x13.ferry.v1.SyncLevelR\x04sync\x12\x16\n" +
+	"\x06delete\x18\r \x01(\bR\x06delete\x12\x17\n" +
+	"\adry_run\x18\x0e \x01(\bR\x06dryRun\"\xde\x01\n" +
 	"\fPullResponse\x120\n" +
 	"\bprogress\x18\x01 \x01(\v2\x12.ferry.v1.ProgressH\x00R\bprogress\x12*\n" +
 	"\x06report\x18\x02 \x01(\v2\x10.ferry.v1.ReportH\x00R\x06report\x127\n" +
 	"\vtree_report\x18\x03 \x01(\v2\x14.ferry.v1.TreeReportH\x00R\n" +
-	"treeReportB\a\n" +
+	"treeReport\x12.\n" +
+	"\x06change\x18\x04 \x01(\v2\x14.ferry.v1.TreeChangeH\x00R\x06changeB\a\n" +
 	"\x05event\"\xe8\x01\n" +
 	"\x13DownloadTreeRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12.\n" +
@@ -2254,11 +2540,24 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"rate_limit\x18\x04 \x01(\x04R\trateLimit\x12\x16\n" +
 	"\x06window\x18\x05 \x01(\rR\x06window\x12\x1d\n" +
 	"\n" +
-	"inline_max\x18\x06 \x01(\x04R\tinlineMax\"[\n" +
+	"inline_max\x18\x06 \x01(\x04R\tinlineMax\"w\n" +
+	"\x0fSyncTreeRequest\x12/\n" +
+	"\x05start\x18\x01 \x01(\v2\x17.ferry.v1.SyncTreeStartH\x00R\x05start\x12(\n" +
+	"\x04held\x18\x02 \x01(\v2\x12.ferry.v1.SyncHeldH\x00R\x04heldB\t\n" +
+	"\arequest\"\x86\x01\n" +
+	"\rSyncTreeStart\x121\n" +
+	"\x04tree\x18\x01 \x01(\v2\x1d.ferry.v1.DownloadTreeRequestR\x04tree\x12)\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x13.ferry.v1.SyncLevelR\x05level\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"y\n" +
 	"\tTreeEntry\x12'\n" +
 	"\x04file\x18\x01 \x01(\v2\x13.ferry.v1.FileEntryR\x04file\x12%\n" +
-	"\x05offer\x18\x02 \x01(\v2\x0f.ferry.v1.OfferR\x05offer\"\x9f\x01\n" +
+	"\x05offer\x18\x02 \x01(\v2\x0f.ferry.v1.OfferR\x05offer\x12\x1c\n" +
+	"\tunchanged\x18\x03 \x01(\bR\tunchanged\"\x9f\x01\n" +
 	"\x14DownloadTreeResponse\x12-\n" +
+	"\aentries\x18\x01 \x03(\v2\x13.ferry.v1.TreeEntryR\aentries\x12*\n" +
+	"\areports\x18\x02 \x03(\v2\x10.ferry.v1.ReportR\areports\x12,\n" +
+	"\x06report\x18\x03 \x01(\v2\x14.ferry.v1.TreeReportR\x06report\"\x9b\x01\n" +
+	"\x10SyncTreeResponse\x12-\n" +
 	"\aentries\x18\x01 \x03(\v2\x13.ferry.v1.TreeEntryR\aentries\x12*\n" +
 	"\areports\x18\x02 \x03(\v2\x10.ferry.v1.ReportR\areports\x12,\n" +
 	"\x06report\x18\x03 \x01(\v2\x14.ferry.v1.TreeReportR\x06report\"\xa5\x01\n" +
@@ -2301,7 +2600,7 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\rRequestFailed\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x1b\n" +
 	"\tcode_name\x18\x02 \x01(\tR\bcodeName\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage2\xd7\x04\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage2\x9e\x05\n" +
 	"\x0fTransferService\x12V\n" +
 	"\x0fGetCapabilities\x12 .ferry.v1.GetCapabilitiesRequest\x1a!.ferry.v1.GetCapabilitiesResponse\x12A\n" +
 	"\bStatFile\x12\x19.ferry.v1.StatFileRequest\x1a\x1a.ferry.v1.StatFileResponse\x12C\n" +
@@ -2309,7 +2608,8 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x04Pull\x12\x15.ferry.v1.PullRequest\x1a\x16.ferry.v1.PullResponse0\x01\x12D\n" +
 	"\tListFiles\x12\x1a.ferry.v1.ListFilesRequest\x1a\x1b.ferry.v1.ListFilesResponse\x12P\n" +
 	"\rListTransfers\x12\x1e.ferry.v1.ListTransfersRequest\x1a\x1f.ferry.v1.ListTransfersResponse\x12O\n" +
-	"\fDownloadTree\x12\x1d.ferry.v1.DownloadTreeRequest\x1a\x1e.ferry.v1.DownloadTreeResponse0\x01\x12B\n" +
+	"\fDownloadTree\x12\x1d.ferry.v1.DownloadTreeRequest\x1a\x1e.ferry.v1.DownloadTreeResponse0\x01\x12E\n" +
+	"\bSyncTree\x12\x19.ferry.v1.SyncTreeRequest\x1a\x1a.ferry.v1.SyncTreeResponse(\x010\x01\x12B\n" +
 	"\aSession\x12\x18.ferry.v1.SessionRequest\x1a\x19.ferry.v1.SessionResponse(\x010\x01B0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
 
 var (
@@ -2324,7 +2624,7 @@ func file_ferry_v1_transfer_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_transfer_proto_rawDescData
 }
 
-var file_ferry_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_ferry_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_ferry_v1_transfer_proto_goTypes = []any{
 	(*GetCapabilitiesRequest)(nil),  // 0: ferry.v1.GetCapabilitiesRequest
 	(*GetCapabilitiesResponse)(nil), // 1: ferry.v1.GetCapabilitiesResponse
@@ -2340,90 +2640,107 @@ var file_ferry_v1_transfer_proto_goTypes = []any{
 	(*PullRequest)(nil),             // 11: ferry.v1.PullRequest
 	(*PullResponse)(nil),            // 12: ferry.v1.PullResponse
 	(*DownloadTreeRequest)(nil),     // 13: ferry.v1.DownloadTreeRequest
-	(*TreeEntry)(nil),               // 14: ferry.v1.TreeEntry
-	(*DownloadTreeResponse)(nil),    // 15: ferry.v1.DownloadTreeResponse
-	(*SessionRequest)(nil),          // 16: ferry.v1.SessionRequest
-	(*SessionOpen)(nil),             // 17: ferry.v1.SessionOpen
-	(*GetRequest)(nil),              // 18: ferry.v1.GetRequest
-	(*CancelRequest)(nil),           // 19: ferry.v1.CancelRequest
-	(*SessionResponse)(nil),         // 20: ferry.v1.SessionResponse
-	(*SessionReady)(nil),            // 21: ferry.v1.SessionReady
-	(*RequestFailed)(nil),           // 22: ferry.v1.RequestFailed
-	(Strategy)(0),                   // 23: ferry.v1.Strategy
-	(*timestamppb.Timestamp)(nil),   // 24: google.protobuf.Timestamp
-	(ChecksumAlgorithm)(0),          // 25: ferry.v1.ChecksumAlgorithm
-	(Sink)(0),                       // 26: ferry.v1.Sink
-	(*Report)(nil),                  // 27: ferry.v1.Report
-	(*Checksum)(nil),                // 28: ferry.v1.Checksum
-	(*TreeReport)(nil),              // 29: ferry.v1.TreeReport
-	(*FileEntry)(nil),               // 30: ferry.v1.FileEntry
-	(*ListFilesRequest)(nil),        // 31: ferry.v1.ListFilesRequest
-	(*ListTransfersRequest)(nil),    // 32: ferry.v1.ListTransfersRequest
-	(*ListFilesResponse)(nil),       // 33: ferry.v1.ListFilesResponse
-	(*ListTransfersResponse)(nil),   // 34: ferry.v1.ListTransfersResponse
+	(*SyncTreeRequest)(nil),         // 14: ferry.v1.SyncTreeRequest
+	(*SyncTreeStart)(nil),           // 15: ferry.v1.SyncTreeStart
+	(*TreeEntry)(nil),               // 16: ferry.v1.TreeEntry
+	(*DownloadTreeResponse)(nil),    // 17: ferry.v1.DownloadTreeResponse
+	(*SyncTreeResponse)(nil),        // 18: ferry.v1.SyncTreeResponse
+	(*SessionRequest)(nil),          // 19: ferry.v1.SessionRequest
+	(*SessionOpen)(nil),             // 20: ferry.v1.SessionOpen
+	(*GetRequest)(nil),              // 21: ferry.v1.GetRequest
+	(*CancelRequest)(nil),           // 22: ferry.v1.CancelRequest
+	(*SessionResponse)(nil),         // 23: ferry.v1.SessionResponse
+	(*SessionReady)(nil),            // 24: ferry.v1.SessionReady
+	(*RequestFailed)(nil),           // 25: ferry.v1.RequestFailed
+	(Strategy)(0),                   // 26: ferry.v1.Strategy
+	(*timestamppb.Timestamp)(nil),   // 27: google.protobuf.Timestamp
+	(ChecksumAlgorithm)(0),          // 28: ferry.v1.ChecksumAlgorithm
+	(Sink)(0),                       // 29: ferry.v1.Sink
+	(*Report)(nil),                  // 30: ferry.v1.Report
+	(*Checksum)(nil),                // 31: ferry.v1.Checksum
+	(SyncLevel)(0),                  // 32: ferry.v1.SyncLevel
+	(*TreeReport)(nil),              // 33: ferry.v1.TreeReport
+	(*TreeChange)(nil),              // 34: ferry.v1.TreeChange
+	(*SyncHeld)(nil),                // 35: ferry.v1.SyncHeld
+	(*FileEntry)(nil),               // 36: ferry.v1.FileEntry
+	(*ListFilesRequest)(nil),        // 37: ferry.v1.ListFilesRequest
+	(*ListTransfersRequest)(nil),    // 38: ferry.v1.ListTransfersRequest
+	(*ListFilesResponse)(nil),       // 39: ferry.v1.ListFilesResponse
+	(*ListTransfersResponse)(nil),   // 40: ferry.v1.ListTransfersResponse
 }
 var file_ferry_v1_transfer_proto_depIdxs = []int32{
-	23, // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
-	23, // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
-	23, // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
+	26, // 0: ferry.v1.GetCapabilitiesResponse.strategies:type_name -> ferry.v1.Strategy
+	26, // 1: ferry.v1.GetCapabilitiesResponse.default_strategy:type_name -> ferry.v1.Strategy
+	26, // 2: ferry.v1.GetCapabilitiesResponse.default_small_strategy:type_name -> ferry.v1.Strategy
 	2,  // 3: ferry.v1.GetCapabilitiesResponse.auto:type_name -> ferry.v1.AutoPolicy
 	3,  // 4: ferry.v1.AutoPolicy.classes:type_name -> ferry.v1.AutoClass
-	23, // 5: ferry.v1.AutoClass.pick:type_name -> ferry.v1.Strategy
+	26, // 5: ferry.v1.AutoClass.pick:type_name -> ferry.v1.Strategy
 	4,  // 6: ferry.v1.AutoClass.costs:type_name -> ferry.v1.StrategyCost
-	23, // 7: ferry.v1.StrategyCost.strategy:type_name -> ferry.v1.Strategy
-	24, // 8: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
-	23, // 9: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
-	25, // 10: ferry.v1.DownloadRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	26, // 11: ferry.v1.DownloadRequest.sink:type_name -> ferry.v1.Sink
+	26, // 7: ferry.v1.StrategyCost.strategy:type_name -> ferry.v1.Strategy
+	27, // 8: ferry.v1.StatFileResponse.modify_time:type_name -> google.protobuf.Timestamp
+	26, // 9: ferry.v1.DownloadRequest.strategy:type_name -> ferry.v1.Strategy
+	28, // 10: ferry.v1.DownloadRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	29, // 11: ferry.v1.DownloadRequest.sink:type_name -> ferry.v1.Sink
 	9,  // 12: ferry.v1.DownloadResponse.offer:type_name -> ferry.v1.Offer
 	10, // 13: ferry.v1.DownloadResponse.progress:type_name -> ferry.v1.Progress
-	27, // 14: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
-	23, // 15: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
-	28, // 16: ferry.v1.Offer.checksum:type_name -> ferry.v1.Checksum
-	23, // 17: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
-	25, // 18: ferry.v1.PullRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	10, // 19: ferry.v1.PullResponse.progress:type_name -> ferry.v1.Progress
-	27, // 20: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
-	29, // 21: ferry.v1.PullResponse.tree_report:type_name -> ferry.v1.TreeReport
-	23, // 22: ferry.v1.DownloadTreeRequest.strategy:type_name -> ferry.v1.Strategy
-	25, // 23: ferry.v1.DownloadTreeRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	30, // 24: ferry.v1.TreeEntry.file:type_name -> ferry.v1.FileEntry
-	9,  // 25: ferry.v1.TreeEntry.offer:type_name -> ferry.v1.Offer
-	14, // 26: ferry.v1.DownloadTreeResponse.entries:type_name -> ferry.v1.TreeEntry
-	27, // 27: ferry.v1.DownloadTreeResponse.reports:type_name -> ferry.v1.Report
-	29, // 28: ferry.v1.DownloadTreeResponse.report:type_name -> ferry.v1.TreeReport
-	17, // 29: ferry.v1.SessionRequest.open:type_name -> ferry.v1.SessionOpen
-	18, // 30: ferry.v1.SessionRequest.get:type_name -> ferry.v1.GetRequest
-	19, // 31: ferry.v1.SessionRequest.cancel:type_name -> ferry.v1.CancelRequest
-	23, // 32: ferry.v1.GetRequest.strategy:type_name -> ferry.v1.Strategy
-	25, // 33: ferry.v1.GetRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
-	26, // 34: ferry.v1.GetRequest.sink:type_name -> ferry.v1.Sink
-	21, // 35: ferry.v1.SessionResponse.ready:type_name -> ferry.v1.SessionReady
-	9,  // 36: ferry.v1.SessionResponse.offer:type_name -> ferry.v1.Offer
-	10, // 37: ferry.v1.SessionResponse.progress:type_name -> ferry.v1.Progress
-	27, // 38: ferry.v1.SessionResponse.report:type_name -> ferry.v1.Report
-	22, // 39: ferry.v1.SessionResponse.failed:type_name -> ferry.v1.RequestFailed
-	0,  // 40: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
-	5,  // 41: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
-	7,  // 42: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
-	11, // 43: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
-	31, // 44: ferry.v1.TransferService.ListFiles:input_type -> ferry.v1.ListFilesRequest
-	32, // 45: ferry.v1.TransferService.ListTransfers:input_type -> ferry.v1.ListTransfersRequest
-	13, // 46: ferry.v1.TransferService.DownloadTree:input_type -> ferry.v1.DownloadTreeRequest
-	16, // 47: ferry.v1.TransferService.Session:input_type -> ferry.v1.SessionRequest
-	1,  // 48: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
-	6,  // 49: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
-	8,  // 50: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
-	12, // 51: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
-	33, // 52: ferry.v1.TransferService.ListFiles:output_type -> ferry.v1.ListFilesResponse
-	34, // 53: ferry.v1.TransferService.ListTransfers:output_type -> ferry.v1.ListTransfersResponse
-	15, // 54: ferry.v1.TransferService.DownloadTree:output_type -> ferry.v1.DownloadTreeResponse
-	20, // 55: ferry.v1.TransferService.Session:output_type -> ferry.v1.SessionResponse
-	48, // [48:56] is the sub-list for method output_type
-	40, // [40:48] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	30, // 14: ferry.v1.DownloadResponse.report:type_name -> ferry.v1.Report
+	26, // 15: ferry.v1.Offer.strategy:type_name -> ferry.v1.Strategy
+	31, // 16: ferry.v1.Offer.checksum:type_name -> ferry.v1.Checksum
+	26, // 17: ferry.v1.PullRequest.strategy:type_name -> ferry.v1.Strategy
+	28, // 18: ferry.v1.PullRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	32, // 19: ferry.v1.PullRequest.sync:type_name -> ferry.v1.SyncLevel
+	10, // 20: ferry.v1.PullResponse.progress:type_name -> ferry.v1.Progress
+	30, // 21: ferry.v1.PullResponse.report:type_name -> ferry.v1.Report
+	33, // 22: ferry.v1.PullResponse.tree_report:type_name -> ferry.v1.TreeReport
+	34, // 23: ferry.v1.PullResponse.change:type_name -> ferry.v1.TreeChange
+	26, // 24: ferry.v1.DownloadTreeRequest.strategy:type_name -> ferry.v1.Strategy
+	28, // 25: ferry.v1.DownloadTreeRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	15, // 26: ferry.v1.SyncTreeRequest.start:type_name -> ferry.v1.SyncTreeStart
+	35, // 27: ferry.v1.SyncTreeRequest.held:type_name -> ferry.v1.SyncHeld
+	13, // 28: ferry.v1.SyncTreeStart.tree:type_name -> ferry.v1.DownloadTreeRequest
+	32, // 29: ferry.v1.SyncTreeStart.level:type_name -> ferry.v1.SyncLevel
+	36, // 30: ferry.v1.TreeEntry.file:type_name -> ferry.v1.FileEntry
+	9,  // 31: ferry.v1.TreeEntry.offer:type_name -> ferry.v1.Offer
+	16, // 32: ferry.v1.DownloadTreeResponse.entries:type_name -> ferry.v1.TreeEntry
+	30, // 33: ferry.v1.DownloadTreeResponse.reports:type_name -> ferry.v1.Report
+	33, // 34: ferry.v1.DownloadTreeResponse.report:type_name -> ferry.v1.TreeReport
+	16, // 35: ferry.v1.SyncTreeResponse.entries:type_name -> ferry.v1.TreeEntry
+	30, // 36: ferry.v1.SyncTreeResponse.reports:type_name -> ferry.v1.Report
+	33, // 37: ferry.v1.SyncTreeResponse.report:type_name -> ferry.v1.TreeReport
+	20, // 38: ferry.v1.SessionRequest.open:type_name -> ferry.v1.SessionOpen
+	21, // 39: ferry.v1.SessionRequest.get:type_name -> ferry.v1.GetRequest
+	22, // 40: ferry.v1.SessionRequest.cancel:type_name -> ferry.v1.CancelRequest
+	26, // 41: ferry.v1.GetRequest.strategy:type_name -> ferry.v1.Strategy
+	28, // 42: ferry.v1.GetRequest.checksum:type_name -> ferry.v1.ChecksumAlgorithm
+	29, // 43: ferry.v1.GetRequest.sink:type_name -> ferry.v1.Sink
+	24, // 44: ferry.v1.SessionResponse.ready:type_name -> ferry.v1.SessionReady
+	9,  // 45: ferry.v1.SessionResponse.offer:type_name -> ferry.v1.Offer
+	10, // 46: ferry.v1.SessionResponse.progress:type_name -> ferry.v1.Progress
+	30, // 47: ferry.v1.SessionResponse.report:type_name -> ferry.v1.Report
+	25, // 48: ferry.v1.SessionResponse.failed:type_name -> ferry.v1.RequestFailed
+	0,  // 49: ferry.v1.TransferService.GetCapabilities:input_type -> ferry.v1.GetCapabilitiesRequest
+	5,  // 50: ferry.v1.TransferService.StatFile:input_type -> ferry.v1.StatFileRequest
+	7,  // 51: ferry.v1.TransferService.Download:input_type -> ferry.v1.DownloadRequest
+	11, // 52: ferry.v1.TransferService.Pull:input_type -> ferry.v1.PullRequest
+	37, // 53: ferry.v1.TransferService.ListFiles:input_type -> ferry.v1.ListFilesRequest
+	38, // 54: ferry.v1.TransferService.ListTransfers:input_type -> ferry.v1.ListTransfersRequest
+	13, // 55: ferry.v1.TransferService.DownloadTree:input_type -> ferry.v1.DownloadTreeRequest
+	14, // 56: ferry.v1.TransferService.SyncTree:input_type -> ferry.v1.SyncTreeRequest
+	19, // 57: ferry.v1.TransferService.Session:input_type -> ferry.v1.SessionRequest
+	1,  // 58: ferry.v1.TransferService.GetCapabilities:output_type -> ferry.v1.GetCapabilitiesResponse
+	6,  // 59: ferry.v1.TransferService.StatFile:output_type -> ferry.v1.StatFileResponse
+	8,  // 60: ferry.v1.TransferService.Download:output_type -> ferry.v1.DownloadResponse
+	12, // 61: ferry.v1.TransferService.Pull:output_type -> ferry.v1.PullResponse
+	39, // 62: ferry.v1.TransferService.ListFiles:output_type -> ferry.v1.ListFilesResponse
+	40, // 63: ferry.v1.TransferService.ListTransfers:output_type -> ferry.v1.ListTransfersResponse
+	17, // 64: ferry.v1.TransferService.DownloadTree:output_type -> ferry.v1.DownloadTreeResponse
+	18, // 65: ferry.v1.TransferService.SyncTree:output_type -> ferry.v1.SyncTreeResponse
+	23, // 66: ferry.v1.TransferService.Session:output_type -> ferry.v1.SessionResponse
+	58, // [58:67] is the sub-list for method output_type
+	49, // [49:58] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_transfer_proto_init() }
@@ -2435,6 +2752,7 @@ func file_ferry_v1_transfer_proto_init() {
 	file_ferry_v1_files_proto_init()
 	file_ferry_v1_stats_proto_init()
 	file_ferry_v1_strategy_proto_init()
+	file_ferry_v1_sync_proto_init()
 	file_ferry_v1_transfers_proto_init()
 	file_ferry_v1_tree_proto_init()
 	file_ferry_v1_transfer_proto_msgTypes[8].OneofWrappers = []any{
@@ -2446,13 +2764,18 @@ func file_ferry_v1_transfer_proto_init() {
 		(*PullResponse_Progress)(nil),
 		(*PullResponse_Report)(nil),
 		(*PullResponse_TreeReport)(nil),
+		(*PullResponse_Change)(nil),
 	}
-	file_ferry_v1_transfer_proto_msgTypes[16].OneofWrappers = []any{
+	file_ferry_v1_transfer_proto_msgTypes[14].OneofWrappers = []any{
+		(*SyncTreeRequest_Start)(nil),
+		(*SyncTreeRequest_Held)(nil),
+	}
+	file_ferry_v1_transfer_proto_msgTypes[19].OneofWrappers = []any{
 		(*SessionRequest_Open)(nil),
 		(*SessionRequest_Get)(nil),
 		(*SessionRequest_Cancel)(nil),
 	}
-	file_ferry_v1_transfer_proto_msgTypes[20].OneofWrappers = []any{
+	file_ferry_v1_transfer_proto_msgTypes[23].OneofWrappers = []any{
 		(*SessionResponse_Ready)(nil),
 		(*SessionResponse_Offer)(nil),
 		(*SessionResponse_Progress)(nil),
@@ -2465,7 +2788,7 @@ func file_ferry_v1_transfer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_transfer_proto_rawDesc), len(file_ferry_v1_transfer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

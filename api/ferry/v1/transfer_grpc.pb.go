@@ -29,6 +29,7 @@ const (
 	TransferService_ListFiles_FullMethodName       = "/ferry.v1.TransferService/ListFiles"
 	TransferService_ListTransfers_FullMethodName   = "/ferry.v1.TransferService/ListTransfers"
 	TransferService_DownloadTree_FullMethodName    = "/ferry.v1.TransferService/DownloadTree"
+	TransferService_SyncTree_FullMethodName        = "/ferry.v1.TransferService/SyncTree"
 	TransferService_Session_FullMethodName         = "/ferry.v1.TransferService/Session"
 )
 
@@ -80,6 +81,15 @@ type TransferServiceClient interface {
 	// channel" in docs/design.md), so a tree does not cost one TCP handshake per
 	// file. The last message carries the TreeReport.
 	DownloadTree(ctx context.Context, in *DownloadTreeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadTreeResponse], error)
+	// SyncTree is DownloadTree for a destination that already holds part of
+	// the tree: the client first says what it holds (SyncHeld digests, see
+	// SyncLevel), closes its side, and the server then streams the tree as
+	// DownloadTree does, except that a regular file the destination holds
+	// (as the level judges) comes without an offer, marked unchanged, and
+	// moves no byte. With dry_run no file gets an offer. Deleting what the
+	// source does not have is the client's job: it alone sees the
+	// destination.
+	SyncTree(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SyncTreeRequest, SyncTreeResponse], error)
 	// Session carries many transfers on one call. The client sends requests,
 	// each with an id of its own choosing; the server answers each with an
 	// offer (none for a framed transfer without a checksum: its frame says
@@ -205,9 +215,22 @@ func (c *transferServiceClient) DownloadTree(ctx context.Context, in *DownloadTr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TransferService_DownloadTreeClient = grpc.ServerStreamingClient[DownloadTreeResponse]
 
+func (c *transferServiceClient) SyncTree(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SyncTreeRequest, SyncTreeResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TransferService_ServiceDesc.Streams[3], TransferService_SyncTree_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SyncTreeRequest, SyncTreeResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TransferService_SyncTreeClient = grpc.BidiStreamingClient[SyncTreeRequest, SyncTreeResponse]
+
 func (c *transferServiceClient) Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionRequest, SessionResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &TransferService_ServiceDesc.Streams[3], TransferService_Session_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &TransferService_ServiceDesc.Streams[4], TransferService_Session_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +289,15 @@ type TransferServiceServer interface {
 	// channel" in docs/design.md), so a tree does not cost one TCP handshake per
 	// file. The last message carries the TreeReport.
 	DownloadTree(*DownloadTreeRequest, grpc.ServerStreamingServer[DownloadTreeResponse]) error
+	// SyncTree is DownloadTree for a destination that already holds part of
+	// the tree: the client first says what it holds (SyncHeld digests, see
+	// SyncLevel), closes its side, and the server then streams the tree as
+	// DownloadTree does, except that a regular file the destination holds
+	// (as the level judges) comes without an offer, marked unchanged, and
+	// moves no byte. With dry_run no file gets an offer. Deleting what the
+	// source does not have is the client's job: it alone sees the
+	// destination.
+	SyncTree(grpc.BidiStreamingServer[SyncTreeRequest, SyncTreeResponse]) error
 	// Session carries many transfers on one call. The client sends requests,
 	// each with an id of its own choosing; the server answers each with an
 	// offer (none for a framed transfer without a checksum: its frame says
@@ -314,6 +346,9 @@ func (UnimplementedTransferServiceServer) ListTransfers(context.Context, *ListTr
 }
 func (UnimplementedTransferServiceServer) DownloadTree(*DownloadTreeRequest, grpc.ServerStreamingServer[DownloadTreeResponse]) error {
 	return status.Error(codes.Unimplemented, "method DownloadTree not implemented")
+}
+func (UnimplementedTransferServiceServer) SyncTree(grpc.BidiStreamingServer[SyncTreeRequest, SyncTreeResponse]) error {
+	return status.Error(codes.Unimplemented, "method SyncTree not implemented")
 }
 func (UnimplementedTransferServiceServer) Session(grpc.BidiStreamingServer[SessionRequest, SessionResponse]) error {
 	return status.Error(codes.Unimplemented, "method Session not implemented")
@@ -444,6 +479,13 @@ func _TransferService_DownloadTree_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TransferService_DownloadTreeServer = grpc.ServerStreamingServer[DownloadTreeResponse]
 
+func _TransferService_SyncTree_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(TransferServiceServer).SyncTree(&grpc.GenericServerStream[SyncTreeRequest, SyncTreeResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TransferService_SyncTreeServer = grpc.BidiStreamingServer[SyncTreeRequest, SyncTreeResponse]
+
 func _TransferService_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(TransferServiceServer).Session(&grpc.GenericServerStream[SessionRequest, SessionResponse]{ServerStream: stream})
 }
@@ -490,6 +532,12 @@ var TransferService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "DownloadTree",
 			Handler:       _TransferService_DownloadTree_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "SyncTree",
+			Handler:       _TransferService_SyncTree_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 		{
 			StreamName:    "Session",

@@ -51,7 +51,22 @@ type TreeReport struct {
 	// carries one file after another, so far fewer than files).
 	DataConnections uint64 `protobuf:"varint,11,opt,name=data_connections,json=dataConnections,proto3" json:"data_connections,omitempty"`
 	// Files that came inline in their offers.
-	InlineFiles   uint64 `protobuf:"varint,12,opt,name=inline_files,json=inlineFiles,proto3" json:"inline_files,omitempty"`
+	InlineFiles uint64 `protobuf:"varint,12,opt,name=inline_files,json=inlineFiles,proto3" json:"inline_files,omitempty"`
+	// A sync's regular files the destination held already (as its level
+	// judges): not sent. files counts those sent.
+	Unchanged uint64 `protobuf:"varint,13,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	// MEASURED. Bytes of the unchanged files: matched, not moved (bytes
+	// counts those moved).
+	UnchangedBytes uint64 `protobuf:"varint,14,opt,name=unchanged_bytes,json=unchangedBytes,proto3" json:"unchanged_bytes,omitempty"`
+	// Receiver only. Of the files and symlinks sent, those that replaced an
+	// entry of the destination (and directories that replaced a
+	// non-directory).
+	Replaced uint64 `protobuf:"varint,15,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	// Receiver only. Entries of the destination a sync with delete removed
+	// (a directory counts once, with everything in it).
+	Deleted uint64 `protobuf:"varint,16,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// A dry run: nothing changed; the counts say what would have.
+	DryRun        bool `protobuf:"varint,17,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -170,11 +185,46 @@ func (x *TreeReport) GetInlineFiles() uint64 {
 	return 0
 }
 
+func (x *TreeReport) GetUnchanged() uint64 {
+	if x != nil {
+		return x.Unchanged
+	}
+	return 0
+}
+
+func (x *TreeReport) GetUnchangedBytes() uint64 {
+	if x != nil {
+		return x.UnchangedBytes
+	}
+	return 0
+}
+
+func (x *TreeReport) GetReplaced() uint64 {
+	if x != nil {
+		return x.Replaced
+	}
+	return 0
+}
+
+func (x *TreeReport) GetDeleted() uint64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+func (x *TreeReport) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 var File_ferry_v1_tree_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_tree_proto_rawDesc = "" +
 	"\n" +
-	"\x13ferry/v1/tree.proto\x12\bferry.v1\x1a\x14ferry/v1/stats.proto\x1a\x1egoogle/protobuf/duration.proto\"\xce\x03\n" +
+	"\x13ferry/v1/tree.proto\x12\bferry.v1\x1a\x14ferry/v1/stats.proto\x1a\x1egoogle/protobuf/duration.proto\"\xe4\x04\n" +
 	"\n" +
 	"TreeReport\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
@@ -189,7 +239,12 @@ const file_ferry_v1_tree_proto_rawDesc = "" +
 	"\breceiver\x18\n" +
 	" \x01(\v2\x17.ferry.v1.TransferStatsR\breceiver\x12)\n" +
 	"\x10data_connections\x18\v \x01(\x04R\x0fdataConnections\x12!\n" +
-	"\finline_files\x18\f \x01(\x04R\vinlineFilesB0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
+	"\finline_files\x18\f \x01(\x04R\vinlineFiles\x12\x1c\n" +
+	"\tunchanged\x18\r \x01(\x04R\tunchanged\x12'\n" +
+	"\x0funchanged_bytes\x18\x0e \x01(\x04R\x0eunchangedBytes\x12\x1a\n" +
+	"\breplaced\x18\x0f \x01(\x04R\breplaced\x12\x18\n" +
+	"\adeleted\x18\x10 \x01(\x04R\adeleted\x12\x17\n" +
+	"\adry_run\x18\x11 \x01(\bR\x06dryRunB0Z.github.com/ferrydev/ferry/api/ferry/v1;ferryv1b\x06proto3"
 
 var (
 	file_ferry_v1_tree_proto_rawDescOnce sync.Once
