@@ -39,6 +39,8 @@ func (s *transferService) Pull(req *ferryv1.PullRequest, stream grpc.ServerStrea
 		return s.firstPeerStatus(err, req.GetPeer(), dest)
 	} else if fi.GetIsDir() {
 		return s.pullTree(req, dest, peer, stream) // pulltree.go
+	} else if req.GetSync() != ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED {
+		return status.Errorf(codes.FailedPrecondition, "%s on the peer is a file: sync is for directories", req.GetPath())
 	}
 	dst, err := s.root.RootDestination(dest, req.GetOverwrite())
 	if err != nil {
@@ -69,6 +71,12 @@ func checkPull(req *ferryv1.PullRequest) (dest, host string, err error) {
 	}
 	if _, err := apiconv.FromChecksumAlgorithm(req.GetChecksum()); err != nil {
 		return "", "", status.Error(codes.InvalidArgument, err.Error())
+	}
+	if _, ok := ferryv1.SyncLevel_name[int32(req.GetSync())]; !ok {
+		return "", "", status.Errorf(codes.InvalidArgument, "unknown sync level %v", req.GetSync())
+	}
+	if req.GetSync() == ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED && (req.GetDelete() || req.GetDryRun()) {
+		return "", "", status.Error(codes.InvalidArgument, "delete and dry_run need sync (a copy deletes nothing)")
 	}
 	dest, err = fsroot.CleanPath(req.GetDestination())
 	if err == nil && dest == "." {

@@ -52,7 +52,19 @@ func (s *transferService) treeWindow(asked uint32) int {
 // adapter over treeSend. Its TreeReport is the sender's: symlinks counts
 // the symlinks sent (the receiver decides which it recreates), skipped
 // the sockets, devices and FIFOs left out.
-func (s *transferService) DownloadTree(req *ferryv1.DownloadTreeRequest, stream grpc.ServerStreamingServer[ferryv1.DownloadTreeResponse]) (err error) {
+func (s *transferService) DownloadTree(req *ferryv1.DownloadTreeRequest, stream grpc.ServerStreamingServer[ferryv1.DownloadTreeResponse]) error {
+	return s.sendTree(req, nil, stream)
+}
+
+// treeStream is what treeSend sends on: a DownloadTree stream, or a
+// SyncTree stream through syncStream.
+type treeStream interface {
+	grpc.ServerStream
+	Send(*ferryv1.DownloadTreeResponse) error
+}
+
+// sendTree runs a DownloadTree or (with sync) SyncTree call.
+func (s *transferService) sendTree(req *ferryv1.DownloadTreeRequest, sync *treeSync, stream treeStream) (err error) {
 	src, err := s.treeSource(stream.Context(), req)
 	if err != nil {
 		return err
@@ -70,8 +82,8 @@ func (s *transferService) DownloadTree(req *ferryv1.DownloadTreeRequest, stream 
 	ts := &treeSend{
 		s: s, stream: stream, tree: tree, src: src, window: s.treeWindow(req.GetWindow()),
 		outstanding: make(map[*transfer.Transfer]struct{}),
-		report:      &ferryv1.TreeReport{Path: tree.Path, Directories: 1},
-		rec:         rec,
+		report:      &ferryv1.TreeReport{Path: tree.Path, Directories: 1, DryRun: sync.dryRun()},
+		rec:         rec, sync: sync,
 	}
 	ts.finished = make(chan *transfer.Transfer, ts.window)
 	defer ts.cancelAll()
@@ -87,7 +99,8 @@ func (s *transferService) DownloadTree(req *ferryv1.DownloadTreeRequest, stream 
 	if d := time.Since(start).Seconds(); d > 0 {
 		r.ThroughputBytesPerSecond = float64(r.Bytes) / d
 	}
-	s.log.Info("tree sent", "path", tree.Path, "files", r.Files, "bytes", r.Bytes, "took", time.Since(start))
+	s.log.Info("tree sent", "path", tree.Path, "files", r.Files, "bytes", r.Bytes,
+		"unchanged", r.Unchanged, "dry_run", r.DryRun, "took", time.Since(start))
 	rec.finish(nil, r, nil) // before the caller can see the report
 	return stream.Send(&ferryv1.DownloadTreeResponse{Entries: ts.entries, Reports: ts.reports, Report: r})
 }
@@ -123,8 +136,9 @@ func (s *transferService) treeSource(ctx context.Context, req *ferryv1.DownloadT
 // block) and are waited for by cancelAll.
 type treeSend struct {
 	s      *transferService
-	stream grpc.ServerStreamingServer[ferryv1.DownloadTreeResponse]
+	stream treeStream
 	tree   *fsroot.Tree
+	sync   *treeSync // SyncTree only
 	src    transfer.Source
 	window int
 
@@ -153,9 +167,22 @@ func (ts *treeSend) add(e fsroot.DirEntry) error {
 	case ferryv1.FileType_FILE_TYPE_SYMLINK:
 		ts.report.Symlinks++
 	case ferryv1.FileType_FILE_TYPE_REGULAR:
+		same, err := ts.sync.unchanged(ts, e)
+		if err != nil {
+			return err
+		}
+		if same {
+			te.Unchanged = true
+			ts.report.Unchanged++
+			ts.report.UnchangedBytes += fe.GetSize()
+			break
+		}
 		ts.seenFiles++
 		ts.seenBytes += fe.GetSize()
 		ts.rec.totals(ts.seenBytes, ts.seenFiles) // they grow as the walk goes
+		if ts.sync.dryRun() {
+			break
+		}
 		offer, err := ts.offer(e.Path)
 		if err != nil {
 			return err
