@@ -70,6 +70,29 @@ type TreeOptions struct {
 	// each was offered, less what earlier offers still need
 	// (ErrNoSpace).
 	MaxBytes uint64
+	// Sync makes the download a sync (SyncTree): the destination may exist
+	// (Overwrite is implied), and a regular file it holds that matches the
+	// server's at this level is skipped without moving a byte; others are
+	// replaced whole, each by rename. A non-directory where the tree has a
+	// directory is removed first; a directory where the tree has a file or
+	// symlink is an error unless Delete. The zero value copies everything.
+	// At the SIZE, EXISTS and CHECKSUM levels a skipped file whose mode or
+	// time differs from the server's gets the server's.
+	Sync ferryv1.SyncLevel
+	// Delete (with Sync) removes, once every file has landed, what the
+	// destination held before the sync and the tree does not have, and
+	// lets a file or symlink replace a directory. Nothing outside the
+	// destination is touched and no symlink is followed
+	// (fsroot.Root.RemoveAll).
+	Delete bool
+	// DryRun (with Sync) changes nothing, creates no directory, and moves
+	// no byte: the server judges every file, and the report counts what
+	// would have been sent, replaced, left unchanged and deleted, with
+	// DryRun set.
+	DryRun bool
+	// Changes, if set, is called in a dry run with each change it would
+	// make, in walk order, deletions last; from one goroutine.
+	Changes func(*ferryv1.TreeChange)
 }
 
 // maxTreeConcurrency caps TreeOptions.Concurrency (and a Pull request's
@@ -106,6 +129,15 @@ func (c *Client) DownloadTree(ctx context.Context, path, destDir string, opts Tr
 	top, err := c.statTree(ctx, opts.Receive.IdleLimit(), path)
 	if err != nil {
 		return nil, err
+	}
+	if err := opts.checkSync(); err != nil {
+		return nil, err
+	}
+	if opts.Sync != ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED {
+		opts.Overwrite = true
+	}
+	if opts.DryRun {
+		return c.dryRunDir(ctx, path, destDir, opts)
 	}
 	if err := os.Mkdir(destDir, 0o700); err != nil {
 		fi, serr := os.Lstat(destDir)
@@ -146,6 +178,15 @@ func (c *Client) DownloadTreeTo(ctx context.Context, path string, dest *fsroot.R
 	if err != nil {
 		return nil, err
 	}
+	if err := opts.checkSync(); err != nil {
+		return nil, err
+	}
+	if opts.Sync != ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED {
+		opts.Overwrite = true
+	}
+	if opts.DryRun {
+		return c.dryRun(ctx, path, dest, opts)
+	}
 	return c.downloadTree(ctx, path, top, dest, opts)
 }
 
@@ -155,14 +196,20 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 	cancel := func() { cancelCause(nil) }
 	defer cancel()
 	start := time.Now()
-	stream, err := c.api.DownloadTree(ctx, &ferryv1.DownloadTreeRequest{
-		Path: path, Strategy: opts.Strategy, Checksum: opts.Checksum, RateLimit: opts.RateLimit,
-		Window: opts.window(), InlineMax: opts.InlineMax,
-	})
+	var have *destState
+	if opts.Sync != ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED {
+		var err error
+		if have, err = scanDest(ctx, dest, opts.Sync); err != nil {
+			return nil, err
+		}
+		defer have.close()
+	}
+	stream, err := c.openTree(ctx, treeRequest(path, opts), have, opts)
 	if err != nil {
 		return nil, err
 	}
 	tr := newTreeRecv(c, dest, opts, cancel)
+	tr.have = have
 	tr.control = stream.Context()
 	defer tr.pool.Close()
 	defer tr.land.Close()
@@ -178,6 +225,10 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 	}
 	if err != nil {
 		tr.land.Sync() // the files that did land stay: make them durable
+		return nil, err
+	}
+	if err := tr.deleteRest(); err != nil { // before the directories' times are set
+		tr.land.Sync()
 		return nil, err
 	}
 	tr.dirs = append(tr.dirs, dirMeta{".", fs.FileMode(top.GetMode()), top.GetModifyTime().AsTime()})
@@ -207,8 +258,9 @@ type treeRecv struct {
 	landq     chan landing  // received files, to the committer
 	committed chan struct{} // closed when the committer is done
 
-	dirs []dirMeta // set last, deepest first
-	room int64     // free space the offers so far leave (admit); -1 before the first
+	dirs []dirMeta  // set last, deepest first
+	have *destState // a sync's: what the destination held before it
+	room int64      // free space the offers so far leave (admit); -1 before the first
 
 	mu       sync.Mutex // guards what follows, written by the workers
 	err      error      // the first worker error
@@ -282,6 +334,12 @@ func (tr *treeRecv) entry(ctx context.Context, e *ferryv1.TreeEntry) error {
 		return err
 	}
 	mode := fs.FileMode(f.GetMode())
+	if tr.have != nil {
+		done, err := tr.syncEntry(p, e) // treesync.go
+		if done || err != nil {
+			return err
+		}
+	}
 	switch f.GetType() {
 	case ferryv1.FileType_FILE_TYPE_DIRECTORY:
 		if err := tr.dest.Mkdir(p, mode, tr.opts.Overwrite); err != nil {
@@ -513,6 +571,9 @@ func (tr *treeRecv) landed(e *ferryv1.TreeEntry, st transfer.Stats) {
 	defer tr.mu.Unlock()
 	tr.sum.Files++
 	tr.sum.Bytes += uint64(st.Bytes)
+	if _, ok := tr.have.entry(e.GetFile().GetPath()); ok {
+		tr.sum.Replaced++
+	}
 	if e.GetOffer().GetInline() {
 		tr.sum.InlineFiles++
 	}
