@@ -1,0 +1,114 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+)
+
+// TestPullSyncRPC drives a directory sync between two nodes with the real
+// grpcurl alone, as docs/grpcurl.md shows it: a first Pull with sync
+// copies the tree; a second moves no byte; after changes on the peer a
+// dry run lists them and changes nothing; the real run with delete makes
+// the mirror match.
+func TestPullSyncRPC(t *testing.T) {
+	grpcurl := toolPath(t, grpcurlTool)
+	rootA, rootB := t.TempDir(), t.TempDir()
+	files := map[string][]byte{}
+	for i := range 20 {
+		p := fmt.Sprintf("data/d%d/f%d", i%3, i)
+		check(t, os.MkdirAll(filepath.Join(rootA, filepath.Dir(p)), 0o755))
+		files[p] = writeRandom(t, rootA, p, 1000*i+1)
+	}
+	a, b := startFerryd(t, rootA), startFerryd(t, rootB, "--allow-pull")
+	pull := func(extra string) []*ferryv1.PullResponse {
+		t.Helper()
+		body := `{"peer": "` + a.Addr + `", "path": "data", "destination": "mirror", "sync": "SYNC_LEVEL_MTIME"` + extra + `}`
+		r := run(t, os.Environ(), grpcurl, "-plaintext", "-d", body, b.Addr, serviceName+"/Pull")
+		if r.code != 0 {
+			t.Fatalf("grpcurl Pull %s: exit %d\n%s", body, r.code, r.stderr)
+		}
+		return pullMessages(t, r.stdout)
+	}
+	last := func(msgs []*ferryv1.PullResponse) *ferryv1.TreeReport {
+		t.Helper()
+		r := msgs[len(msgs)-1].GetTreeReport()
+		if r == nil {
+			t.Fatalf("the last message of a directory Pull is not a tree report: %v", msgs[len(msgs)-1])
+		}
+		return r
+	}
+	mirror := func() {
+		t.Helper()
+		var got []string
+		filepath.WalkDir(filepath.Join(rootB, "mirror"), func(p string, d os.DirEntry, err error) error {
+			check(t, err)
+			if d.Type().IsRegular() {
+				rel, _ := filepath.Rel(rootB, p)
+				got = append(got, rel)
+				b, err := os.ReadFile(p)
+				check(t, err)
+				if want := files["data"+rel[len("mirror"):]]; !bytes.Equal(b, want) {
+					t.Errorf("%s: %d bytes, not the peer's %d", rel, len(b), len(want))
+				}
+			}
+			return nil
+		})
+		if len(got) != len(files) {
+			t.Errorf("the mirror holds %d files, the peer %d", len(got), len(files))
+		}
+	}
+
+	if r := last(pull("")); r.GetFiles() != 20 || r.GetUnchanged() != 0 {
+		t.Errorf("first sync: %d files sent, %d unchanged; want 20 and 0", r.GetFiles(), r.GetUnchanged())
+	}
+	mirror()
+	if r := last(pull("")); r.GetFiles() != 0 || r.GetBytes() != 0 || r.GetUnchanged() != 20 || r.GetDataConnections() != 0 {
+		t.Errorf("second sync: %d files, %d bytes sent over %d data connections, %d unchanged; want 0, 0, 0 and 20",
+			r.GetFiles(), r.GetBytes(), r.GetDataConnections(), r.GetUnchanged())
+	}
+
+	check(t, os.Remove(filepath.Join(rootA, "data/d1/f1")))
+	delete(files, "data/d1/f1")
+	files["data/d2/f2"] = writeRandom(t, rootA, "data/d2/f2", 77)
+	files["data/new"] = writeRandom(t, rootA, "data/new", 5)
+	before, err := os.ReadFile(filepath.Join(rootB, "mirror/d2/f2"))
+	check(t, err)
+	msgs := pull(`, "delete": true, "dry_run": true`)
+	var changes []string
+	for _, m := range msgs {
+		if c := m.GetChange(); c != nil {
+			changes = append(changes, fmt.Sprintf("%v %s", c.GetAction(), c.GetPath()))
+		}
+	}
+	want := []string{"ACTION_REPLACE d2/f2", "ACTION_SEND new", "ACTION_DELETE d1/f1"}
+	if !slices.Equal(changes, want) {
+		t.Errorf("dry run's change events: %q, want %q", changes, want)
+	}
+	if r := last(msgs); !r.GetDryRun() || r.GetFiles() != 2 || r.GetReplaced() != 1 || r.GetDeleted() != 1 || r.GetUnchanged() != 18 {
+		t.Errorf("dry run's report: %v", r)
+	}
+	if now, err := os.ReadFile(filepath.Join(rootB, "mirror/d2/f2")); err != nil || !bytes.Equal(now, before) {
+		t.Errorf("the dry run changed mirror/d2/f2 (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(rootB, "mirror/d1/f1")); err != nil {
+		t.Errorf("the dry run deleted mirror/d1/f1: %v", err)
+	}
+
+	if r := last(pull(`, "delete": true`)); r.GetFiles() != 2 || r.GetReplaced() != 1 || r.GetDeleted() != 1 || r.GetUnchanged() != 18 {
+		t.Errorf("sync with delete: %d sent, %d replaced, %d deleted, %d unchanged; want 2, 1, 1, 18",
+			r.GetFiles(), r.GetReplaced(), r.GetDeleted(), r.GetUnchanged())
+	}
+	mirror()
+
+	body := `{"peer": "` + a.Addr + `", "path": "data", "destination": "mirror", "delete": true}`
+	r := run(t, os.Environ(), grpcurl, "-plaintext", "-d", body, b.Addr, serviceName+"/Pull")
+	if r.code == 0 || !bytes.Contains([]byte(r.stderr), []byte("Code: InvalidArgument")) {
+		t.Errorf("grpcurl Pull with delete and no sync: exit %d, stderr %q; want InvalidArgument", r.code, r.stderr)
+	}
+}
