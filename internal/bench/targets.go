@@ -70,6 +70,15 @@ func tput(s Sample) float64     { return s.GBps() }
 func toolTput(s Sample) float64 { return s.ToolGBps }
 func p50(s Sample) float64      { return s.P50us }
 
+// perWall is 1 / wall time: a ratio of two is the inverse ratio of
+// their wall times.
+func perWall(s Sample) float64 {
+	if s.WallSec <= 0 {
+		return 0
+	}
+	return 1 / s.WallSec
+}
+
 // roundRatio is the median over rounds of f(a)/f(b), both samples from
 // the same round: ratios drift less than absolute figures on a shared
 // machine.
@@ -315,6 +324,9 @@ func contextFigures(r *Results) []Target {
 			roundRatio(d.path("ferry-auto-tree"), d.path("tar-nc-tarx"), tput)),
 		info("ctx", "directory of 4 KiB files: Ferry (one pull per file, warm client, to /dev/null) vs tar c | nc → /dev/null",
 			roundRatio(ferry, d.path("tar-nc-null"), tput)),
+		// What a repeat sync saves: the same tree, already in place.
+		info("ctx", "directory of 4 KiB files: a second ferry pull -r --sync of the unchanged tree vs a full ferry pull -r, by wall time (pull's / sync's)",
+			roundRatio(d.path("ferry-auto-sync"), d.path("ferry-auto-tree"), perWall)),
 	}
 	if m := r.Memory; m != nil && m.Note == "" {
 		ts = append(ts,

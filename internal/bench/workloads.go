@@ -199,5 +199,6 @@ func (p *peers) dir() workload {
 			concurrentPath(ferryRow(ferryv1.Strategy_STRATEGY_UNSPECIFIED, "-dir", " ("+strconv.Itoa(n)+" pulls, "+strconv.Itoa(conc)+" concurrent)"),
 				p.ferry.cpu, selfCPU, p.fx.files, conc, 4096, p.ferry.fetch(ferryv1.Strategy_STRATEGY_UNSPECIFIED)),
 			p.ferry.treePath(p.fx.dir, p.dest, n, conc), // tree.go
+			p.ferry.syncPath(p.fx.dir, p.dest, n, conc),
 		}}
 }
