@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -97,20 +98,56 @@ func TestContextFigures(t *testing.T) {
 func TestAutoVsBest(t *testing.T) {
 	r := fixtureResults()
 	tg := autoVsBest("1a", r.workload("large-null"), false)
-	if !strings.Contains(tg.Text, "(mmap), by GB/s") || !strings.Contains(tg.Text, "explorations included") {
+	if !strings.Contains(tg.Text, "(mmap 3), by GB/s") || !strings.Contains(tg.Text, "explorations included") {
 		t.Errorf("autoVsBest(large-null) text = %q, want mmap as the best, by GB/s", tg.Text)
 	}
 	// The fixed-rule row is auto, not a single strategy: it is faster
 	// than mmap in the medium fixture but must not be the best.
-	if tg := autoVsBest("1b", r.workload("medium"), false); !strings.Contains(tg.Text, "(mmap)") {
+	if tg := autoVsBest("1b", r.workload("medium"), false); !strings.Contains(tg.Text, "(mmap 3)") {
 		t.Errorf("autoVsBest(medium) text = %q, want mmap as the best, not the fixed rule", tg.Text)
 	}
-	if tg := autoVsBest("1c", r.workload("small"), true); !strings.Contains(tg.Text, "(sendfile), by p50") {
+	if tg := autoVsBest("1c", r.workload("small"), true); !strings.Contains(tg.Text, "(sendfile 3), by p50") {
 		t.Errorf("autoVsBest(small) text = %q, want sendfile as the best, by p50", tg.Text)
 	}
 	if tg := autoVsBest("1a", nil, false); tg.Verdict() != "not measured" {
 		t.Errorf("autoVsBest(nil) = %s, want not measured", tg.Verdict())
 	}
+}
+
+// TestHeldOutBest: each round's best is the row with the best median of
+// the other rounds. A: 4, 1, 3 GB/s; B: 2.2 each round; auto: 2.2 each.
+// Round 1: A's others' median 2 < 2.2, so B (ratio 1); round 2: A's 3.5
+// (2.2 / 1); round 3: A's 2.5 (2.2 / 3). The median is 1. Chosen with all
+// rounds, A (median 3) is the best, and the median ratio 0.733.
+func TestHeldOutBest(t *testing.T) {
+	a := &PathResult{Label: "Ferry a", Samples: runs(4e9, 1, 4, 4.0/3)}
+	b := &PathResult{Label: "Ferry b", Samples: runs(2.2e9, 1, 1, 1)}
+	auto := &PathResult{Samples: runs(2.2e9, 1, 1, 1)}
+	got, picks := heldOutBest(auto, []*PathResult{a, b}, false)
+	if got == nil || math.Abs(*got-1) > 1e-9 || picks != "a 2, b 1" {
+		t.Errorf("heldOutBest = %v, %q; want 1, \"a 2, b 1\"", deref(got), picks)
+	}
+	if old := roundRatio(auto, a, tput); old == nil || math.Abs(*old-2.2/3) > 1e-9 {
+		t.Errorf("against A in every round: %v, want 0.733", deref(old))
+	}
+	// By p50, lower is better: the same samples as 1000 / GB/s µs. A's
+	// medians of two are means, so round 3 now holds out to B (A's others:
+	// 250 and 1000 µs, median 625 > B's 454.5): B, A, B; ratios 1, 2.2, 1.
+	for _, p := range []*PathResult{a, b, auto} {
+		for i := range p.Samples {
+			p.Samples[i].P50us = 1e3 / p.Samples[i].GBps()
+		}
+	}
+	if got, picks := heldOutBest(auto, []*PathResult{a, b}, true); got == nil || math.Abs(*got-1) > 1e-9 || picks != "a 1, b 2" {
+		t.Errorf("heldOutBest by p50 = %v, %q; want 1, \"a 1, b 2\"", deref(got), picks)
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 func TestRoundRatioBest(t *testing.T) {
