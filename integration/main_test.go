@@ -65,14 +65,15 @@ func buildBinaries(dir string) error {
 }
 
 // cleanEnv is the environment for the binaries: this one without FERRY_*
-// variables, so that only the flags the tests pass configure them. Race
+// variables, so that only the flags the tests pass configure them, and
+// without OTEL_* ones, so that tracing is off unless a test turns it on. Race
 // binaries are told not to linger a second at exit (the race runtime's
 // default), which would cost that second per ferry command. GOTRACEBACK=all
 // makes a SIGQUIT print every goroutine (dumpGoroutines).
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FERRY_") && !strings.HasPrefix(kv, "GORACE=") && !strings.HasPrefix(kv, "GOTRACEBACK=") {
+		if !strings.HasPrefix(kv, "FERRY_") && !strings.HasPrefix(kv, "OTEL_") && !strings.HasPrefix(kv, "GORACE=") && !strings.HasPrefix(kv, "GOTRACEBACK=") {
 			env = append(env, kv)
 		}
 	}

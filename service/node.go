@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/ferrydev/ferry/client"
 	"github.com/ferrydev/ferry/fsroot"
 	"github.com/ferrydev/ferry/transfer"
 )
@@ -111,6 +113,15 @@ type Config struct {
 	// Prometheus metrics on /metrics, unauthenticated: bind it to
 	// loopback or a port only the scraper reaches. "" means none.
 	MetricsListen string
+	// TracerProvider, when set, traces the node with OpenTelemetry: a
+	// server span per call (otelgrpc's stats handler; health checks
+	// left out), a client span per call a Pull makes to its peer, with
+	// the trace context sent along, and a "ferry.transfer" span per
+	// transfer the node registers (see registry). Trace context crosses
+	// calls through the global propagator (otel.GetTextMapPropagator),
+	// which tracing.Setup sets to W3C tracecontext and baggage. nil means
+	// no tracing at all: no stats handler is installed and no span made.
+	TracerProvider trace.TracerProvider
 	// HealthListen is the address of a plaintext listener serving
 	// grpc.health.v1 only (no TransferService, no reflection), for probes
 	// that cannot speak TLS, such as kubelet's gRPC probes, when the
@@ -195,12 +206,16 @@ func NewNode(cfg Config) (*Node, error) {
 		transfers: newRegistry(cfg.TransferHistory),
 		listings:  make(chan struct{}, maxListings),
 	}
+	if cfg.TracerProvider != nil {
+		svc.transfers.tracer = cfg.TracerProvider.Tracer(tracerName)
+		svc.peerTrace = client.WithTracing(cfg.TracerProvider)
+	}
 	svc.maxFileStreams = orDefault(cfg.MaxFileStreams, defaultMaxFileStreams)
 	svc.pullMaxBytes, svc.pullReceive = cfg.PullMaxBytes, transfer.ReceiveConfig{IdleTimeout: cfg.PullIdleTimeout}
 	n.stopping, n.stopStopping = context.WithCancel(context.Background())
 	svc.stopping = n.stopping
 	n.grpc = newGRPCServer(svc, &healthServer{n.health, n.stopping}, n.log, security{cfg.TLS, newBearerAuth(cfg.AuthToken)},
-		orDefault(cfg.MaxStreams, defaultMaxStreams), orDefault(cfg.MaxOpenStreams, defaultMaxOpenStreams), n.metrics.grpc)
+		orDefault(cfg.MaxStreams, defaultMaxStreams), orDefault(cfg.MaxOpenStreams, defaultMaxOpenStreams), n.metrics.grpc, cfg.TracerProvider)
 	if cfg.HealthListen != "" {
 		hs := &healthServer{n.health, n.stopping}
 		if n.healthOnly, err = listenHealth(cfg.HealthListen, hs, orDefault(cfg.MaxOpenStreams, defaultMaxOpenStreams)); err != nil {

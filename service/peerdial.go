@@ -36,6 +36,9 @@ func (s *transferService) dialPeer(ctx context.Context, peer, host string) (*cli
 	if len(s.peerDial) == 0 {
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
+	if s.peerTrace != nil {
+		opts = append(opts, s.peerTrace)
+	}
 	c, err := client.Dial("passthrough:///"+peer, opts...)
 	if err != nil {
 		s.log.Error("pull: dialling the peer", "peer", peer, "err", err)

@@ -299,7 +299,7 @@ func (r *sessionRun) serve(ctx context.Context, g *ferryv1.GetRequest, t *transf
 		return
 	}
 	defer t.Cancel()
-	rec := r.s.transfers.startLive(&ferryv1.TransferInfo{
+	rec := r.s.transfers.startLive(ctx, &ferryv1.TransferInfo{
 		TransferId: t.ID, Kind: ferryv1.TransferKind_TRANSFER_KIND_DOWNLOAD, Path: t.Path,
 		Peer: r.peer, Strategy: apiconv.Strategy(t.Strategy), BytesTotal: uint64(t.Length),
 	}, t.Sent)

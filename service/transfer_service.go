@@ -27,6 +27,7 @@ type transferService struct {
 	version   string
 	progress  time.Duration
 	peerDial  []grpc.DialOption // for Pull's peers
+	peerTrace grpc.DialOption   // traces Pull's calls to peers; nil without tracing
 	allowPull bool              // Config.AllowPull
 	peers     *peerList         // Config.AllowPeers
 	transfers *registry         // what ListTransfers lists

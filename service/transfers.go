@@ -19,11 +19,11 @@ func (s *transferService) ListTransfers(_ context.Context, req *ferryv1.ListTran
 // the stream to send on: sending the report finishes the record first, so
 // a caller that has the report finds the transfer finished.
 func (s *transferService) recordDownload(stream grpc.ServerStreamingServer[ferryv1.DownloadResponse], t *transfer.Transfer) (*record, grpc.ServerStreamingServer[ferryv1.DownloadResponse]) {
-	rec := s.transfers.startLive(&ferryv1.TransferInfo{
+	rec := s.transfers.startLive(stream.Context(), &ferryv1.TransferInfo{
 		TransferId: t.ID, Kind: ferryv1.TransferKind_TRANSFER_KIND_DOWNLOAD, Path: t.Path,
 		Peer: callerAddr(stream), Strategy: apiconv.Strategy(t.Strategy), BytesTotal: uint64(t.Length),
 	}, t.Sent)
-	return rec, &recorded[ferryv1.DownloadResponse]{stream, func(m *ferryv1.DownloadResponse) {
+	return rec, &recorded[ferryv1.DownloadResponse]{stream, rec.context(stream.Context()), func(m *ferryv1.DownloadResponse) {
 		if r := m.GetReport(); r != nil {
 			rec.finish(r, nil, nil)
 		}
@@ -34,11 +34,11 @@ func (s *transferService) recordDownload(stream grpc.ServerStreamingServer[ferry
 // the progress it forwards is recorded, and sending the report finishes
 // the record first.
 func (s *transferService) recordPull(stream grpc.ServerStreamingServer[ferryv1.PullResponse], req *ferryv1.PullRequest, dest string) (*record, grpc.ServerStreamingServer[ferryv1.PullResponse]) {
-	rec := s.transfers.start(&ferryv1.TransferInfo{
+	rec := s.transfers.start(stream.Context(), &ferryv1.TransferInfo{
 		Kind: ferryv1.TransferKind_TRANSFER_KIND_PULL, Path: req.GetPath(), Peer: req.GetPeer(),
 		Destination: dest, Strategy: req.GetStrategy(),
 	})
-	return rec, &recorded[ferryv1.PullResponse]{stream, func(m *ferryv1.PullResponse) {
+	return rec, &recorded[ferryv1.PullResponse]{stream, rec.context(stream.Context()), func(m *ferryv1.PullResponse) {
 		switch {
 		case m.GetProgress() != nil:
 			p := m.GetProgress()
@@ -53,11 +53,15 @@ func (s *transferService) recordPull(stream grpc.ServerStreamingServer[ferryv1.P
 }
 
 // recorded is a server stream that shows each message to see before
-// sending it.
+// sending it, and whose context carries the transfer's span, if traced:
+// a Pull's calls to its peer are the transfer's children.
 type recorded[T any] struct {
 	grpc.ServerStreamingServer[T]
+	ctx context.Context
 	see func(*T)
 }
+
+func (r *recorded[T]) Context() context.Context { return r.ctx }
 
 func (r *recorded[T]) Send(m *T) error {
 	r.see(m)

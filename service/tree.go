@@ -74,7 +74,7 @@ func (s *transferService) sendTree(req *ferryv1.DownloadTreeRequest, sync *treeS
 		return s.statusOf(err, req.GetPath())
 	}
 	defer tree.Close()
-	rec := s.transfers.start(&ferryv1.TransferInfo{
+	rec := s.transfers.start(stream.Context(), &ferryv1.TransferInfo{
 		Kind: ferryv1.TransferKind_TRANSFER_KIND_DOWNLOAD_TREE, Path: tree.Path,
 		Peer: callerAddr(stream), Strategy: req.GetStrategy(),
 	})

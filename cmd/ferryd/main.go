@@ -45,6 +45,11 @@ func main() {
 }
 
 func run(ctx context.Context, cfg service.Config) error {
+	flush, err := setupTracing(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	n, err := service.NewNode(cfg)
 	if err != nil {
 		return err
