@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ferrydev/ferry/internal/cli"
 	buildversion "github.com/ferrydev/ferry/internal/version"
@@ -53,7 +54,31 @@ go to standard error.
 	pf.BoolVar(&c.json, "json", false, "print the API messages as JSON")
 	addSecurityFlags(pf, &c.sec)
 	root.AddCommand(newPullCmd(c), newStatCmd(c), newCapsCmd(c), newLsCmd(c), newTransfersCmd(c), newCompareCmd(c), newVersionCmd())
+	completionUsage(root)
 	return root
+}
+
+// completionUsage makes cobra's completion command (bash, zsh, fish,
+// powershell) refuse a missing or unknown shell as a usage error (exit 2),
+// where cobra would print its help and exit 0.
+func completionUsage(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, cmd := range root.Commands() {
+		if cmd.Name() != "completion" {
+			continue
+		}
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			var shells []string
+			for _, sub := range cmd.Commands() {
+				shells = append(shells, sub.Name())
+			}
+			if len(args) == 0 {
+				return usagef("ferry completion: name a shell: %s", strings.Join(shells, ", "))
+			}
+			return usagef("ferry completion: unknown shell %q (want %s)", args[0], strings.Join(shells, ", "))
+		}
+	}
 }
 
 // run wraps a command's work: first the FERRY_* fallbacks of the flags
@@ -61,14 +86,30 @@ go to standard error.
 // then f, whose errors are failures (exit 1) unless it says usageError.
 func run(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
+		given := map[string]bool{}
+		cmd.Flags().Visit(func(f *pflag.Flag) { given[f.Name] = true })
 		if err := applyEnv(cmd.Flags()); err != nil {
 			return usageError{err}
 		}
 		err := f(cmd, args)
-		if u := (usageError{}); err == nil || errors.As(err, &u) {
+		if u := (usageError{}); errors.As(err, &u) {
+			// A value the command refused may have come from the
+			// environment, where the user may not think to look.
+			var env []string
+			cmd.Flags().Visit(func(f *pflag.Flag) {
+				if !given[f.Name] {
+					env = append(env, fmt.Sprintf("%s=%q", cli.EnvName(f.Name), f.Value.String()))
+				}
+			})
+			if len(env) > 0 {
+				return usagef("%w (flags from the environment: %s)", u.err, strings.Join(env, " "))
+			}
 			return err
 		}
-		return failure{err}
+		if err != nil {
+			return failure{err}
+		}
+		return nil
 	}
 }
 
