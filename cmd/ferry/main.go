@@ -81,7 +81,7 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// A usage error is about the command line, not the server's words:
 	// printed as it is (cobra's may end in suggestions, "Did you mean").
-	fmt.Fprintln(stderr, "ferry:", strings.TrimRight(err.Error(), "\n"))
+	fmt.Fprintln(stderr, "ferry:", strings.TrimRight(strings.TrimPrefix(err.Error(), "ferry: "), "\n"))
 	fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	return exitUsage
 }

@@ -74,9 +74,9 @@ func completionUsage(root *cobra.Command) {
 				shells = append(shells, sub.Name())
 			}
 			if len(args) == 0 {
-				return usagef("ferry completion: name a shell: %s", strings.Join(shells, ", "))
+				return usagef("completion: name a shell: %s", strings.Join(shells, ", "))
 			}
-			return usagef("ferry completion: unknown shell %q (want %s)", args[0], strings.Join(shells, ", "))
+			return usagef("completion: unknown shell %q (want %s)", args[0], strings.Join(shells, ", "))
 		}
 	}
 }
@@ -133,7 +133,7 @@ func arguments(min, max int) cobra.PositionalArgs {
 			case min == max:
 				want = fmt.Sprintf("%d argument%s", min, plural(min))
 			}
-			return usagef("%s: want %s, got %d", cmd.CommandPath(), want, n)
+			return usagef("%s: want %s, got %d", cmd.Name(), want, n)
 		}
 		return nil
 	}
