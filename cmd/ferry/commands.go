@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,58 +14,67 @@ import (
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
 	"github.com/ferrydev/ferry/internal/cli"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
-// common are the flags every command takes.
+// common are the flags every command takes: the root's persistent flags.
 type common struct {
 	server string
 	json   bool
 	sec    client.Security
 }
 
-func newFlags(name string, c *common) *flag.FlagSet {
-	fs := flag.NewFlagSet("ferry "+name, flag.ContinueOnError)
-	fs.StringVar(&c.server, "server", "127.0.0.1:7070", "ferryd control-plane address")
-	fs.BoolVar(&c.json, "json", false, "print the API messages as JSON")
-	addSecurityFlags(fs, &c.sec)
-	return fs
+func newPullCmd(c *common) *cobra.Command {
+	p := &pullArgs{common: c}
+	cmd := &cobra.Command{
+		Use:   "pull [flags] REMOTE_PATH [DEST]",
+		Short: "Fetch a file, several files, or a directory tree (-r)",
+		Long: `Fetch REMOTE_PATH into DEST (default: its base name in this directory; - is
+standard output, /dev/null discards). With several REMOTE_PATHs the last
+argument is an existing directory DIR: each file lands as DIR/<base name>,
+over one session. With -r, REMOTE_PATH is a directory copied into the new
+directory DEST. The report goes to standard output (to standard error when
+DEST is -).`,
+		Example: `  ferry pull big.iso /tmp/big.iso
+  ferry pull big.iso /tmp/big.iso --strategy mmap --checksum sha256
+  ferry pull --limit-rate 50MiB --streams 4 big.iso big.iso
+  ferry pull notes.txt models/m.bin /tmp/pulled     # several files into a directory
+  ferry pull -r docs /tmp/docs --concurrency 8       # a directory tree
+  ferry pull big.iso - | sha256sum                   # to standard output
+  ferry pull -- -odd-name.txt odd.txt                # a remote path that starts with -`,
+		Args:              arguments(1, -1),
+		ValidArgsFunction: completeRemote(c, 1, false),
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			return p.run(cmd.Context(), args, cmd.OutOrStdout())
+		}),
+	}
+	addPullFlags(cmd.Flags(), p)
+	return cmd
 }
 
-func parse(fs *flag.FlagSet, args []string, min, max int) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := cli.ApplyEnv(fs); err != nil {
-		return err
-	}
-	if fs.NArg() < min || fs.NArg() > max {
-		return fmt.Errorf("%s: want %d to %d arguments, got %d", fs.Name(), min, max, fs.NArg())
-	}
-	return nil
-}
-
-func pull(ctx context.Context, args []string, out io.Writer) error {
-	fs, p := pullFlags()
-	if err := parse(fs, args, 1, 1<<20); err != nil {
-		return err
-	}
+// run is ferry pull, its flags parsed.
+func (p *pullArgs) run(ctx context.Context, args []string, out io.Writer) error {
 	if err := p.resolve(); err != nil {
-		return err
+		return usageError{err}
 	}
-	if fs.NArg() > 2 { // multi.go
+	if len(args) > 2 { // multi.go
+		if err := p.manyAllowed(); err != nil {
+			return usageError{err}
+		}
 		cl, err := p.dial()
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
-		return p.pullMany(ctx, cl, fs.Args()[:fs.NArg()-1], fs.Arg(fs.NArg()-1), out)
+		return p.pullMany(ctx, cl, args[:len(args)-1], args[len(args)-1], out)
 	}
-	src, dest := fs.Arg(0), fs.Arg(1)
-	if dest == "" {
-		dest = path.Base(src)
+	src, dest := args[0], path.Base(args[0])
+	if len(args) == 2 {
+		dest = args[1]
 	}
 	cl, err := p.dial()
 	if err != nil {
@@ -85,7 +93,7 @@ func pull(ctx context.Context, args []string, out io.Writer) error {
 
 // pullArgs are ferry pull's flags, and the download options they make.
 type pullArgs struct {
-	common
+	*common
 	opts                  client.DownloadOptions
 	strategy, checksum    string
 	limit, maxBytes       cli.Size
@@ -95,9 +103,9 @@ type pullArgs struct {
 	concurrency           int
 }
 
-func pullFlags() (*flag.FlagSet, *pullArgs) {
-	p := &pullArgs{}
-	fs := newFlags("pull", &p.common)
+// addPullFlags defines ferry pull's flags on fs, bound to p: the one
+// place a pull flag is added.
+func addPullFlags(fs *pflag.FlagSet, p *pullArgs) {
 	fs.StringVar(&p.strategy, "strategy", "auto", "copy strategy: auto, read-write, mmap, sendfile or splice")
 	fs.Uint64Var(&p.opts.Offset, "offset", 0, "first byte to fetch")
 	fs.Uint64Var(&p.opts.Length, "length", 0, "bytes to fetch (0: to the end)")
@@ -105,7 +113,7 @@ func pullFlags() (*flag.FlagSet, *pullArgs) {
 	fs.Var(&p.limit, "limit-rate", "pace the transfer to at most this `rate` in bytes per second, with K/M/G (binary) or kB/MB/GB suffixes: 50MiB (0: no limit; the server's --max-rate still applies)")
 	fs.BoolVar(&p.noProgress, "no-progress", false, "draw no progress bar (none is drawn unless standard error is a terminal)")
 	fs.StringVar(&p.checksum, "checksum", "none", "verify the bytes end to end before keeping the file: crc32c, sha256 or none")
-	fs.BoolVar(&p.recursive, "r", false, "copy the directory REMOTE_PATH and everything in it into the new directory DEST")
+	fs.BoolVarP(&p.recursive, "recursive", "r", false, "copy the directory REMOTE_PATH and everything in it into the new directory DEST")
 	fs.IntVar(&p.concurrency, "concurrency", 4, "with -r or several REMOTE_PATHs: files in flight at once, sharing a few data connections")
 	fs.IntVar(&p.opts.Streams, "streams", 1, "split the file over up to N data connections at once (parallel streams), each part written at its offset; no part under 8 MiB, and at most the server's max_streams; DEST - takes 1")
 	fs.BoolVar(&p.overwrite, "overwrite", false, "with -r: merge into DEST if it exists (files of the tree replace those of the same name; nothing is deleted)")
@@ -113,7 +121,6 @@ func pullFlags() (*flag.FlagSet, *pullArgs) {
 	fs.Var(&p.maxBytes, "max-bytes", "refuse a file (or with -r a tree's files together) larger than this `size`, with K/M/G/T (binary) or kB/MB/GB/TB suffixes, before writing it (0: no cap; an offer must still fit in the destination's free space, less 16 MiB)")
 	fs.DurationVar(&p.opts.Receive.IdleTimeout, "idle-timeout", 0, "fail when the server sends nothing for this long: no byte on the data channel, no message while no file is in flight (0: 60s; negative: no limit)")
 	fs.Int64Var(&p.inlineMax, "inline-max", -1, "take a range of at most this many `bytes` inside the offer, with no data connection; the server caps it at 64 KiB (default: 64 KiB with --strategy auto; 0 with a named strategy, which asks for that copy path)")
-	return fs, p
 }
 
 // resolve fills in the download options the parsed flags name.
@@ -192,18 +199,26 @@ func keptHint(err error, dest string, resume bool) error {
 	return errors.New(err.Error() + hint)
 }
 
-func stat(ctx context.Context, args []string, out io.Writer) error {
-	var c common
-	fs := newFlags("stat", &c)
-	if err := parse(fs, args, 1, 1); err != nil {
-		return err
+func newStatCmd(c *common) *cobra.Command {
+	return &cobra.Command{
+		Use:               "stat [flags] REMOTE_PATH",
+		Short:             "Describe a remote path: kind, size, mode, modification time",
+		Example:           "  ferry stat big.iso\n  ferry stat --json docs/guide.md\n  ferry stat -- -odd-name.txt",
+		Args:              arguments(1, 1),
+		ValidArgsFunction: completeRemote(c, 1, false),
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			return stat(cmd.Context(), c, args[0], cmd.OutOrStdout())
+		}),
 	}
+}
+
+func stat(ctx context.Context, c *common, remote string, out io.Writer) error {
 	cl, err := c.dial()
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	resp, err := cl.Stat(ctx, fs.Arg(0))
+	resp, err := cl.Stat(ctx, remote)
 	if err != nil {
 		return err
 	}
@@ -219,12 +234,19 @@ func stat(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-func caps(ctx context.Context, args []string, out io.Writer) error {
-	var c common
-	fs := newFlags("caps", &c)
-	if err := parse(fs, args, 0, 0); err != nil {
-		return err
+func newCapsCmd(c *common) *cobra.Command {
+	return &cobra.Command{
+		Use:     "caps [flags]",
+		Short:   "What the server supports: strategies, how auto picks, parallel streams",
+		Example: "  ferry caps --server files.example:7070\n  ferry caps --json",
+		Args:    arguments(0, 0),
+		RunE: run(func(cmd *cobra.Command, _ []string) error {
+			return caps(cmd.Context(), c, cmd.OutOrStdout())
+		}),
 	}
+}
+
+func caps(ctx context.Context, c *common, out io.Writer) error {
 	cl, err := c.dial()
 	if err != nil {
 		return err

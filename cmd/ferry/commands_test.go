@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/spf13/pflag"
+)
 
 // TestPullStreamsFlag: --streams takes 1 or more, and splits a file, not
 // a tree.
@@ -15,7 +19,9 @@ func TestPullStreamsFlag(t *testing.T) {
 		{[]string{"--streams", "0", "f"}, false, 0},
 		{[]string{"-r", "--streams", "2", "d", "e"}, false, 0},
 	} {
-		fs, p := pullFlags()
+		p := &pullArgs{common: &common{}}
+		fs := pflag.NewFlagSet("pull", pflag.ContinueOnError)
+		addPullFlags(fs, p)
 		if err := fs.Parse(tt.args); err != nil {
 			t.Fatal(err)
 		}

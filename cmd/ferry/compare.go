@@ -17,24 +17,51 @@ import (
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
 	"github.com/ferrydev/ferry/internal/benchfmt"
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
+
+// compareArgs are ferry compare's own flags.
+type compareArgs struct {
+	runs       int
+	list, svg  string
+	noProgress bool
+}
+
+func newCompareCmd(c *common) *cobra.Command {
+	a := &compareArgs{}
+	cmd := &cobra.Command{
+		Use:   "compare [flags] REMOTE_PATH",
+		Short: "Pull a file to /dev/null with every strategy and compare the medians",
+		Long: `Pull REMOTE_PATH to /dev/null with each strategy the server supports and with
+auto, --runs times each, interleaved, after one warm-up pull, and print the
+medians of the sender's figures side by side.`,
+		Example: `  ferry compare big.bin
+  ferry compare big.bin --runs 9 --strategies sendfile,splice,auto
+  ferry compare --json --svg out.svg big.bin`,
+		Args:              arguments(1, 1),
+		ValidArgsFunction: completeRemote(c, 1, false),
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			return compare(cmd.Context(), c, a, args[0], cmd.OutOrStdout())
+		}),
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&a.runs, "runs", 5, "pulls per strategy")
+	fs.StringVar(&a.list, "strategies", "", "comma-separated strategies to compare, auto included (default: every one the server supports, then auto)")
+	fs.StringVar(&a.svg, "svg", "", "also write an SVG bar chart to this file")
+	fs.BoolVar(&a.noProgress, "no-progress", false, "show no running count of pulls (none is shown unless standard error is a terminal)")
+	return cmd
+}
 
 // compare pulls one file to /dev/null with each strategy, several times,
 // interleaved (A B C A B C ..., so that a slow spell of the machine does
 // not land on one strategy), and prints the medians side by side.
-func compare(ctx context.Context, args []string, out io.Writer) error {
-	var c common
-	fs := newFlags("compare", &c)
-	runs := fs.Int("runs", 5, "pulls per strategy")
-	list := fs.String("strategies", "", "comma-separated strategies to compare, auto included (default: every one the server supports, then auto)")
-	svgPath := fs.String("svg", "", "also write an SVG bar chart to this file")
-	noProgress := fs.Bool("no-progress", false, "show no running count of pulls (none is shown unless standard error is a terminal)")
-	if err := parse(fs, args, 1, 1); err != nil {
-		return err
+func compare(ctx context.Context, c *common, a *compareArgs, file string, out io.Writer) error {
+	if a.runs < 1 {
+		return usagef("ferry compare: --runs must be at least 1, got %d", a.runs)
 	}
-	if *runs < 1 {
-		return fmt.Errorf("ferry compare: --runs must be at least 1, got %d", *runs)
+	if _, err := compareStrategies(nil, a.list); err != nil && !errors.Is(err, errUnsupported) {
+		return usageError{err} // a name that is no strategy
 	}
 	cl, err := c.dial()
 	if err != nil {
@@ -45,22 +72,21 @@ func compare(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	strategies, err := compareStrategies(caps.GetStrategies(), *list)
+	strategies, err := compareStrategies(caps.GetStrategies(), a.list)
 	if err != nil {
 		return err
 	}
-	file := fs.Arg(0)
 	status := io.Discard
-	if !*noProgress && isTerminal(os.Stderr.Fd()) {
+	if !a.noProgress && isTerminal(os.Stderr.Fd()) {
 		status = os.Stderr
 	}
-	res, err := runComparison(ctx, cl, file, strategies, *runs, status)
+	res, err := runComparison(ctx, cl, file, strategies, a.runs, status)
 	if err != nil {
 		return err
 	}
 	res.Server = c.server
-	if *svgPath != "" {
-		if err := writeSVG(*svgPath, res); err != nil {
+	if a.svg != "" {
+		if err := writeSVG(a.svg, res); err != nil {
 			return err
 		}
 	}
@@ -72,6 +98,10 @@ func compare(ctx context.Context, args []string, out io.Writer) error {
 	printComparison(out, res)
 	return nil
 }
+
+// errUnsupported is compareStrategies' answer to a strategy the server
+// does not support (a usage error is a name that is no strategy).
+var errUnsupported = errors.New("the server does not support")
 
 // compareStrategies picks the strategies to run: those listed, or every
 // one the server supports followed by auto (STRATEGY_UNSPECIFIED). A
@@ -87,7 +117,7 @@ func compareStrategies(supported []ferryv1.Strategy, list string) ([]ferryv1.Str
 			return nil, err
 		}
 		if s != ferryv1.Strategy_STRATEGY_UNSPECIFIED && !slices.Contains(supported, s) {
-			return nil, fmt.Errorf("ferry compare: the server does not support %v (it supports %v)", strategyName(s), strategyNames(supported))
+			return nil, fmt.Errorf("ferry compare: %w %v (it supports %v)", errUnsupported, strategyName(s), strategyNames(supported))
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 	"unicode"
@@ -34,19 +33,10 @@ func needsQuote(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
 }
 
-// usageError is a command-line mistake; its text ends with the usage
-// lines, which main prints as they are.
-type usageError string
-
-func (e usageError) Error() string { return string(e) + "\n" + usage }
-
 // errorText is what main prints for err: a gRPC status as "message
 // (Code)", anything else as its text, both through safe, since either
-// may carry the server's words. A usageError is printed as it is.
+// may carry the server's words.
 func errorText(err error) string {
-	if u := usageError(""); errors.As(err, &u) {
-		return u.Error()
-	}
 	if st, ok := status.FromError(err); ok {
 		return safe(st.Message()) + " (" + st.Code().String() + ")"
 	}

@@ -10,25 +10,43 @@ import (
 	"time"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"github.com/spf13/cobra"
 )
+
+func newLsCmd(c *common) *cobra.Command {
+	var recursive bool
+	var pageSize uint
+	cmd := &cobra.Command{
+		Use:   "ls [flags] [REMOTE_PATH]",
+		Short: "List a remote directory (the served root by default)",
+		Long: `List a remote directory, every page of it: mode, size, modification time and
+path of each entry; a symlink shows -> target and is not followed. --json
+prints one ListFilesResponse holding every page's entries.`,
+		Example:           "  ferry ls\n  ferry ls -r docs\n  ferry ls docs --json --server files.example:7070",
+		Args:              arguments(0, 1),
+		ValidArgsFunction: completeRemote(c, 1, true),
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			req := &ferryv1.ListFilesRequest{Recursive: recursive, PageSize: uint32(pageSize)}
+			if len(args) > 0 {
+				req.Path = args[0]
+			}
+			return ls(cmd.Context(), c, req, cmd.OutOrStdout())
+		}),
+	}
+	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "list the whole tree below PATH (symlinks are listed, not followed)")
+	cmd.Flags().UintVar(&pageSize, "page-size", 0, "entries asked for per call (0: the server's default, 1000)")
+	return cmd
+}
 
 // ls lists a remote directory, following every page. Human output is one
 // line per entry, printed as pages arrive; --json prints one
 // ListFilesResponse holding every page's entries.
-func ls(ctx context.Context, args []string, out io.Writer) error {
-	var c common
-	fs := newFlags("ls", &c)
-	recursive := fs.Bool("r", false, "list the whole tree below PATH (symlinks are listed, not followed)")
-	pageSize := fs.Uint("page-size", 0, "entries asked for per call (0: the server's default, 1000)")
-	if err := parse(fs, args, 0, 1); err != nil {
-		return err
-	}
+func ls(ctx context.Context, c *common, req *ferryv1.ListFilesRequest, out io.Writer) error {
 	cl, err := c.dial()
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	req := &ferryv1.ListFilesRequest{Path: fs.Arg(0), Recursive: *recursive, PageSize: uint32(*pageSize)}
 	all := &ferryv1.ListFilesResponse{}
 	for {
 		resp, err := cl.API().ListFiles(ctx, req)
@@ -68,20 +86,29 @@ func printEntries(out io.Writer, entries []*ferryv1.FileEntry) {
 	}
 }
 
-// transfers lists the server's running and recently finished transfers.
-func transfers(ctx context.Context, args []string, out io.Writer) error {
-	var c common
-	fs := newFlags("transfers", &c)
-	running := fs.Bool("running", false, "list only running transfers")
-	if err := parse(fs, args, 0, 0); err != nil {
-		return err
+func newTransfersCmd(c *common) *cobra.Command {
+	var running bool
+	cmd := &cobra.Command{
+		Use:     "transfers [flags]",
+		Short:   "The server's running and recently finished transfers",
+		Example: "  ferry transfers\n  ferry transfers --running --json",
+		Args:    arguments(0, 0),
+		RunE: run(func(cmd *cobra.Command, _ []string) error {
+			return transfers(cmd.Context(), c, running, cmd.OutOrStdout())
+		}),
 	}
+	cmd.Flags().BoolVar(&running, "running", false, "list only running transfers")
+	return cmd
+}
+
+// transfers lists the server's running and recently finished transfers.
+func transfers(ctx context.Context, c *common, running bool, out io.Writer) error {
 	cl, err := c.dial()
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	resp, err := cl.API().ListTransfers(ctx, &ferryv1.ListTransfersRequest{RunningOnly: *running})
+	resp, err := cl.API().ListTransfers(ctx, &ferryv1.ListTransfersRequest{RunningOnly: running})
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,6 @@ import (
 // one does not stop the others. Each report is printed as its file
 // lands; the error names every file that failed.
 func (p *pullArgs) pullMany(ctx context.Context, cl *client.Client, srcs []string, dest string, out io.Writer) error {
-	if err := p.manyAllowed(); err != nil {
-		return err
-	}
 	if fi, err := os.Stat(dest); err != nil || !fi.IsDir() {
 		return fmt.Errorf("pull: with several REMOTE_PATHs, DEST must be an existing directory: %s", dest)
 	}
@@ -70,7 +67,8 @@ func (p *pullArgs) pullMany(ctx context.Context, cl *client.Client, srcs []strin
 	return nil
 }
 
-// manyAllowed refuses the flags that make sense for one file only.
+// manyAllowed refuses the flags that make sense for one file only (a
+// usage error: pullArgs.run checks before dialling).
 func (p *pullArgs) manyAllowed() error {
 	switch {
 	case p.recursive:

@@ -1,15 +1,15 @@
 package main
 
 import (
-	"flag"
-
 	"github.com/ferrydev/ferry/client"
+	"github.com/spf13/pflag"
 )
 
 // addSecurityFlags adds the flags that reach a ferryd serving TLS, mutual
-// TLS or a bearer token. Like every flag they fall back to FERRY_*
+// TLS or a bearer token: persistent flags of the root, so every
+// command has them. Like every flag they fall back to FERRY_*
 // variables: --token-file is FERRY_TOKEN_FILE.
-func addSecurityFlags(fs *flag.FlagSet, s *client.Security) {
+func addSecurityFlags(fs *pflag.FlagSet, s *client.Security) {
 	fs.StringVar(&s.CAFile, "tls-ca", "", "PEM file of the CAs that sign ferryd's certificate; any --tls-* flag turns TLS on (default roots: the system's)")
 	fs.StringVar(&s.CertFile, "tls-cert", "", "PEM client certificate, for a ferryd that requires mutual TLS")
 	fs.StringVar(&s.KeyFile, "tls-key", "", "PEM key of --tls-cert")

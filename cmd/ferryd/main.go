@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/ferrydev/ferry/internal/cli"
+	buildversion "github.com/ferrydev/ferry/internal/version"
 	"github.com/ferrydev/ferry/service"
 )
 
@@ -29,7 +30,7 @@ func main() {
 	cfg, err := parse(os.Args[1:])
 	switch {
 	case errors.Is(err, errVersion):
-		fmt.Println(version)
+		fmt.Print(buildversion.Get(version))
 		return
 	case errors.Is(err, flag.ErrHelp):
 		return // the flag package printed the usage

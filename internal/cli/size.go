@@ -64,3 +64,6 @@ func (s *Size) Set(v string) error {
 }
 
 func (s *Size) String() string { return strconv.FormatInt(int64(*s), 10) }
+
+// Type names the value in pflag's usage (it makes Size a pflag.Value).
+func (s *Size) Type() string { return "size" }
