@@ -158,10 +158,11 @@ func TestTracingOffByDefault(t *testing.T) {
 	if res := run(t, os.Environ(), grpcurl, "-plaintext", "-H", "traceparent: "+header, "-d", body, a.Addr, serviceName+"/Pull"); res.code != 0 {
 		t.Fatalf("grpcurl Pull: exit %d\n%s", res.code, res.stderr)
 	}
+	ferryOK(t, "pull", "--server", b.Addr, "f.bin", "/dev/null") // the CLI, no OTEL_* either
 	a.Stop(t)
 	b.Stop(t)
 	if n := r.Conns(); n != 0 {
-		t.Errorf("ferryd without OTEL_* made %d connections to the default OTLP endpoint, want none", n)
+		t.Errorf("ferryd and ferry without OTEL_* made %d connections to the default OTLP endpoint, want none", n)
 	}
 	if strings.Contains(a.Log.String(), "tracing on") {
 		t.Errorf("ferryd without OTEL_* logged that tracing is on:\n%s", a.Log)
@@ -175,5 +176,37 @@ func TestTracingOffByDefault(t *testing.T) {
 	on.Stop(t) // flushes the span to the default endpoint
 	if r.Conns() == 0 {
 		t.Errorf("ferryd with OTEL_TRACES_EXPORTER=otlp made no connection to 127.0.0.1:4317: the check above could not have failed")
+	}
+}
+
+// TestTracingCLI: the ferry CLI with the OTEL_* environment set exports
+// its own client spans, and the ferryd it calls continues its trace: the
+// server span of the pull's Download is the child of the CLI's.
+func TestTracingCLI(t *testing.T) {
+	r := tracingtest.Start(t, "127.0.0.1:0")
+	root := t.TempDir()
+	writeRandom(t, root, "f.bin", 200_000)
+	plain := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	d := startFerrydEnv(t, root, plain, tracedEnv(r, "ferryd"))
+	res := run(t, append(cleanEnv(), tracedEnv(r, "ferry-cli")...), bin.ferry, "pull", "--server", d.Addr, "--strategy", "sendfile", "f.bin", "/dev/null")
+	if res.code != 0 {
+		t.Fatalf("ferry pull with tracing on: exit %d\n%s", res.code, res.stderr)
+	}
+	const download = "ferry.v1.TransferService/Download"
+	var cli, srv tracingtest.Span
+	r.Await(t, 20*time.Second, "the CLI's Download span and ferryd's", func(spans []tracingtest.Span) bool {
+		for _, s := range spans {
+			switch {
+			case s.Service == "ferry-cli" && s.Name == download && s.Kind == tracepb.Span_SPAN_KIND_CLIENT:
+				cli = s
+			case s.Service == "ferryd" && s.Name == download && s.Kind == tracepb.Span_SPAN_KIND_SERVER:
+				srv = s
+			}
+		}
+		return cli.SpanID != "" && srv.SpanID != ""
+	})
+	if srv.TraceID != cli.TraceID || srv.ParentID != cli.SpanID {
+		t.Errorf("ferryd's Download span (trace %s, parent %s) does not continue the CLI's (trace %s, span %s)",
+			srv.TraceID, srv.ParentID, cli.TraceID, cli.SpanID)
 	}
 }

@@ -43,6 +43,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/ferrydev/ferry/internal/tracing"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -56,10 +59,24 @@ const (
 	exitCodes  = "Exit status: 0 done, 1 the transfer or operation failed, 2 usage error\n(unknown command, bad flag or flag value, wrong number of arguments)."
 )
 
+// traced is whether the OTEL_* environment turned tracing on (see
+// internal/tracing): then every call carries the trace (dial).
+var traced bool
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	shutdown, on, err := tracing.Setup(ctx, "ferry", version)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ferry: tracing:", err)
+		os.Exit(exitUsage)
+	}
+	traced = on
 	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	// Spans are batched: send what is left before exiting, for a while.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	shutdown(sctx)
+	cancel()
 	os.Exit(code)
 }
 

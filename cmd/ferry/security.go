@@ -25,5 +25,8 @@ func (c *common) dial() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if traced {
+		opts = append(opts, client.WithTracing(nil))
+	}
 	return client.Dial(c.server, opts...)
 }
