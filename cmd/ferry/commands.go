@@ -44,6 +44,8 @@ DEST is -).`,
   ferry pull --limit-rate 50MiB --streams 4 big.iso big.iso
   ferry pull notes.txt models/m.bin /tmp/pulled     # several files into a directory
   ferry pull -r docs /tmp/docs --concurrency 8       # a directory tree
+  ferry pull -r --sync docs /tmp/docs                # again: only what changed moves
+  ferry pull -r --sync=checksum --delete --dry-run docs /tmp/docs   # what a mirror would change
   ferry pull big.iso - | sha256sum                   # to standard output
   ferry pull -- -odd-name.txt odd.txt                # a remote path that starts with -`,
 		Args:              arguments(1, -1),
@@ -86,6 +88,7 @@ func (p *pullArgs) run(ctx context.Context, args []string, out io.Writer) error 
 		return pullTree(ctx, cl, src, dest, client.TreeOptions{
 			Strategy: p.opts.Strategy, Checksum: p.opts.Checksum, RateLimit: p.opts.RateLimit, InlineMax: p.opts.InlineMax,
 			Concurrency: p.concurrency, Overwrite: p.overwrite, Receive: p.opts.Receive, MaxBytes: p.opts.MaxBytes,
+			Sync: p.syncLevel, Delete: p.delete, DryRun: p.dryRun,
 		}, bar, p.json, out)
 	}
 	return p.pullFile(ctx, cl, src, dest, bar, out)
@@ -101,6 +104,15 @@ type pullArgs struct {
 	noProgress, recursive bool
 	overwrite             bool
 	concurrency           int
+	sync                  string // --sync's level; "" when not given
+	syncLevel             ferryv1.SyncLevel
+	delete, dryRun        bool
+}
+
+// syncLevels are --sync's values.
+var syncLevels = map[string]ferryv1.SyncLevel{
+	"exists": ferryv1.SyncLevel_SYNC_LEVEL_EXISTS, "size": ferryv1.SyncLevel_SYNC_LEVEL_SIZE,
+	"mtime": ferryv1.SyncLevel_SYNC_LEVEL_MTIME, "checksum": ferryv1.SyncLevel_SYNC_LEVEL_CHECKSUM,
 }
 
 // addPullFlags defines ferry pull's flags on fs, bound to p: the one
@@ -120,6 +132,10 @@ func addPullFlags(fs *pflag.FlagSet, p *pullArgs) {
 	fs.BoolVar(&p.opts.Receive.ReadWrite, "receive-read", false, "receive by read(2) into a buffer and write(2) out, instead of splicing socket -> pipe -> file (or /dev/null) with no copy through user space")
 	fs.Var(&p.maxBytes, "max-bytes", "refuse a file (or with -r a tree's files together) larger than this `size`, with K/M/G/T (binary) or kB/MB/GB/TB suffixes, before writing it (0: no cap; an offer must still fit in the destination's free space, less 16 MiB)")
 	fs.DurationVar(&p.opts.Receive.IdleTimeout, "idle-timeout", 0, "fail when the server sends nothing for this long: no byte on the data channel, no message while no file is in flight (0: 60s; negative: no limit)")
+	fs.StringVar(&p.sync, "sync", "", "with -r: sync into DEST, which may exist: skip the files DEST holds that match at this `level` (exists, size, mtime: size and modification time, checksum: size and SHA-256, hashed on both sides), replace the others whole; --sync alone is mtime")
+	fs.Lookup("sync").NoOptDefVal = "mtime"
+	fs.BoolVar(&p.delete, "delete", false, "with --sync: once every file has landed, remove what DEST holds and the tree does not (never outside DEST, never through a symlink), and let a file or symlink replace a directory")
+	fs.BoolVar(&p.dryRun, "dry-run", false, "with --sync: print what would be sent, replaced and deleted, and change nothing")
 	fs.Int64Var(&p.inlineMax, "inline-max", -1, "take a range of at most this many `bytes` inside the offer, with no data connection; the server caps it at 64 KiB (default: 64 KiB with --strategy auto; 0 with a named strategy, which asks for that copy path)")
 }
 
@@ -143,6 +159,18 @@ func (p *pullArgs) resolve() error {
 		return fmt.Errorf("--streams %d: want 1 or more", p.opts.Streams)
 	case p.recursive && p.opts.Streams > 1:
 		return errors.New("--streams splits one file; -r moves files whole, --concurrency of them at once")
+	}
+	if p.sync != "" {
+		level, ok := syncLevels[p.sync]
+		switch {
+		case !ok:
+			return fmt.Errorf("--sync=%s: want exists, size, mtime or checksum", p.sync)
+		case !p.recursive:
+			return errors.New("--sync is for a directory: use it with -r")
+		}
+		p.syncLevel = level
+	} else if p.delete || p.dryRun {
+		return errors.New("--delete and --dry-run need --sync (a copy deletes nothing)")
 	}
 	return nil
 }

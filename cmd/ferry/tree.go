@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
@@ -16,9 +17,12 @@ import (
 // merges into it.
 func pullTree(ctx context.Context, cl *client.Client, src, dest string, opts client.TreeOptions, bar *progressBar, json bool, out io.Writer) error {
 	opts.Progress = bar.Update
+	if opts.DryRun {
+		opts.Changes = func(c *ferryv1.TreeChange) { printChange(out, c, json) }
+	}
 	r, err := cl.DownloadTree(ctx, src, dest, opts)
 	bar.Finish(err == nil, r.GetBytes(), r.GetBytes())
-	if errors.Is(err, client.ErrExists) && !opts.Overwrite {
+	if errors.Is(err, client.ErrExists) && !opts.Overwrite && opts.Sync == ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED {
 		return fmt.Errorf("%w (use --overwrite to merge into it)", err)
 	}
 	if err != nil {
@@ -37,6 +41,13 @@ func printTreeReport(out io.Writer, src, dest string, r *ferryv1.TreeReport) {
 		src, dest, r.GetFiles(), r.GetDirectories(), r.GetSymlinks(), r.GetSkipped(),
 		humanBytes(r.GetBytes()), humanDuration(r.GetDuration().AsDuration()), humanRate(r.GetThroughputBytesPerSecond()),
 		r.GetDataConnections())
+	if r.GetUnchanged() > 0 || r.GetReplaced() > 0 || r.GetDeleted() > 0 {
+		fmt.Fprintf(out, "; %d unchanged (%s matched, not moved), %d replaced, %d deleted",
+			r.GetUnchanged(), humanBytes(r.GetUnchangedBytes()), r.GetReplaced(), r.GetDeleted())
+	}
+	if r.GetDryRun() {
+		fmt.Fprint(out, "; dry run: nothing changed, the counts are what would have")
+	}
 	if r.GetInlineFiles() > 0 {
 		fmt.Fprintf(out, ", %d files inline", r.GetInlineFiles())
 	}
@@ -56,4 +67,19 @@ func printTreeReport(out io.Writer, src, dest string, r *ferryv1.TreeReport) {
 			side.name, name, side.st.GetRounds(), syscalls(side.st.GetSyscalls()),
 			humanDuration(side.st.GetUserCpu().AsDuration()), humanDuration(side.st.GetSystemCpu().AsDuration()))
 	}
+}
+
+// printChange prints one change of a dry run: a line (the server's path
+// escaped), or with --json the TreeChange.
+func printChange(out io.Writer, c *ferryv1.TreeChange, json bool) {
+	if json {
+		printJSON(out, c)
+		return
+	}
+	verb := strings.ToLower(strings.TrimPrefix(c.GetAction().String(), "ACTION_"))
+	if c.GetAction() == ferryv1.TreeChange_ACTION_DELETE {
+		fmt.Fprintf(out, "%-7s %s\n", verb, safe(c.GetPath()))
+		return
+	}
+	fmt.Fprintf(out, "%-7s %s (%s)\n", verb, safe(c.GetPath()), humanBytes(c.GetSize()))
 }
