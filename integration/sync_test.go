@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // TestPullSyncRPC drives a directory sync between two nodes with the real
@@ -110,5 +112,75 @@ func TestPullSyncRPC(t *testing.T) {
 	r := run(t, os.Environ(), grpcurl, "-plaintext", "-d", body, b.Addr, serviceName+"/Pull")
 	if r.code == 0 || !bytes.Contains([]byte(r.stderr), []byte("Code: InvalidArgument")) {
 		t.Errorf("grpcurl Pull with delete and no sync: exit %d, stderr %q; want InvalidArgument", r.code, r.stderr)
+	}
+}
+
+// TestPullSyncCLI runs `ferry pull -r --sync` as a user would: a first
+// sync copies the tree, a second moves no byte, --dry-run --delete lists
+// the changes and touches nothing, the real run makes DEST match; the
+// flags that need --sync or -r without them are usage errors (exit 2).
+func TestPullSyncCLI(t *testing.T) {
+	root := t.TempDir()
+	files := map[string][]byte{}
+	for i := range 12 {
+		p := fmt.Sprintf("site/d%d/f%d", i%2, i)
+		check(t, os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755))
+		files[p] = writeRandom(t, root, p, 500*i+3)
+	}
+	d := startFerryd(t, root)
+	dest := filepath.Join(t.TempDir(), "site")
+
+	r := ferryOK(t, "pull", "-r", "--sync", "--server", d.Addr, "site", dest)
+	if !strings.Contains(r.stdout, "12 files,") {
+		t.Errorf("first sync's summary %q does not say 12 files", r.stdout)
+	}
+	r = ferryOK(t, "pull", "-r", "site", dest, "--sync", "--json", "--server", d.Addr) // flags after the arguments
+	var rep ferryv1.TreeReport
+	if err := protojson.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("ferry pull -r --sync --json: %v\n%s", err, r.stdout)
+	}
+	if rep.GetFiles() != 0 || rep.GetBytes() != 0 || rep.GetUnchanged() != 12 || rep.GetDataConnections() != 0 {
+		t.Errorf("second sync: %d files, %d bytes, %d unchanged, %d data connections; want 0, 0, 12, 0",
+			rep.GetFiles(), rep.GetBytes(), rep.GetUnchanged(), rep.GetDataConnections())
+	}
+
+	files["site/d0/f0"] = writeRandom(t, root, "site/d0/f0", 3) // same size: the checksum level sees it
+	check(t, os.Remove(filepath.Join(root, "site/d1/f11")))
+	delete(files, "site/d1/f11")
+	before, err := os.ReadFile(filepath.Join(dest, "d0/f0"))
+	check(t, err)
+	r = ferryOK(t, "pull", "-r", "--sync=checksum", "--delete", "--dry-run", "--server", d.Addr, "site", dest)
+	if want := "replace d0/f0 (3 B)\ndelete  d1/f11\n"; !strings.HasPrefix(r.stdout, want) || !strings.Contains(r.stdout, "dry run: nothing changed") {
+		t.Errorf("ferry pull -r --sync=checksum --delete --dry-run printed %q, want it to start with %q and say it was a dry run", r.stdout, want)
+	}
+	if now, _ := os.ReadFile(filepath.Join(dest, "d0/f0")); !bytes.Equal(now, before) {
+		t.Errorf("the dry run changed d0/f0")
+	}
+	if _, err := os.Stat(filepath.Join(dest, "d1/f11")); err != nil {
+		t.Errorf("the dry run deleted d1/f11: %v", err)
+	}
+	r = ferryOK(t, "pull", "-r", "--sync=checksum", "--delete", "--server", d.Addr, "site", dest)
+	if want := "1 files,"; !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "10 unchanged") || !strings.Contains(r.stdout, "1 replaced, 1 deleted") {
+		t.Errorf("sync summary %q: want 1 file sent, 10 unchanged, 1 replaced, 1 deleted", r.stdout)
+	}
+	for p, want := range files {
+		got, err := os.ReadFile(filepath.Join(dest, strings.TrimPrefix(p, "site/")))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s after the sync: %d bytes (%v), not the server's %d", p, len(got), err, len(want))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dest, "d1/f11")); err == nil {
+		t.Errorf("--delete kept d1/f11")
+	}
+
+	for _, args := range [][]string{
+		{"pull", "-r", "--delete", "site", dest},
+		{"pull", "-r", "--dry-run", "site", dest},
+		{"pull", "--sync", "site/d0/f0", filepath.Join(dest, "x")},
+		{"pull", "-r", "--sync=sometimes", "site", dest},
+	} {
+		if r := ferry(t, append(args, "--server", d.Addr)...); r.code != 2 || r.stdout != "" {
+			t.Errorf("ferry %q: exit %d, stdout %q; want a usage error (exit 2) and no output", args, r.code, r.stdout)
+		}
 	}
 }
