@@ -52,7 +52,7 @@ func printTreeReport(out io.Writer, src, dest string, r *ferryv1.TreeReport) {
 		fmt.Fprintf(out, ", %d files inline", r.GetInlineFiles())
 	}
 	fmt.Fprintln(out)
-	if r.GetFiles() == 0 {
+	if r.GetFiles() == 0 || r.GetDryRun() { // a dry run moved nothing: no figures
 		return
 	}
 	for _, side := range []struct {
