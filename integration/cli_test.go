@@ -215,6 +215,16 @@ func TestCLICompleteRemotePaths(t *testing.T) {
 		t.Errorf("FERRY_SERVER=ADDR ferry __complete compare f: exit %d, stdout %q; want f.bin and :4", r.code, r.stdout)
 	}
 
+	for _, tt := range []struct{ args, want []string }{
+		{[]string{"pull", "-r", "--sync=c"}, []string{"checksum"}},
+		{[]string{"pull", "--strategy", "s"}, []string{"sendfile", "splice"}},
+		{[]string{"pull", "--checksum", ""}, []string{"none", "crc32c", "sha256"}},
+	} {
+		if names, dir := completions(t, tt.args...); !slices.Equal(names, tt.want) || dir != ":4" {
+			t.Errorf("ferry __complete %q: %q %s; want %q :4", tt.args, names, dir, tt.want)
+		}
+	}
+
 	down := ferry(t, "__complete", "--server", closedAddr(t), "pull", "")
 	if down.code != 0 || down.stdout != ":4\n" || strings.Contains(down.stderr, "ferry:") {
 		t.Errorf("ferry __complete against a closed port: exit %d, stdout %q, stderr %q; want 0, only :4, no error line", down.code, down.stdout, down.stderr)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -55,7 +57,23 @@ DEST is -).`,
 		}),
 	}
 	addPullFlags(cmd.Flags(), p)
+	cmd.RegisterFlagCompletionFunc("sync", completeValues(slices.Sorted(maps.Keys(syncLevels))...))
+	cmd.RegisterFlagCompletionFunc("strategy", completeValues("auto", "read-write", "mmap", "sendfile", "splice"))
+	cmd.RegisterFlagCompletionFunc("checksum", completeValues("none", "crc32c", "sha256"))
 	return cmd
+}
+
+// completeValues completes a flag's value from a fixed list.
+func completeValues(vals ...string) cobra.CompletionFunc {
+	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		var out []string
+		for _, v := range vals {
+			if strings.HasPrefix(v, prefix) {
+				out = append(out, v)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 // run is ferry pull, its flags parsed.
