@@ -133,9 +133,6 @@ func (c *Client) DownloadTree(ctx context.Context, path, destDir string, opts Tr
 	if err := opts.checkSync(); err != nil {
 		return nil, err
 	}
-	if opts.Sync != ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED {
-		opts.Overwrite = true
-	}
 	if opts.DryRun {
 		return c.dryRunDir(ctx, path, destDir, opts)
 	}
@@ -180,9 +177,6 @@ func (c *Client) DownloadTreeTo(ctx context.Context, path string, dest *fsroot.R
 	}
 	if err := opts.checkSync(); err != nil {
 		return nil, err
-	}
-	if opts.Sync != ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED {
-		opts.Overwrite = true
 	}
 	if opts.DryRun {
 		return c.dryRun(ctx, path, dest, opts)

@@ -25,12 +25,14 @@ import (
 // the server sends as a copy does, and then, with Delete, removes what the
 // tree did not name.
 
-// checkSync refuses options that need Sync without it.
+// checkSync refuses options that need Sync without it, and lets a sync's
+// destination exist (Overwrite).
 func (o *TreeOptions) checkSync() error {
 	if o.Sync != ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED {
 		if _, ok := ferryv1.SyncLevel_name[int32(o.Sync)]; !ok {
 			return fmt.Errorf("ferry: unknown sync level %v", o.Sync)
 		}
+		o.Overwrite = true
 		return nil
 	}
 	switch {
