@@ -3,7 +3,10 @@ package fsroot
 import (
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
+	"path"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,8 +19,10 @@ import (
 // descriptor opened from its parent's with O_NOFOLLOW, so nothing outside
 // the root, or reached through a link, is touched, even if entries are
 // swapped for links meanwhile. A name that does not exist is no error.
+// name is checked as a walked path (walkedPath), not as a client's: a
+// name the destination's own walk found may be any bytes.
 func (r *Root) RemoveAll(name string) error {
-	clean, err := cleanEntry(name)
+	clean, err := walkedPath(name)
 	if err != nil {
 		return err
 	}
@@ -70,4 +75,71 @@ func removeAt(dirfd int, base, name string) error {
 // modification time, as a landed file gets them.
 func SetFileMeta(f *os.File, mode fs.FileMode, mtime time.Time) error {
 	return setMeta(int(f.Fd()), f.Name(), mode, mtime)
+}
+
+// walkedPath checks a path a walk of this host's own tree produced (its
+// names are whatever the directories hold: any bytes but NUL and "/"):
+// relative, lexically clean, below the root, not the root itself. Unlike
+// CleanPath it takes invalid UTF-8, which a client may never send but a
+// directory may hold.
+func walkedPath(name string) (string, error) {
+	switch {
+	case name == "", name == ".", strings.IndexByte(name, 0) >= 0, path.IsAbs(name),
+		path.Clean(name) != name, name == "..", strings.HasPrefix(name, "../"):
+		return "", fmt.Errorf("%w: %q is not a clean path below the root", ErrInvalidPath, name)
+	}
+	return name, nil
+}
+
+// MoveAside renames the entry name beneath the root, whatever it is, to a
+// new name beside it ("<name>.<16 hex digits>.ferry-old", never one that
+// exists) and returns that name, so that something else can take its
+// place while it can still be put back (PutBack) or removed (RemoveAll)
+// once that is settled. No symlink is followed on the way to name, and a
+// symlink at name is moved itself.
+func (r *Root) MoveAside(name string) (string, error) {
+	clean, err := walkedPath(name)
+	if err != nil {
+		return "", err
+	}
+	dir, base, err := r.parentOf(clean)
+	if err != nil {
+		return "", err
+	}
+	defer dir.Close()
+	for range 4 {
+		aside := fmt.Sprintf("%s.%016x.ferry-old", base, rand.Uint64())
+		err = unix.Renameat2(int(dir.Fd()), base, int(dir.Fd()), aside, unix.RENAME_NOREPLACE)
+		if err == nil {
+			return path.Join(path.Dir(clean), aside), nil
+		}
+		if err != unix.EEXIST {
+			break
+		}
+	}
+	return "", fmt.Errorf("move %q aside: %w", clean, openErr(err))
+}
+
+// PutBack renames aside (from MoveAside) back to name, after removing
+// whatever took name's place meanwhile (RemoveAll).
+func (r *Root) PutBack(aside, name string) error {
+	if err := r.RemoveAll(name); err != nil {
+		return err
+	}
+	clean, err := walkedPath(name)
+	if err != nil {
+		return err
+	}
+	dir, base, err := r.parentOf(clean)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if path.Dir(aside) != path.Dir(clean) {
+		return fmt.Errorf("%w: %q is not beside %q", ErrInvalidPath, aside, clean)
+	}
+	if err := unix.Renameat2(int(dir.Fd()), path.Base(aside), int(dir.Fd()), base, unix.RENAME_NOREPLACE); err != nil {
+		return fmt.Errorf("put %q back: %w", clean, openErr(err))
+	}
+	return nil
 }

@@ -91,7 +91,8 @@ func (t *Tree) walk(rel string, fn func(DirEntry) error) error {
 // readDir describes the entries of the directory rel, sorted by name,
 // and closes it before the walk goes deeper. A directory that vanished
 // or was replaced by a symlink has no entries; so has an entry that
-// vanished.
+// vanished. An entry that cannot be described otherwise (EACCES, EIO)
+// is an error.
 func (t *Tree) readDir(rel string) ([]DirEntry, error) {
 	fd, err := openat2Retry(int(t.dir.Fd()), rel, treeHow(unix.O_RDONLY|unix.O_DIRECTORY))
 	switch err {
@@ -111,8 +112,12 @@ func (t *Tree) readDir(rel string) ([]DirEntry, error) {
 	entries := make([]DirEntry, 0, len(names))
 	for _, name := range names {
 		var st unix.Stat_t
-		if unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
-			continue
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == unix.ENOENT {
+			continue // vanished since the listing
+		} else if err != nil {
+			// Not left out: a copy or sync would take a missing entry
+			// for one the tree does not have (and a sync delete it).
+			return nil, fmt.Errorf("stat %q: %w", path.Join(rel, name), openErr(err))
 		}
 		p := name
 		if rel != "." {
