@@ -76,8 +76,10 @@ type TreeOptions struct {
 	// replaced whole, each by rename. A non-directory where the tree has a
 	// directory is removed first; a directory where the tree has a file or
 	// symlink is an error unless Delete. The zero value copies everything.
-	// At the SIZE, EXISTS and CHECKSUM levels a skipped file whose mode or
-	// time differs from the server's gets the server's.
+	// A skipped file whose mode differs from the server's gets the
+	// server's; at the SIZE, EXISTS and CHECKSUM levels its time too. A
+	// type change moves the old entry aside, removes it once the sync has
+	// succeeded, and puts it back if the sync fails.
 	Sync ferryv1.SyncLevel
 	// Delete (with Sync) removes, once every file has landed, what the
 	// destination held before the sync and the tree does not have, and
@@ -207,7 +209,10 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 	tr.control = stream.Context()
 	defer tr.pool.Close()
 	defer tr.land.Close()
-	if idle := opts.Receive.IdleLimit(); idle > 0 && opts.Checksum == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+	// With a checksum (or a sync at the checksum level) the server hashes
+	// files before it sends their entries, which may take longer.
+	if idle := opts.Receive.IdleLimit(); idle > 0 && opts.Checksum == ferryv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED &&
+		opts.Sync != ferryv1.SyncLevel_SYNC_LEVEL_CHECKSUM {
 		tr.watch(idle, cancelCause)
 	}
 	sent, serr := tr.run(ctx, stream)
@@ -218,6 +223,9 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 		err = fmt.Errorf("ferry: %w", context.Cause(ctx))
 	}
 	if err != nil {
+		if perr := tr.putBack(); perr != nil {
+			err = fmt.Errorf("%w; %w", err, perr)
+		}
 		tr.land.Sync() // the files that did land stay: make them durable
 		return nil, err
 	}

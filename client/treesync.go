@@ -73,13 +73,20 @@ func (c *Client) openTree(ctx context.Context, req *ferryv1.DownloadTreeRequest,
 		return nil, err
 	}
 	send := func(m *ferryv1.SyncTreeRequest) error {
-		if err := st.Send(m); err != nil {
-			if errors.Is(err, io.EOF) { // the server ended the call: its status says why
-				_, err = st.Recv()
-			}
+		err := st.Send(m)
+		if !errors.Is(err, io.EOF) {
 			return err
 		}
-		return nil
+		// The server ended the call: its status says why. It may not
+		// send a message before reading every held one.
+		for err == nil || errors.Is(err, io.EOF) {
+			if _, err = st.Recv(); errors.Is(err, io.EOF) {
+				return errors.New("ferry: the server ended the SyncTree call before the client had sent what it holds")
+			} else if err == nil {
+				return errors.New("ferry: the server answered a SyncTree call before the client had sent what it holds")
+			}
+		}
+		return err
 	}
 	start := &ferryv1.SyncTreeStart{Tree: req, Level: opts.Sync, DryRun: opts.DryRun}
 	if err := send(&ferryv1.SyncTreeRequest{Request: &ferryv1.SyncTreeRequest_Start{Start: start}}); err != nil {
@@ -121,14 +128,21 @@ type destState struct {
 	entries map[string]fsroot.DirEntry
 	digests []byte
 	names   map[string]bool // every path the tree named
-	gone    map[string]bool // removed by the sync (with what was below)
+	dirs    map[string]bool // the directories it named
+	gone    map[string]bool // removed or moved aside by the sync (with what was below)
+	// aside are entries a type change moved out of the way: removed once
+	// the sync has succeeded, put back if it fails.
+	aside []moved
 }
+
+// moved is an entry moved aside: from its name to aside.
+type moved struct{ name, aside string }
 
 // scanDest walks dest (nil: a destination that does not exist yet) and
 // digests its regular files at level. At the CHECKSUM level each is
 // hashed (SHA-256); one that cannot be read counts as not held.
 func scanDest(ctx context.Context, dest *fsroot.Root, level ferryv1.SyncLevel) (*destState, error) {
-	h := &destState{entries: map[string]fsroot.DirEntry{}, names: map[string]bool{}, gone: map[string]bool{}}
+	h := &destState{entries: map[string]fsroot.DirEntry{}, names: map[string]bool{}, dirs: map[string]bool{}, gone: map[string]bool{}}
 	if dest == nil {
 		return h, nil
 	}
@@ -157,7 +171,7 @@ func scanDest(ctx context.Context, dest *fsroot.Root, level ferryv1.SyncLevel) (
 		return err
 	})
 	if err == nil && len(h.digests)/treesync.Size > treesync.MaxDigests {
-		err = fmt.Errorf("the destination holds more than %d files, more than a sync takes: sync its directories one by one", treesync.MaxDigests/2)
+		err = fmt.Errorf("the destination holds more files than a sync takes (%d digests, one per file, two at the checksum level): sync its directories one by one", treesync.MaxDigests)
 	}
 	if err != nil {
 		tree.Close()
@@ -220,8 +234,20 @@ type verdict struct {
 // tree names p. A directory where the tree has a file or symlink is an
 // error unless del.
 func (h *destState) judge(p string, e *ferryv1.TreeEntry, del bool) (verdict, error) {
-	h.names[p] = true
 	f := e.GetFile()
+	// A tree names each path once, after its directory: a server that
+	// does otherwise could make the sync undo its own work (a directory
+	// named again as a file) or delete what it just sent.
+	if h.names[p] {
+		return verdict{}, fmt.Errorf("ferry: the server named %q twice", p)
+	}
+	if d := path.Dir(p); d != "." && !h.dirs[d] {
+		return verdict{}, fmt.Errorf("ferry: the server named %q before its directory", p)
+	}
+	h.names[p] = true
+	if f.GetType() == ferryv1.FileType_FILE_TYPE_DIRECTORY {
+		h.dirs[p] = true
+	}
 	old, had := h.entries[p]
 	had = had && !h.removedAbove(p)
 	v := verdict{old: old}
@@ -280,10 +306,13 @@ func (tr *treeRecv) syncEntry(p string, e *ferryv1.TreeEntry) (done bool, err er
 		return true, tr.fixMeta(p, v.old, f)
 	}
 	if v.clear {
-		if err := tr.dest.RemoveAll(p); err != nil {
+		// Moved aside, not removed: if the sync fails, it goes back.
+		aside, err := tr.dest.MoveAside(p)
+		if err != nil {
 			return true, fmt.Errorf("ferry: %w", err)
 		}
 		h.gone[p] = true
+		h.aside = append(h.aside, moved{p, aside})
 	}
 	if f.GetType() == ferryv1.FileType_FILE_TYPE_SYMLINK && v.action == ferryv1.TreeChange_ACTION_UNSPECIFIED {
 		_, ok := safeTarget(p, f.GetSymlinkTarget())
@@ -303,6 +332,9 @@ func (tr *treeRecv) fixMeta(p string, old fsroot.DirEntry, f *ferryv1.FileEntry)
 		return nil
 	}
 	file, err := tr.have.tree.Open(p)
+	if errors.Is(err, fsroot.ErrNotFound) || errors.Is(err, fsroot.ErrPermission) {
+		return nil // gone, or not ours to open: its bytes matched, which is what the sync is for
+	}
 	if err != nil {
 		return fmt.Errorf("ferry: %w", err)
 	}
@@ -328,10 +360,20 @@ func (h *destState) deletions() []string {
 	return out
 }
 
-// deleteRest removes, with Delete, what the destination held and the tree
-// did not name (a sync that failed deletes nothing: it never gets here).
+// deleteRest removes what type changes moved aside and, with Delete,
+// what the destination held and the tree did not name (a sync that failed
+// deletes nothing: it never gets here, and putBack undoes the moves).
 func (tr *treeRecv) deleteRest() error {
-	if tr.have == nil || !tr.opts.Delete {
+	if tr.have == nil {
+		return nil
+	}
+	for _, m := range tr.have.aside {
+		if err := tr.dest.RemoveAll(m.aside); err != nil {
+			return fmt.Errorf("ferry: %w", err)
+		}
+	}
+	tr.have.aside = nil
+	if !tr.opts.Delete {
 		return nil
 	}
 	for _, p := range tr.have.deletions() {
@@ -434,4 +476,22 @@ func (c *Client) dryRun(ctx context.Context, path string, dest *fsroot.Root, opt
 	r.Sender = sent.GetSender()
 	r.Duration = durationpb.New(time.Since(start))
 	return r, nil
+}
+
+// putBack undoes a failed sync's type changes: each entry moved aside
+// returns to its name, in place of what the sync made there. It returns
+// the first error, after trying them all.
+func (tr *treeRecv) putBack() error {
+	if tr.have == nil {
+		return nil
+	}
+	var first error
+	for i := len(tr.have.aside) - 1; i >= 0; i-- {
+		m := tr.have.aside[i]
+		if err := tr.dest.PutBack(m.aside, m.name); err != nil && first == nil {
+			first = fmt.Errorf("ferry: the sync failed, and %s could not be put back from %s: %w", m.name, m.aside, err)
+		}
+	}
+	tr.have.aside = nil
+	return first
 }

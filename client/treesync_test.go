@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
 	"github.com/ferrydev/ferry/client"
@@ -335,5 +338,86 @@ func TestSyncTreeInterrupted(t *testing.T) {
 	}
 	if len(ents) != n || news < 2 || olds == 0 {
 		t.Errorf("after the interrupted sync: %d entries (want %d), %d new, %d old (want at least 2 new and some old)", len(ents), n, news, olds)
+	}
+}
+
+// TestSyncTreeFailedTypeChangePutsBack: a sync that fails after it moved
+// a directory (or a file) out of the way of the tree's file (or
+// directory) puts it back: the destination is as it was.
+func TestSyncTreeFailedTypeChangePutsBack(t *testing.T) {
+	c, root := startNodeRoot(t, service.Config{}, nil)
+	src := filepath.Join(root, "t")
+	writeFile(t, filepath.Join(src, "x"), randomBytes(1<<20))     // a directory in DEST
+	writeFile(t, filepath.Join(src, "y/big"), randomBytes(1<<20)) // a file in DEST
+	dest := filepath.Join(t.TempDir(), "dest")
+	writeFile(t, filepath.Join(dest, "x/keep"), []byte("keep"))
+	writeFile(t, filepath.Join(dest, "y"), []byte("old y"))
+	before := snapshot(t, dest)
+	_, err := c.DownloadTree(testCtx(t), "t", dest, client.TreeOptions{
+		Sync: ferryv1.SyncLevel_SYNC_LEVEL_SIZE, Delete: true, MaxBytes: 1000,
+	})
+	if !errors.Is(err, client.ErrTooLarge) {
+		t.Fatalf("sync past MaxBytes: %v, want ErrTooLarge", err)
+	}
+	if after := snapshot(t, dest); !maps.Equal(before, after) {
+		t.Errorf("the failed sync changed the destination:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// TestSyncTreeChecksumIdle: at the checksum level the server hashes a
+// large unchanged file before it sends the entry; that silence is not
+// the idle timeout's.
+func TestSyncTreeChecksumIdle(t *testing.T) {
+	c, root := startNodeRoot(t, service.Config{}, nil)
+	src := filepath.Join(root, "t")
+	writeFile(t, filepath.Join(src, "big"), randomBytes(256<<20))
+	dest := filepath.Join(t.TempDir(), "dest")
+	syncTree(t, c, dest, client.TreeOptions{Sync: ferryv1.SyncLevel_SYNC_LEVEL_SIZE}, 1, 0, 0, 0)
+	opts := client.TreeOptions{Sync: ferryv1.SyncLevel_SYNC_LEVEL_CHECKSUM}
+	opts.Receive.IdleTimeout = 20 * time.Millisecond
+	syncTree(t, c, dest, opts, 0, 1, 0, 0)
+}
+
+func (h *hostileTree) SyncTree(stream grpc.BidiStreamingServer[ferryv1.SyncTreeRequest, ferryv1.SyncTreeResponse]) error {
+	for {
+		if _, err := stream.Recv(); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return err
+		}
+	}
+	if err := stream.Send(&ferryv1.SyncTreeResponse{Entries: h.entries}); err != nil {
+		return err
+	}
+	return stream.Send(&ferryv1.SyncTreeResponse{Report: &ferryv1.TreeReport{Path: "t"}})
+}
+
+// TestSyncTreeHostile: a server that names a path twice, names a path
+// before its directory, or says a file the destination does not hold is
+// unchanged, stops the sync with an error, and nothing is deleted.
+func TestSyncTreeHostile(t *testing.T) {
+	const dir = ferryv1.FileType_FILE_TYPE_DIRECTORY
+	unchanged := &ferryv1.TreeEntry{File: &ferryv1.FileEntry{Path: "u", Type: ferryv1.FileType_FILE_TYPE_REGULAR, Size: 4}, Unchanged: true}
+	for _, tt := range []struct {
+		name    string
+		entries []*ferryv1.TreeEntry
+		want    string
+	}{
+		{"twice", []*ferryv1.TreeEntry{entry("d", dir, ""), inlineFile("d/f"), inlineFile("d")}, "named \"d\" twice"},
+		{"orphan", []*ferryv1.TreeEntry{inlineFile("e/f")}, "before its directory"},
+		{"unchanged, not held", []*ferryv1.TreeEntry{unchanged}, "held no file there"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := serveHostile(t, tt.entries)
+			dest := t.TempDir()
+			writeFile(t, filepath.Join(dest, "precious"), []byte("precious"))
+			_, err := c.DownloadTree(testCtx(t), "t", dest, client.TreeOptions{Sync: ferryv1.SyncLevel_SYNC_LEVEL_SIZE, Delete: true})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("sync: %v, want an error saying %q", err, tt.want)
+			}
+			if b, err := os.ReadFile(filepath.Join(dest, "precious")); err != nil || string(b) != "precious" {
+				t.Errorf("the failed sync touched precious: %q, %v", b, err)
+			}
+		})
 	}
 }
