@@ -4,6 +4,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,6 +22,9 @@ import (
 // DownloadTree does, leaving out the files the client holds already.
 func (s *transferService) SyncTree(stream grpc.BidiStreamingServer[ferryv1.SyncTreeRequest, ferryv1.SyncTreeResponse]) error {
 	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.InvalidArgument, "a SyncTree call starts with a start message; this one sent nothing")
+	}
 	if err != nil {
 		return err
 	}
@@ -26,15 +32,72 @@ func (s *transferService) SyncTree(stream grpc.BidiStreamingServer[ferryv1.SyncT
 	if start == nil {
 		return status.Error(codes.InvalidArgument, "the first SyncTree message must be start")
 	}
+	if start.GetTree() == nil {
+		return status.Error(codes.InvalidArgument, "start.tree is required (the directory to sync, as in DownloadTree)")
+	}
 	if _, err := treesync.Of(start.GetLevel(), treesync.File{Sum: make([]byte, sha256.Size)}); err != nil ||
 		start.GetLevel() == ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED {
 		return status.Errorf(codes.InvalidArgument, "sync level %v: want EXISTS, SIZE, MTIME or CHECKSUM (DownloadTree copies without one)", start.GetLevel())
 	}
-	sync := &treeSync{level: start.GetLevel(), held: treesync.Set{}, dry: start.GetDryRun()}
+	ys := &treeSync{level: start.GetLevel(), held: treesync.Set{}, dry: start.GetDryRun()}
+	// What the client holds must arrive within heldTimeout: a caller may
+	// not keep a call, and its digests, open without end. The digests are
+	// counted in the node's total while the call holds them; a call that
+	// times out returns at once and its receiver gives them back when its
+	// Recv ends (the call's end ends it).
+	var (
+		mu                  sync.Mutex
+		finished, abandoned bool
+	)
+	held := make(chan error, 1)
+	go func() {
+		err := ys.receive(stream, &s.syncDigests)
+		mu.Lock()
+		finished = true
+		if abandoned {
+			s.syncDigests.Add(-int64(len(ys.held)))
+		}
+		mu.Unlock()
+		held <- err
+	}()
+	timer := time.NewTimer(heldTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-held:
+		defer func() { s.syncDigests.Add(-int64(len(ys.held))) }()
+		if err != nil {
+			return err
+		}
+	case <-timer.C:
+		mu.Lock()
+		abandoned = !finished
+		mu.Unlock()
+		if !abandoned { // finished just now: give back here
+			<-held
+			s.syncDigests.Add(-int64(len(ys.held)))
+		}
+		return status.Errorf(codes.DeadlineExceeded, "the client did not finish sending what it holds within %v", heldTimeout)
+	}
+	return s.sendTree(start.GetTree(), ys, syncStream{stream})
+}
+
+// heldTimeout bounds the phase of a SyncTree call in which the client
+// sends its digests: a second at most for a full set on loopback.
+const heldTimeout = time.Minute
+
+// maxNodeDigests bounds the digests all SyncTree calls on a node hold at
+// once (about 36 bytes of memory each, so some 150 MiB), whatever the
+// number of calls: one call takes at most treesync.MaxDigests.
+const maxNodeDigests = 4 << 20
+
+// receive reads held messages into y until the client closes its side.
+// Each batch is counted in node (the node's total) before it is taken;
+// the caller gives the set's size back when the call ends.
+func (y *treeSync) receive(stream grpc.BidiStreamingServer[ferryv1.SyncTreeRequest, ferryv1.SyncTreeResponse], node *atomic.Int64) error {
 	for {
 		m, err := stream.Recv()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			return err
@@ -43,13 +106,20 @@ func (s *transferService) SyncTree(stream grpc.BidiStreamingServer[ferryv1.SyncT
 		if h == nil {
 			return status.Error(codes.InvalidArgument, "after start a SyncTree call takes held messages only")
 		}
-		if err := sync.held.Add(h.GetDigests()); errors.Is(err, treesync.ErrTooMany) {
+		n := int64(len(h.GetDigests()) / treesync.Size)
+		if node.Add(n) > maxNodeDigests {
+			node.Add(-n)
+			return status.Errorf(codes.ResourceExhausted, "held: the node holds %d digests for other syncs, its limit: try again later", maxNodeDigests)
+		}
+		before := len(y.held)
+		err = y.held.Add(h.GetDigests())
+		node.Add(int64(len(y.held)-before) - n) // count what the set took (duplicates, refusals)
+		if errors.Is(err, treesync.ErrTooMany) {
 			return status.Errorf(codes.ResourceExhausted, "held: %v: sync a smaller tree", err)
 		} else if err != nil {
 			return status.Errorf(codes.InvalidArgument, "held: %v", err)
 		}
 	}
-	return s.sendTree(start.GetTree(), sync, syncStream{stream})
 }
 
 // syncStream sends a SyncTree call's messages for treeSend.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,6 +21,8 @@ import (
 // transferService implements ferry.v1.TransferService over a served root
 // and a data-plane server.
 type transferService struct {
+	// syncDigests counts the digests SyncTree calls hold now (maxNodeDigests).
+	syncDigests atomic.Int64
 	ferryv1.UnimplementedTransferServiceServer
 	root      *fsroot.Root
 	data      *transfer.Server
