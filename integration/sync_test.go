@@ -173,7 +173,18 @@ func TestPullSyncCLI(t *testing.T) {
 		t.Errorf("--delete kept d1/f11")
 	}
 
+	// An exported FERRY_DELETE does not make a sync delete: only the flag does.
+	stray := filepath.Join(dest, "stray")
+	check(t, os.WriteFile(stray, []byte("mine"), 0o644))
+	if r := ferryEnv(t, []string{"FERRY_DELETE=true"}, "pull", "-r", "--sync", "--server", d.Addr, "site", dest); r.code != 0 {
+		t.Fatalf("sync with FERRY_DELETE set: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(stray); err != nil {
+		t.Errorf("FERRY_DELETE=true made a sync without --delete remove stray: %v", err)
+	}
+
 	for _, args := range [][]string{
+		{"pull", "-r", "--sync", "site"}, // no DEST: a sync's is named, never derived
 		{"pull", "-r", "--delete", "site", dest},
 		{"pull", "-r", "--dry-run", "site", dest},
 		{"pull", "--sync", "site/d0/f0", filepath.Join(dest, "x")},

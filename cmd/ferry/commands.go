@@ -95,6 +95,10 @@ func (p *pullArgs) run(ctx context.Context, args []string, out io.Writer) error 
 	src, dest := args[0], path.Base(args[0])
 	if len(args) == 2 {
 		dest = args[1]
+	} else if p.syncLevel != ferryv1.SyncLevel_SYNC_LEVEL_UNSPECIFIED {
+		// A sync may replace and delete what DEST holds: it is named,
+		// never derived ("sub/.." would make it ".").
+		return usagef("--sync needs DEST: name the directory it may change")
 	}
 	cl, err := p.dial()
 	if err != nil {

@@ -114,9 +114,11 @@ func run(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, [
 }
 
 // applyEnv sets the flags not given on the command line from FERRY_*
-// variables. --help and --version never come from the environment.
+// variables. --help and --version never come from the environment, nor
+// --delete: an exported FERRY_DELETE would make every later sync remove
+// files; deleting is asked for on the command line only.
 func applyEnv(fs *pflag.FlagSet) error {
-	return cli.ApplyPFlagEnv(fs, "help", "version")
+	return cli.ApplyPFlagEnv(fs, "help", "version", "delete")
 }
 
 // arguments checks the count of positional arguments: at least min, at
