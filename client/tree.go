@@ -204,6 +204,11 @@ func (c *Client) downloadTree(ctx context.Context, path string, top *ferryv1.Sta
 	if err != nil {
 		return nil, err
 	}
+	if opts.Overwrite { // a sync's or merge's destination may be one an earlier copy left read-only
+		if err := dest.MakeWritable(); err != nil {
+			return nil, fmt.Errorf("ferry: %w", err)
+		}
+	}
 	tr := newTreeRecv(c, dest, opts, cancel)
 	tr.have = have
 	tr.control = stream.Context()

@@ -299,8 +299,9 @@ func cleanEntry(name string) (string, error) {
 // Mkdir creates the directory name beneath the root with perm less
 // LandMask (and the owner's rwx, so that it can be filled; SetDirMeta
 // sets the final mode).
-// An existing directory is ErrExists unless existing is true; anything
-// else in its place, a symlink included, is ErrExists.
+// An existing directory is ErrExists unless existing is true (it then
+// gets the owner's rwx if it lacked any); anything else in its place, a
+// symlink included, is ErrExists.
 func (r *Root) Mkdir(name string, perm fs.FileMode, existing bool) error {
 	clean, err := cleanEntry(name)
 	if err != nil {
@@ -315,11 +316,49 @@ func (r *Root) Mkdir(name string, perm fs.FileMode, existing bool) error {
 	if err == unix.EEXIST && existing {
 		var st unix.Stat_t
 		if unix.Fstatat(int(dir.Fd()), base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return nil
+			return ownerRWX(int(dir.Fd()), base, clean, st.Mode)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("mkdir %q: %w", clean, mkErr(err))
+	}
+	return nil
+}
+
+// ownerRWX gives the existing directory base in dirfd (name, in errors;
+// mode, its mode) the owner's rwx if it lacks any, as a new one has them
+// until SetDirMeta sets its final mode: a directory an earlier copy left
+// read-only (0555) can be filled again. The directory is opened O_PATH
+// through no symlink and changed through /proc/self/fd, so a name
+// swapped for a link meanwhile changes nothing outside.
+func ownerRWX(dirfd int, base, name string, mode uint32) error {
+	if mode&0o700 == 0o700 {
+		return nil
+	}
+	fd, err := unix.Openat(dirfd, base, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", name, openErr(err))
+	}
+	defer unix.Close(fd)
+	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode&0o7777|0o700); err != nil {
+		return fmt.Errorf("chmod %q: %w", name, openErr(err))
+	}
+	return nil
+}
+
+// MakeWritable gives the root's own directory the owner's rwx if it lacks
+// any (see Mkdir), so that a tree can land in a destination an earlier
+// copy left read-only.
+func (r *Root) MakeWritable() error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(r.dir.Fd()), &st); err != nil {
+		return fmt.Errorf("stat: %w", openErr(err))
+	}
+	if st.Mode&0o700 == 0o700 {
+		return nil
+	}
+	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(int(r.dir.Fd())), st.Mode&0o7777|0o700); err != nil {
+		return fmt.Errorf("chmod: %w", openErr(err))
 	}
 	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	ferryv1 "github.com/ferrydev/ferry/api/ferry/v1"
@@ -193,5 +195,58 @@ func TestPullSyncCLI(t *testing.T) {
 		if r := ferry(t, append(args, "--server", d.Addr)...); r.code != 2 || r.stdout != "" {
 			t.Errorf("ferry %q: exit %d, stdout %q; want a usage error (exit 2) and no output", args, r.code, r.stdout)
 		}
+	}
+}
+
+// TestPullSyncReadOnlyDirs syncs, as an unprivileged user (uid 65534), a
+// tree whose directories are read-only (0555) on the server, twice: the
+// first sync makes the copies read-only too, and the second must still
+// land a new file in them (and leave them read-only again). Root ignores
+// permission bits, so the test needs root to act as another user.
+func TestPullSyncReadOnlyDirs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running the CLI as uid 65534 needs root")
+	}
+	const nobody = 65534
+	root := t.TempDir()
+	check(t, os.MkdirAll(filepath.Join(root, "site/ro"), 0o755))
+	writeRandom(t, root, "site/ro/a", 100)
+	check(t, os.Chmod(filepath.Join(root, "site/ro"), 0o555))
+	check(t, os.Chmod(filepath.Join(root, "site"), 0o555))
+	d := startFerryd(t, root)
+
+	// A directory nobody can reach, holding a copy of the CLI and DEST.
+	home, err := os.MkdirTemp("", "ferry-nobody-*")
+	check(t, err)
+	t.Cleanup(func() { os.RemoveAll(home) })
+	check(t, os.Chmod(home, 0o755))
+	check(t, os.Chown(home, nobody, nobody))
+	exe := filepath.Join(home, "ferry")
+	b, err := os.ReadFile(bin.ferry)
+	check(t, err)
+	check(t, os.WriteFile(exe, b, 0o755))
+	dest := filepath.Join(home, "site")
+	sync := func() {
+		t.Helper()
+		cmd := exec.Command(exe, "pull", "-r", "--sync", "--server", d.Addr, "site", dest)
+		cmd.Env = cleanEnv()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ferry pull -r --sync as uid %d: %v\n%s", nobody, err, out)
+		}
+	}
+	sync()
+	for _, p := range []string{dest, filepath.Join(dest, "ro")} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o555 {
+			t.Fatalf("%s after the first sync: %v, %v; want mode 0555, as on the server", p, fi.Mode(), err)
+		}
+	}
+	check(t, os.WriteFile(filepath.Join(root, "site/ro/b"), []byte("new"), 0o644)) // root writes into 0555
+	sync()
+	if got, err := os.ReadFile(filepath.Join(dest, "ro/b")); err != nil || string(got) != "new" {
+		t.Errorf("the second sync did not land ro/b: %q, %v", got, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dest, "ro")); err != nil || fi.Mode().Perm() != 0o555 {
+		t.Errorf("ro after the second sync: %v, %v; want 0555 again", fi.Mode(), err)
 	}
 }
