@@ -22,8 +22,8 @@ import (
 // TestOpenServicesFlood: a stranger with no token opens 2,000 health
 // Watch streams over 8 connections and keeps them open. ferryd admits at
 // most --max-open-streams of them (64) and refuses the rest with
-// ResourceExhausted, its resident set grows by less than 32 MiB, and a
-// pull with the token works throughout. Before the bound every watch was
+// ResourceExhausted, its resident set grows by less than 32 MiB (48 under
+// the race detector), and a pull with the token works throughout. Before the bound every watch was
 // admitted and each held a goroutine and its buffers.
 func TestOpenServicesFlood(t *testing.T) {
 	root := t.TempDir()
@@ -73,9 +73,21 @@ func TestOpenServicesFlood(t *testing.T) {
 		t.Errorf("%d watches: %d admitted, %d refused, other errors %v; want at most 64 admitted, the rest ResourceExhausted",
 			conns*perConn, admitted, refused, other)
 	}
-	if grew := rss() - before; grew > 32<<10 {
-		t.Errorf("ferryd's resident set grew by %d KiB under the flood, want under 32 MiB", grew)
+	// Under the race detector (as CI runs) the refused calls' garbage alone
+	// took the resident set up by 23-34 MiB in runs of the same code: its
+	// shadow memory multiplies what the heap holds. The bound's own check
+	// is the admitted count above; this one catches what it would miss:
+	// 2,000 admitted watches would each hold a goroutine and a stream's
+	// buffers, tens of KiB (an estimate, not measured here).
+	limit := 32 << 10
+	if raceEnabled {
+		limit = 48 << 10
 	}
+	grew := rss() - before
+	if grew > limit {
+		t.Errorf("ferryd's resident set grew by %d KiB under the flood, want under %d MiB", grew, limit>>10)
+	}
+	t.Logf("ferryd's resident set grew by %d KiB (from %d KiB)", grew, before)
 	dest := filepath.Join(t.TempDir(), "f.bin")
 	ferryOK(t, "pull", "--server", d.Addr, "--token-file", token, "f.bin", dest)
 	if got, err := os.ReadFile(dest); err != nil || string(got) != string(want) {
