@@ -22,6 +22,15 @@ import (
 // name is checked as a walked path (walkedPath), not as a client's: a
 // name the destination's own walk found may be any bytes.
 func (r *Root) RemoveAll(name string) error {
+	return r.inParent(name, func(dir int, base, clean string) error {
+		return removeAt(dir, base, clean)
+	})
+}
+
+// inParent checks name as a walked path, opens its parent through no
+// symlink, and runs f with the parent's descriptor, name's last element
+// and the cleaned name.
+func (r *Root) inParent(name string, f func(dir int, base, clean string) error) error {
 	clean, err := walkedPath(name)
 	if err != nil {
 		return err
@@ -31,7 +40,7 @@ func (r *Root) RemoveAll(name string) error {
 		return err
 	}
 	defer dir.Close()
-	return removeAt(int(dir.Fd()), base, clean)
+	return f(int(dir.Fd()), base, clean)
 }
 
 // removeAt removes base in dirfd (name, in errors), depth first.
@@ -97,27 +106,22 @@ func walkedPath(name string) (string, error) {
 // place while it can still be put back (PutBack) or removed (RemoveAll)
 // once that is settled. No symlink is followed on the way to name, and a
 // symlink at name is moved itself.
-func (r *Root) MoveAside(name string) (string, error) {
-	clean, err := walkedPath(name)
-	if err != nil {
-		return "", err
-	}
-	dir, base, err := r.parentOf(clean)
-	if err != nil {
-		return "", err
-	}
-	defer dir.Close()
-	for range 4 {
-		aside := fmt.Sprintf("%s.%016x.ferry-old", base, rand.Uint64())
-		err = unix.Renameat2(int(dir.Fd()), base, int(dir.Fd()), aside, unix.RENAME_NOREPLACE)
-		if err == nil {
-			return path.Join(path.Dir(clean), aside), nil
+func (r *Root) MoveAside(name string) (aside string, err error) {
+	err = r.inParent(name, func(dir int, base, clean string) error {
+		err := error(unix.EEXIST)
+		for range 4 {
+			a := fmt.Sprintf("%s.%016x.ferry-old", base, rand.Uint64())
+			if err = unix.Renameat2(dir, base, dir, a, unix.RENAME_NOREPLACE); err == nil {
+				aside = path.Join(path.Dir(clean), a)
+				return nil
+			}
+			if err != unix.EEXIST {
+				break
+			}
 		}
-		if err != unix.EEXIST {
-			break
-		}
-	}
-	return "", fmt.Errorf("move %q aside: %w", clean, openErr(err))
+		return fmt.Errorf("move %q aside: %w", clean, openErr(err))
+	})
+	return aside, err
 }
 
 // PutBack renames aside (from MoveAside) back to name, after removing
@@ -126,20 +130,13 @@ func (r *Root) PutBack(aside, name string) error {
 	if err := r.RemoveAll(name); err != nil {
 		return err
 	}
-	clean, err := walkedPath(name)
-	if err != nil {
-		return err
-	}
-	dir, base, err := r.parentOf(clean)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	if path.Dir(aside) != path.Dir(clean) {
-		return fmt.Errorf("%w: %q is not beside %q", ErrInvalidPath, aside, clean)
-	}
-	if err := unix.Renameat2(int(dir.Fd()), path.Base(aside), int(dir.Fd()), base, unix.RENAME_NOREPLACE); err != nil {
-		return fmt.Errorf("put %q back: %w", clean, openErr(err))
-	}
-	return nil
+	return r.inParent(name, func(dir int, base, clean string) error {
+		if path.Dir(aside) != path.Dir(clean) {
+			return fmt.Errorf("%w: %q is not beside %q", ErrInvalidPath, aside, clean)
+		}
+		if err := unix.Renameat2(dir, path.Base(aside), dir, base, unix.RENAME_NOREPLACE); err != nil {
+			return fmt.Errorf("put %q back: %w", clean, openErr(err))
+		}
+		return nil
+	})
 }

@@ -340,6 +340,12 @@ func ownerRWX(dirfd int, base, name string, mode uint32) error {
 		return fmt.Errorf("open %q: %w", name, openErr(err))
 	}
 	defer unix.Close(fd)
+	return chmodRWX(fd, name, mode)
+}
+
+// chmodRWX adds the owner's rwx to mode on the file fd refers to (an
+// O_PATH descriptor will do), through /proc/self/fd.
+func chmodRWX(fd int, name string, mode uint32) error {
 	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode&0o7777|0o700); err != nil {
 		return fmt.Errorf("chmod %q: %w", name, openErr(err))
 	}
@@ -357,10 +363,7 @@ func (r *Root) MakeWritable() error {
 	if st.Mode&0o700 == 0o700 {
 		return nil
 	}
-	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(int(r.dir.Fd())), st.Mode&0o7777|0o700); err != nil {
-		return fmt.Errorf("chmod: %w", openErr(err))
-	}
-	return nil
+	return chmodRWX(int(r.dir.Fd()), ".", st.Mode)
 }
 
 // Symlink creates name beneath the root as a symlink to target. The
