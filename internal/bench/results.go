@@ -91,7 +91,7 @@ type Results struct {
 	Targets      []Target      `json:"targets"`
 	Errors       []string      `json:"errors,omitempty"`
 	// RerunForSteal counts the runs made again because the hypervisor
-	// took too much of the machine meanwhile (see runRepeated).
+	// took too much of the machine meanwhile (see runOnce).
 	RerunForSteal int    `json:"rerun_for_steal"`
 	Took          string `json:"took"`
 	started       time.Time

@@ -41,82 +41,98 @@ func newWorkloadResult(w workload) *WorkloadResult {
 }
 
 // runWorkload runs one round of w and files each sample under its row.
-// Before each path, outside the timing, ferry-bench collects its heap,
-// lets the workload settle (w.settle) and waits until the servers are idle, so one path's aftermath (a
-// server's garbage collection, say) is not billed to the next.
+// A workload that repeats its paths (w.repeat) runs them in passes: each
+// pass runs every path once, forward or backward in turn, and a row's
+// sample is the sum of its passes. Run back to back instead, a path's
+// repeats all fell in the same few seconds of the round, so a slow spell
+// of the shared host (a neighbour's burst) weighed on one row and not on
+// the row it is compared with; spread over the round, it weighs on both.
+// Before each run, outside the timing, ferry-bench collects its heap,
+// lets the workload settle (w.settle) and waits until the servers are
+// idle, so one path's aftermath (a server's garbage collection, say) is
+// not billed to the next.
 func runWorkload(ctx context.Context, p *peers, w workload, wr *WorkloadResult, round int) []error {
 	if w.before != nil {
 		if err := w.before(); err != nil {
 			return []error{fmt.Errorf("%s: %w", w.id, err)}
 		}
 	}
+	sums := make([][]Sample, len(w.paths))
+	errs := make([]error, len(w.paths))
+	for _, pass := range passes(len(w.paths), round, w.repeat) {
+		for _, i := range pass {
+			if errs[i] != nil {
+				continue // a path stops at its first error
+			}
+			runtime.GC()
+			if w.settle != nil {
+				if err := w.settle(); err != nil {
+					return []error{fmt.Errorf("%s: %w", w.id, err)}
+				}
+			}
+			samples, err := runOnce(ctx, p, w.paths[i])
+			if ctx.Err() != nil {
+				return nil
+			}
+			sums[i], errs[i] = addSamples(sums[i], samples), err
+		}
+	}
 	first := rowIndex(w.paths)
 	var failed []error
 	for _, i := range order(len(w.paths), round) {
-		pt := w.paths[i]
-		runtime.GC()
-		if w.settle != nil {
-			if err := w.settle(); err != nil {
-				return []error{fmt.Errorf("%s: %w", w.id, err)}
-			}
-		}
-		samples, err := runRepeated(ctx, p, pt, w.repeat)
-		if ctx.Err() != nil {
-			return nil
-		}
-		for j := range pt.rows {
+		for j := range w.paths[i].rows {
 			s := Sample{}
-			if j < len(samples) {
-				s = samples[j]
+			if j < len(sums[i]) {
+				s = sums[i][j]
 			}
 			s.Round = round
-			if err != nil {
-				s.Err = err.Error()
+			if errs[i] != nil {
+				s.Err = errs[i].Error()
 			}
 			pr := wr.Paths[first[i]+j]
 			pr.Samples = append(pr.Samples, s)
 			p.progress(w.id, pr, s)
 		}
-		if err != nil {
-			failed = append(failed, fmt.Errorf("%s round %d: %w", w.id, round, err))
+		if errs[i] != nil {
+			failed = append(failed, fmt.Errorf("%s round %d: %w", w.id, round, errs[i]))
 		}
 	}
 	return failed
 }
 
-// runRepeated runs pt n times in a row (at least once), each after the
-// servers are idle, and sums the runs' samples row by row: one transfer
-// of a 2 GiB file takes about half a second, and on a shared host one
-// such transfer ran anywhere from 0.75x to 1.3x of the row's median, too
-// wide for ratios that are asked to be 0.95x. A run during which the
-// hypervisor took more than stealLimit of the machine's CPU time (steal,
-// from /proc/stat) is run again, at most stealRetries times: its figures
-// are another guest's load, not the path's. It stops at the first error.
-func runRepeated(ctx context.Context, p *peers, pt path, n int) ([]Sample, error) {
-	var sum []Sample
-	for range max(n, 1) {
-		var samples []Sample
-		var stolen float64
-		for try := 0; ; try++ {
-			p.quiesce(ctx)
-			before, start := stealNow(), time.Now()
-			var err error
-			samples, err = pt.run(ctx)
-			if err != nil || ctx.Err() != nil {
-				return samples, err
-			}
-			stolen = stealNow() - before
-			if try == stealRetries || stolen <= stealLimit*time.Since(start).Seconds()*float64(runtime.NumCPU()) {
-				break
-			}
-			p.reran++
-		}
-		for i := range samples {
-			samples[i].StealSec = stolen
-		}
-		sum = addSamples(sum, samples)
+// passes is the order of a round's runs of n paths repeated times (at
+// least once): one pass per repeat, each running every path once,
+// forward and backward in turn, starting the way order starts the round.
+func passes(n, round, repeat int) [][]int {
+	out := make([][]int, max(repeat, 1))
+	for k := range out {
+		out[k] = order(n, round+k)
 	}
-	return sum, nil
+	return out
+}
+
+// runOnce runs pt once, after the servers are idle. A run during which
+// the hypervisor took more than stealLimit of the machine's CPU time
+// (steal, from /proc/stat) is run again, at most stealRetries times: its
+// figures are another guest's load, not the path's. Its samples carry
+// the steal of the run kept.
+func runOnce(ctx context.Context, p *peers, pt path) ([]Sample, error) {
+	for try := 0; ; try++ {
+		p.quiesce(ctx)
+		before, start := stealNow(), time.Now()
+		samples, err := pt.run(ctx)
+		if err != nil || ctx.Err() != nil {
+			return samples, err
+		}
+		stolen := stealNow() - before
+		if try == stealRetries || stolen <= stealLimit*time.Since(start).Seconds()*float64(runtime.NumCPU()) {
+			for i := range samples {
+				samples[i].StealSec = stolen
+			}
+			return samples, nil
+		}
+		p.reran++
+	}
 }
 
 // stealLimit is the share of the machine's CPU time the hypervisor may

@@ -19,6 +19,24 @@ func TestOrder(t *testing.T) {
 	}
 }
 
+func TestPasses(t *testing.T) {
+	// Round 1 starts forward and round 2 backward, as order does; the
+	// passes of a round alternate, so each path runs early and late.
+	for _, c := range []struct {
+		round, repeat int
+		want          [][]int
+	}{
+		{1, 3, [][]int{{0, 1, 2}, {2, 1, 0}, {0, 1, 2}}},
+		{2, 2, [][]int{{2, 1, 0}, {0, 1, 2}}},
+		{1, 0, [][]int{{0, 1, 2}}},
+	} {
+		got := passes(3, c.round, c.repeat)
+		if !slices.EqualFunc(got, c.want, slices.Equal[[]int]) {
+			t.Errorf("passes(3, round %d, repeat %d) = %v, want %v", c.round, c.repeat, got, c.want)
+		}
+	}
+}
+
 func TestAddSamples(t *testing.T) {
 	a := []Sample{{Bytes: 2e9, Files: 1, WallSec: 1, SenderCPU: 0.5, ReceiverCPU: 0.25, ToolGBps: 2,
 		Auto: &AutoUse{Transfers: 1, Strategies: map[string]int{"mmap": 1}}}}

@@ -25,15 +25,16 @@ type workload struct {
 	latency         bool
 	before          func() error // untimed, before the round's paths
 	settle          func() error // untimed, before each path
-	// repeat runs each path this many times in a row per round, its
-	// samples summed into the round's one; 0 or 1: once.
+	// repeat runs each path this many times per round, in passes over
+	// all the paths (runWorkload), its samples summed into the round's
+	// one; 0 or 1: once.
 	repeat int
 	paths  []path
 }
 
 // peers is everything the workloads run against.
 type peers struct {
-	reran int // runs made again for steal (runRepeated)
+	reran int // runs made again for steal (runOnce)
 	cfg   Config
 	tools map[string]string
 	self  string // this executable, for the helper processes
@@ -81,7 +82,7 @@ func (p *peers) largeNull() workload {
 	size, big := p.cfg.Size, p.fx.big
 	w := workload{id: "large-null", before: p.rewarm, repeat: p.cfg.LargeRepeat,
 		title: FormatSize(size) + " file in the page cache → /dev/null",
-		note: fmt.Sprintf("Each path moves the file %d times in a row in each round; the round's figure is their sum (bytes over summed time).",
+		note: fmt.Sprintf("Each path moves the file %d times in each round, in passes over all the paths; the round's figure is their sum (bytes over summed time).",
 			max(p.cfg.LargeRepeat, 1)),
 		paths: []path{
 			p.iperf.path(size, false), p.iperf.path(size, true),
