@@ -136,6 +136,9 @@ type AutoClass struct {
 	Pick       Strategy
 	Reason     string
 	Costs      []StrategyCost
+	// LeftOutForSteal counts the class's live figures left out because
+	// the hypervisor took the machine meanwhile (see autoStealLimit).
+	LeftOutForSteal int
 }
 
 // AutoPolicy is a snapshot of the server's choice (Server.AutoPolicy).
@@ -172,10 +175,12 @@ type classKey struct {
 }
 
 type classCosts struct {
-	autos   int                   // Auto transfers chosen in the class, for the exploration schedule
-	tried   map[Strategy]bool     // sent by an Auto transfer of the class: picked or explored
-	samples map[Strategy]*samples // live transfers' figures
-	probed  map[Strategy]*samples // the start-up probe's figures
+	autos     int                   // Auto transfers chosen in the class, for the exploration schedule
+	stolen    int                   // live figures left out for steal, ever
+	stolenRun int                   // of them, in a row up to the last figure: at most autoStolenRun
+	tried     map[Strategy]bool     // sent by an Auto transfer of the class: picked or explored
+	samples   map[Strategy]*samples // live transfers' figures
+	probed    map[Strategy]*samples // the start-up probe's figures
 	// The class's best measured strategy, kept until a figure or a
 	// failure changes it, so that an Auto offer sorts no medians.
 	best       Strategy
@@ -498,10 +503,12 @@ func (c *chooser) stalest(k classKey, pick Strategy) (Strategy, bool) {
 
 // observe keeps a live transfer's figures (the sender's), when the
 // transfer is long enough for them to say how fast it was delivered
-// (liveFrom).
-func (c *chooser) observe(length int64, net Network, sink Sink, st Stats, at time.Time) {
+// (liveFrom). stolen says the hypervisor took more than autoStealLimit
+// of the machine while it ran: the class leaves the figure out, unless
+// it left out the last autoStolenRun already.
+func (c *chooser) observe(length int64, net Network, sink Sink, st Stats, at time.Time, stolen bool) {
 	if length >= liveFrom {
-		c.record(length, net, sink, st, at)
+		c.keep(length, net, sink, st, at, false, stolen)
 	}
 }
 
@@ -509,16 +516,16 @@ func (c *chooser) observe(length int64, net Network, sink Sink, st Stats, at tim
 // loop's time, and CPU per GiB when the loop was thread-measured. Paced
 // transfers say nothing of a strategy's speed and are left out.
 func (c *chooser) record(length int64, net Network, sink Sink, st Stats, at time.Time) {
-	c.keep(length, net, sink, st, at, false)
+	c.keep(length, net, sink, st, at, false, false)
 }
 
 // seed is record for the start-up probe's figures, which stand for a
 // strategy only until it has live ones (classCosts.figures).
 func (c *chooser) seed(length int64, net Network, sink Sink, st Stats, at time.Time) {
-	c.keep(length, net, sink, st, at, true)
+	c.keep(length, net, sink, st, at, true, false)
 }
 
-func (c *chooser) keep(length int64, net Network, sink Sink, st Stats, at time.Time, probe bool) {
+func (c *chooser) keep(length int64, net Network, sink Sink, st Stats, at time.Time, probe, stolen bool) {
 	if st.Bytes <= 0 || st.Duration <= 0 || st.RateLimit > 0 {
 		return
 	}
@@ -526,6 +533,14 @@ func (c *chooser) keep(length int64, net Network, sink Sink, st Stats, at time.T
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cc := c.class(k)
+	if !probe {
+		if stolen && cc.stolenRun < autoStolenRun {
+			cc.stolen++
+			cc.stolenRun++
+			return
+		}
+		cc.stolenRun = 0
+	}
 	into := cc.samples
 	if probe {
 		into = cc.probed
@@ -597,6 +612,9 @@ func (c *chooser) policy() []AutoClass {
 		min, below := k.bounds()
 		pick, reason := c.pick(k, min)
 		ac := AutoClass{Min: min, Below: below, Network: k.net, Sink: k.sink, BySink: k.bySink(), Pick: pick, Reason: reason}
+		if cc := c.classes[k]; cc != nil {
+			ac.LeftOutForSteal = cc.stolen
+		}
 		for _, st := range c.support {
 			sc := StrategyCost{Strategy: st, Failed: c.failed[st]}
 			if s := c.classes[k]; s != nil && s.figures(st) != nil {

@@ -224,13 +224,13 @@ func TestChooserUnmeasured(t *testing.T) {
 	if got, reason := c.pickFor(64*mib, Loopback, SinkFile); got != Mmap {
 		t.Errorf("pick with nothing measured = %v (%s), want the fixed order's first, %v", got, reason, Mmap)
 	}
-	c.observe(64*mib, Loopback, SinkFile, Stats{Strategy: Splice, Bytes: 64 * mib, Duration: time.Millisecond, RateLimit: 1}, time.Now())
+	c.observe(64*mib, Loopback, SinkFile, Stats{Strategy: Splice, Bytes: 64 * mib, Duration: time.Millisecond, RateLimit: 1}, time.Now(), false)
 	if got, _ := c.pickFor(64*mib, Loopback, SinkFile); got != Mmap {
 		t.Errorf("pick after a paced transfer = %v, want %v (it is no figure)", got, Mmap)
 	}
 	// A live transfer shorter than liveFrom says how fast the kernel took
 	// it, not how fast it arrived: no figure either.
-	c.observe(2*mib, Loopback, SinkFile, Stats{Strategy: Splice, Bytes: 2 * mib, Duration: time.Microsecond}, time.Now())
+	c.observe(2*mib, Loopback, SinkFile, Stats{Strategy: Splice, Bytes: 2 * mib, Duration: time.Microsecond}, time.Now(), false)
 	if got, _ := c.pickFor(2*mib, Loopback, SinkFile); got != Mmap {
 		t.Errorf("pick for 2 MiB after a live 2 MiB transfer = %v, want %v (below liveFrom: no figure)", got, Mmap)
 	}

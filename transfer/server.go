@@ -226,6 +226,9 @@ func (s *Server) offerVia(src Source, probe bool, ss *Session, id uint64) (*Tran
 	if err := s.admit(t); err != nil {
 		return nil, err
 	}
+	if s.auto != nil && !probe && length >= liveFrom {
+		t.steal = markSteal() // outside the lock admit holds
+	}
 	// From here t holds a place: finish gives it back, once, however the
 	// transfer ends; an offer that fails before then gives it back here.
 	inline, err := s.prepare(t, src)

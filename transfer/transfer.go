@@ -47,6 +47,9 @@ type Transfer struct {
 	// is still that at the end, nothing overlapped this transfer.
 	alone     bool
 	admission uint64
+	// steal is the machine's steal when the transfer was admitted, read
+	// for the transfers the measuring Auto may keep a figure of.
+	steal stealMark
 
 	file   *os.File
 	client netip.Addr // with BindDataToClient, the only source its ticket is good from
@@ -126,7 +129,7 @@ func (t *Transfer) finish(st Stats, err error) {
 		// the strategy: no figure of it. Nor is a transfer that shared
 		// the server with another: its rate is its share of the host.
 		if auto := t.srv.auto; auto != nil && err == nil && !t.Inline && !t.probe && t.srv.cfg.FlowRate == 0 && t.hadServerAlone() {
-			auto.observe(t.Length, t.net, t.sink, st, time.Now())
+			auto.observe(t.Length, t.net, t.sink, st, time.Now(), t.steal.stolen())
 		}
 		if !t.probe {
 			f := Finish{ID: t.ID, Path: t.Path, Peer: t.peer, Started: t.started, Stats: st, Outcome: outcomeOf(err), Err: err}

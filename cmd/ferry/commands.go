@@ -351,7 +351,11 @@ func printAuto(out io.Writer, p *ferryv1.AutoPolicy) {
 			}
 			costs = append(costs, strategyName(sc.GetStrategy())+" "+v)
 		}
-		fmt.Fprintf(out, "  %-*s %-10s MEASURED %s\n", width, labels[i], strategyName(c.GetPick()), strings.Join(costs, ", "))
+		steal := ""
+		if n := c.GetLeftOutForSteal(); n > 0 {
+			steal = fmt.Sprintf("; %d left out for steal", n)
+		}
+		fmt.Fprintf(out, "  %-*s %-10s MEASURED %s%s\n", width, labels[i], strategyName(c.GetPick()), strings.Join(costs, ", "), steal)
 	}
 }
 

@@ -153,7 +153,7 @@ func AutoPolicy(p transfer.AutoPolicy) *ferryv1.AutoPolicy {
 	for _, c := range p.Classes {
 		ac := &ferryv1.AutoClass{
 			MinBytes: uint64(c.Min), BelowBytes: uint64(c.Below), Network: c.Network.String(),
-			Pick: Strategy(c.Pick), Reason: c.Reason,
+			Pick: Strategy(c.Pick), Reason: c.Reason, LeftOutForSteal: uint64(c.LeftOutForSteal),
 		}
 		if c.BySink {
 			ac.Sink = c.Sink.String()

@@ -211,6 +211,9 @@ type AutoClass struct {
 	Pick    string         `json:"pick"`
 	Reason  string         `json:"reason,omitempty"`
 	Costs   []StrategyCost `json:"costs,omitempty"`
+	// LeftOutForSteal counts the live figures the server left out
+	// because the hypervisor took the machine while they ran.
+	LeftOutForSteal uint64 `json:"left_out_for_steal,omitempty"`
 }
 
 // StrategyCost is what the server measured for one strategy in a class.
@@ -253,7 +256,7 @@ func policyOf(server string, p *ferryv1.AutoPolicy) *AutoPolicy {
 	ap.Objective, ap.ExploreShare, ap.Seed = p.GetObjective(), p.GetExploreShare(), p.GetSeed()
 	for _, c := range p.GetClasses() {
 		ac := AutoClass{Class: classLabel(c.GetMinBytes(), c.GetBelowBytes(), c.GetNetwork(), c.GetSink()), Network: c.GetNetwork(),
-			Pick: strategyName(c.GetPick()), Reason: c.GetReason()}
+			Pick: strategyName(c.GetPick()), Reason: c.GetReason(), LeftOutForSteal: c.GetLeftOutForSteal()}
 		for _, sc := range c.GetCosts() {
 			ac.Costs = append(ac.Costs, StrategyCost{Strategy: strategyName(sc.GetStrategy()), Samples: sc.GetSamples(),
 				GBps: sc.GetBytesPerSecond() / 1e9, CPUPerGiB: sc.GetCpuSecondsPerGib(), Failed: sc.GetFailed()})

@@ -270,6 +270,9 @@ func renderPolicy(w io.Writer, ap *AutoPolicy) {
 			}
 			costs = append(costs, s)
 		}
+		if c.LeftOutForSteal > 0 {
+			costs = append(costs, fmt.Sprintf("%d left out for steal", c.LeftOutForSteal))
+		}
 		fmt.Fprintf(w, "| %s |%s %s: %s | %s |\n", cell(c.Class), cellsAfter(picks), cell(c.Pick), cell(orStr(c.Reason, "—")),
 			cell(orStr(strings.Join(costs, ", "), "—")))
 	}

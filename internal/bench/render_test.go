@@ -88,7 +88,7 @@ func fixtureResults() *Results {
 		Memory:    &Memory{SparseSize: 100 << 30, SingleMmapMiB: 20, Concurrent: 200, ConcurrentMiB: 210},
 		AutoPolicies: []*AutoPolicy{{Server: "ferryd", Objective: "throughput", ExploreShare: 0.05, Seed: "probe",
 			Classes: []AutoClass{{Class: "[0 B, 8 MiB)", Pick: "read_write", Reason: "most bytes per second",
-				Costs: []StrategyCost{{Strategy: "read_write", Samples: 12, GBps: 1.5}, {Strategy: "mmap", Failed: true}}},
+				Costs: []StrategyCost{{Strategy: "read_write", Samples: 12, GBps: 1.5}, {Strategy: "mmap", Failed: true}}, LeftOutForSteal: 2},
 				{Class: "[0 B, 8 MiB) network", Network: "network", Pick: "splice"}}, // not rendered
 			Rounds: []RoundPicks{{Round: 1, Picks: map[string]string{"[0 B, 8 MiB)": "mmap"}}, {Round: 2, Picks: map[string]string{"[0 B, 8 MiB)": "read_write"}}}},
 			{Server: "ferryd --auto=fixed", Objective: "the fixed order", Seed: "pinned"},
@@ -137,7 +137,7 @@ func TestRenderMarkdown(t *testing.T) {
 		"| medium: Ferry auto | read_write; 10 of 200 explored (mmap 10) | read_write; 10 of 200 explored (mmap 10) | read_write; 10 of 200 explored (mmap 10) | — |\n",
 		"**ferryd**, GetCapabilities auto: objective \"throughput\", explores 5.0% of auto transfers, seeded by \"probe\" (classes for a receiver across a network: results.json).\n\n",
 		"| size class | round 1 | round 2 | at the end: why | measured by strategy at the end (GB/s, samples) |\n|---|---|---|---|---|\n" +
-			"| [0 B, 8 MiB) | mmap | read_write | read_write: most bytes per second | read_write 1.500 (12), mmap failed |\n",
+			"| [0 B, 8 MiB) | mmap | read_write | read_write: most bytes per second | read_write 1.500 (12), mmap failed, 2 left out for steal |\n",
 		"**ferryd --auto=fixed**, GetCapabilities auto: objective \"the fixed order\", explores 0.0% of auto transfers, seeded by \"pinned\"; no size classes.\n\n",
 		"**ferryd --old**, GetCapabilities auto: this ferryd reports no auto policy (GetCapabilities has no auto).\n\n",
 		"## Errors\n\n- large-null round 1: boom\n",

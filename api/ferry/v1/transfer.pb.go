@@ -289,9 +289,14 @@ type AutoClass struct {
 	// (see Sink),
 	// for the classes whose transfers are measured live; empty for the
 	// smaller classes, whose figures come from the start-up probe alone.
-	Sink          string `protobuf:"bytes,7,opt,name=sink,proto3" json:"sink,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sink string `protobuf:"bytes,7,opt,name=sink,proto3" json:"sink,omitempty"`
+	// Live transfers of this class whose figures were left out because the
+	// hypervisor took more than 5% of the machine's CPU time while they ran
+	// (steal, /proc/stat): they measured another tenant, not the strategy.
+	// At most three in a row are left out; the next is kept.
+	LeftOutForSteal uint64 `protobuf:"varint,8,opt,name=left_out_for_steal,json=leftOutForSteal,proto3" json:"left_out_for_steal,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AutoClass) Reset() {
@@ -371,6 +376,13 @@ func (x *AutoClass) GetSink() string {
 		return x.Sink
 	}
 	return ""
+}
+
+func (x *AutoClass) GetLeftOutForSteal() uint64 {
+	if x != nil {
+		return x.LeftOutForSteal
+	}
+	return 0
 }
 
 // StrategyCost is what one strategy measured in one size class. Figures are
@@ -2443,7 +2455,7 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\tobjective\x18\x01 \x01(\tR\tobjective\x12#\n" +
 	"\rexplore_share\x18\x02 \x01(\x01R\fexploreShare\x12\x12\n" +
 	"\x04seed\x18\x03 \x01(\tR\x04seed\x12-\n" +
-	"\aclasses\x18\x04 \x03(\v2\x13.ferry.v1.AutoClassR\aclasses\"\xe5\x01\n" +
+	"\aclasses\x18\x04 \x03(\v2\x13.ferry.v1.AutoClassR\aclasses\"\x92\x02\n" +
 	"\tAutoClass\x12\x1b\n" +
 	"\tmin_bytes\x18\x01 \x01(\x04R\bminBytes\x12\x1f\n" +
 	"\vbelow_bytes\x18\x02 \x01(\x04R\n" +
@@ -2452,7 +2464,8 @@ const file_ferry_v1_transfer_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12,\n" +
 	"\x05costs\x18\x05 \x03(\v2\x16.ferry.v1.StrategyCostR\x05costs\x12\x18\n" +
 	"\anetwork\x18\x06 \x01(\tR\anetwork\x12\x12\n" +
-	"\x04sink\x18\a \x01(\tR\x04sink\"\xc9\x01\n" +
+	"\x04sink\x18\a \x01(\tR\x04sink\x12+\n" +
+	"\x12left_out_for_steal\x18\b \x01(\x04R\x0fleftOutForSteal\"\xc9\x01\n" +
 	"\fStrategyCost\x12.\n" +
 	"\bstrategy\x18\x01 \x01(\x0e2\x12.ferry.v1.StrategyR\bstrategy\x12\x18\n" +
 	"\asamples\x18\x02 \x01(\x04R\asamples\x12(\n" +
