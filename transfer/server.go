@@ -226,8 +226,10 @@ func (s *Server) offerVia(src Source, probe bool, ss *Session, id uint64) (*Tran
 	if err := s.admit(t); err != nil {
 		return nil, err
 	}
-	if s.auto != nil && !probe && length >= liveFrom {
-		t.steal = markSteal() // outside the lock admit holds
+	// Only a transfer that may become one of Auto's figures (long
+	// enough, alone, not paced) reads the steal; outside admit's lock.
+	if s.auto != nil && !probe && length >= liveFrom && t.alone && t.RateLimit == 0 && s.cfg.FlowRate == 0 {
+		t.steal = markSteal()
 	}
 	// From here t holds a place: finish gives it back, once, however the
 	// transfer ends; an offer that fails before then gives it back here.

@@ -104,3 +104,13 @@ func TestChooserLeavesOutStolen(t *testing.T) {
 		t.Errorf("[16 MiB, 256 MiB) pick = %v, want the probe's %v", got, Splice)
 	}
 }
+
+// BenchmarkMarkSteal is what the steal check costs a transfer of 16 MiB
+// or more: two of these, against tens of milliseconds of copying.
+func BenchmarkMarkSteal(b *testing.B) {
+	for b.Loop() {
+		if m := markSteal(); m.at.IsZero() {
+			b.Fatal("no reading of /proc/stat")
+		}
+	}
+}
